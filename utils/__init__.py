@@ -1,0 +1,1 @@
+"""Data, skeleton graphs, metrics and the training pipeline of SM-SGE."""

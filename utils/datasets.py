@@ -1,0 +1,102 @@
+"""Dataset registry: per-dataset settings (method §6) and where each dataset's files live.
+
+Adding a dataset means adding one DatasetSpec here; loaders and scripts read nothing else.
+"""
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from utils.errors import UserError
+
+DATASETS_ROOT = "Datasets"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    num_joints: int
+    num_ids: int              # identities the paper reports (informational; data decides)
+    batch_size: int
+    lstm_size: int
+    pretrain_lr: float
+    pretrain_epochs: int
+    reid_lr: float
+    lengths: Tuple[int, ...]  # sequence lengths the authors distribute
+    source: str               # where the pre-processed files come from
+    pretrain_epochs_probe: Optional[int] = None   # CASIA-B with a probe type
+
+
+AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
+           "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
+
+REGISTRY = {
+    "KS20": DatasetSpec("KS20", 25, 20, 64, 256, 0.0005, 200, 0.0025, (4, 6, 8, 10), AUTHORS),
+    "IAS": DatasetSpec("IAS", 20, 11, 64, 256, 0.0025, 120, 0.0025, (4, 6, 8, 10), AUTHORS),
+    "KGBD": DatasetSpec("KGBD", 20, 164, 256, 128, 0.0025, 160, 0.0025, (4, 6, 8, 10), AUTHORS),
+    "BIWI": DatasetSpec("BIWI", 20, 28, 256, 256, 0.005, 200, 0.0025, (4, 6, 8, 10), AUTHORS),
+    "CASIA_B": DatasetSpec("CASIA_B", 14, 124, 128, 256, 0.0005, 160, 0.0005, (20, 30, 40),
+                           AUTHORS, pretrain_epochs_probe=200),
+    # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
+    # pipeline runs in minutes on two CPU cores.
+    "demo": DatasetSpec("demo", 25, 20, 64, 256, 0.0005, 30, 0.0025, (4, 6, 8, 10),
+                        "generated on first use by utils/demo.py"),
+    "demo20": DatasetSpec("demo20", 20, 20, 64, 256, 0.0005, 30, 0.0025, (4, 6, 8, 10),
+                          "generated on first use by utils/demo.py"),
+}
+
+IAS_SPLITS = ("A", "B")
+CASIA_VIEWS = tuple(range(11))
+CASIA_PROBE_TYPES = ("nm.nm", "cl.nm", "bg.nm", "cl.cl", "bg.bg", "nm.cl", "nm.bg")
+
+
+def get_spec(name: str) -> DatasetSpec:
+    if name not in REGISTRY:
+        raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Folders and file-name tags of one dataset variant in the released layout."""
+    dataset: str
+    length: int
+    train_dir: str
+    test_dir: str
+    train_tag: str   # <DS> part of train file names, e.g. "IAS"
+    test_tag: str    # <DS> part of test file names, e.g. "IAS-A"
+    run_tag: str     # names this variant in Pre-Trained/ and RN/, e.g. "IAS-A"
+
+
+def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
+           probe_type: Optional[str] = None, root: str = DATASETS_ROOT) -> DataLocation:
+    """Resolve the released folder layout (method §1) for one dataset variant."""
+    get_spec(dataset)   # unknown names fail here, with the list of known ones
+    base = os.path.join(root, dataset, str(length))
+    tag = test_tag = run_tag = dataset
+    if dataset == "IAS":
+        if split not in IAS_SPLITS:
+            raise UserError(f"IAS needs --split A or --split B (got {split!r})")
+        test_tag = run_tag = f"IAS-{split}"
+    elif split:
+        raise UserError(f"--split applies to IAS only, not to {dataset}; drop it")
+    if dataset == "CASIA_B":
+        if probe_type:
+            if probe_type not in CASIA_PROBE_TYPES:
+                raise UserError(f"unknown CASIA-B --probe_type '{probe_type}'; choose one of "
+                                f"{', '.join(CASIA_PROBE_TYPES)}")
+            base = os.path.join(root, "CASIA_B_match", str(length))
+            run_tag = f"CASIA_B_match-{probe_type}"
+            return DataLocation(dataset, length,
+                                os.path.join(base, f"{tag}_train_npy_data"),
+                                os.path.join(base, f"{tag}_test_npy_data", probe_type),
+                                tag, tag, run_tag)
+        if view is None:
+            raise UserError("CASIA_B needs --view 0..10 (cross-view) or --probe_type (matching)")
+        if view not in CASIA_VIEWS:
+            raise UserError(f"unknown CASIA-B view {view}; views are 0..10 (0 to 180 degrees)")
+        base = os.path.join(base, f"view_{view}")
+        run_tag = f"CASIA_B-view{view}"
+    elif view is not None or probe_type:
+        raise UserError(f"--view and --probe_type apply to CASIA_B only, not to {dataset}")
+    return DataLocation(dataset, length, os.path.join(base, f"{tag}_train_npy_data"),
+                        os.path.join(base, f"{tag}_test_npy_data"), tag, test_tag, run_tag)
