@@ -75,7 +75,7 @@ def locate(dataset: str, length: int, split: Optional[str] = None, view: Optiona
     tag = test_tag = run_tag = dataset
     if dataset == "IAS":
         if split not in IAS_SPLITS:
-            raise UserError(f"IAS needs --split A or --split B (got {split!r})")
+            raise UserError("IAS needs --split A or --split B" + (f" (got {split!r})" if split else ""))
         test_tag = run_tag = f"IAS-{split}"
     elif split:
         raise UserError(f"--split applies to IAS only, not to {dataset}; drop it")

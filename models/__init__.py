@@ -1,0 +1,1 @@
+"""SM-SGE models: the multi-scale encoder, its pretext heads and the Re-ID classifier."""

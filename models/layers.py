@@ -1,0 +1,103 @@
+"""Building blocks: initialisers, a TF1-style stacked LSTM, Adam with TF1 semantics.
+
+The reference initialises most weights with tf.random_normal (std 1) and biases with
+zeros; GAT projections and LSTM kernels use Glorot-uniform, as TF1's layers did.
+"""
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0) -> tf.Variable:
+    return tf.Variable(rng.normal(0.0, std, size=shape).astype(np.float32), name=name)
+
+
+def glorot_var(shape, rng: np.random.Generator, name: str) -> tf.Variable:
+    fan_in, fan_out = (np.prod(shape[:-1]) if len(shape) > 2 else shape[0]), shape[-1]
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return tf.Variable(rng.uniform(-limit, limit, size=shape).astype(np.float32), name=name)
+
+
+def zeros_var(shape, name: str) -> tf.Variable:
+    return tf.Variable(np.zeros(shape, np.float32), name=name)
+
+
+class StackedLSTM(tf.Module):
+    """Multi-layer LSTM (TF1 LSTMCell maths: gates i, j, f, o; forget bias 1.0).
+
+    Written out by hand, not keras.layers.LSTM, for two reasons: the first layer's input
+    projection can be computed once per frame and gathered (frames are shared between
+    random subsequences), and the state can be reset inside a row, which lets several
+    short subsequences share one row of a batch (see models/sm_sge.py, packing).
+    """
+
+    def __init__(self, input_dim: int, hidden: int, num_layers: int,
+                 rng: np.random.Generator, name: str):
+        super().__init__(name=name)
+        self.hidden = hidden
+        self.kernels, self.biases = [], []
+        dim = input_dim
+        for layer in range(num_layers):
+            self.kernels.append(glorot_var([dim + hidden, 4 * hidden], rng, f"kernel{layer}"))
+            self.biases.append(zeros_var([4 * hidden], f"bias{layer}"))
+            dim = hidden
+        self.input_dim = input_dim
+
+    def project_input(self, x: tf.Tensor) -> tf.Tensor:
+        """First layer's input projection x W_x + b for every frame: [..., D] -> [..., 4H]."""
+        return tf.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
+
+    def _recur(self, projected: tf.Tensor, w_h: tf.Tensor,
+               keep: Optional[tf.Tensor]) -> tf.Tensor:
+        """projected [B, T, 4H]; keep [B, T] (0 resets the state before that step)."""
+        batch = tf.shape(projected)[0]
+        h = c = tf.zeros([batch, self.hidden], projected.dtype)
+        outputs = []
+        for t in range(projected.shape[1]):
+            if keep is not None and t > 0:
+                k = keep[:, t:t + 1]
+                h, c = h * k, c * k
+            # The state starts at zero, so the first step needs no recurrent product.
+            z = projected[:, t] if t == 0 else projected[:, t] + tf.matmul(h, w_h)
+            i, j, f, o = tf.split(z, 4, axis=-1)
+            c = tf.sigmoid(i) * tf.tanh(j) if t == 0 else (
+                tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(j))
+            h = tf.sigmoid(o) * tf.tanh(c)
+            outputs.append(h)
+        return tf.stack(outputs, axis=1)
+
+    def from_projection(self, projected: tf.Tensor, keep: Optional[tf.Tensor] = None):
+        """Run all layers given the first layer's projected inputs; returns [B, T, H]."""
+        out = self._recur(projected, self.kernels[0][self.input_dim:], keep)
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
+            proj = tf.tensordot(out, kernel[:self.hidden], 1) + bias
+            out = self._recur(proj, kernel[self.hidden:], keep)
+        return out
+
+    def __call__(self, x: tf.Tensor, keep: Optional[tf.Tensor] = None) -> tf.Tensor:
+        return self.from_projection(self.project_input(x), keep)
+
+
+class Adam(tf.Module):
+    """Adam exactly as TF1's AdamOptimizer (epsilon outside the bias correction)."""
+
+    def __init__(self, learning_rate: float, variables, beta1=0.9, beta2=0.999, eps=1e-8,
+                 name: str = "adam"):
+        super().__init__(name=name)
+        self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
+        self.variables_ = list(variables)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
+        self.step = tf.Variable(0.0, trainable=False)
+
+    def apply(self, grads) -> None:
+        self.step.assign_add(1.0)
+        t = self.step
+        lr_t = self.lr * tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        for var, m, v, g in zip(self.variables_, self.m, self.v, grads):
+            if g is None:
+                continue
+            m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+            var.assign_sub(lr_t * m / (tf.sqrt(v) + self.eps))

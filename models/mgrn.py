@@ -1,0 +1,70 @@
+"""Multi-scale graph relation network (method §3), applied to every frame independently.
+
+Input: {scale: [M, nodes, 3]} node coordinates of M frames. Output: {scale: [M, nodes, 8]}.
+"""
+import numpy as np
+import tensorflow as tf
+
+from models.layers import glorot_var, normal_var, zeros_var
+from utils.graphs import SCALES
+
+FEATURES = 8   # node feature size after structural relation learning
+
+# Cross-scale collaborative relations: the scale that receives <- the scales it reads.
+# Each scale also has its self relation; the body scale has only that.
+CROSS_RELATIONS = {"joint": ("part", "body"), "part": ("body",), "body": (),
+                   "hyper": ("joint", "part", "body")}
+
+
+def collaborative_message(queries: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+    """R = softmax over keys of (S . T^T); message = R . T.  [M, Ns, F], [M, Nt, F]."""
+    relation = tf.nn.softmax(tf.matmul(queries, keys, transpose_b=True), axis=-1)
+    return tf.matmul(relation, keys)
+
+
+class StructuralRelation(tf.Module):
+    """Linear 3 -> 8, then one GAT layer with P heads of 8 features, heads averaged."""
+
+    def __init__(self, mask: np.ndarray, heads: int, rng: np.random.Generator, name: str):
+        super().__init__(name=name)
+        self.mask = tf.constant(mask)
+        self.w_in = normal_var([3, FEATURES], rng, "w_in")
+        self.b_in = zeros_var([FEATURES], "b_in")
+        self.w_head = glorot_var([heads, FEATURES, FEATURES], rng, "w_head")
+        self.a_src = glorot_var([heads, FEATURES], rng, "a_src")
+        self.a_dst = glorot_var([heads, FEATURES], rng, "a_dst")
+        self.b_head = zeros_var([heads, 1, FEATURES], "b_head")
+        # The reference's 1x1 scorer convolutions also carry biases; a constant added to
+        # every logit of a row cancels in the softmax, so they are left out.
+
+    def __call__(self, coords: tf.Tensor) -> tf.Tensor:
+        h = tf.tensordot(coords, self.w_in, 1) + self.b_in                 # [M, N, 8]
+        z = tf.einsum("mnf,pfg->mpng", h, self.w_head)                    # [M, P, N, 8]
+        src = tf.einsum("mpng,pg->mpn", z, self.a_src)
+        dst = tf.einsum("mpng,pg->mpn", z, self.a_dst)
+        logits = tf.nn.leaky_relu(src[..., :, None] + dst[..., None, :], alpha=0.2)
+        attention = tf.nn.softmax(logits + self.mask, axis=-1)            # [M, P, N, N]
+        out = tf.nn.elu(tf.matmul(attention, z) + self.b_head)
+        return tf.reduce_mean(out, axis=1)                                # heads averaged
+
+
+class MGRN(tf.Module):
+    def __init__(self, masks: dict, heads: int, fusion_lambda: float,
+                 rng: np.random.Generator, name: str = "mgrn"):
+        super().__init__(name=name)
+        self.fusion_lambda = float(fusion_lambda)
+        self.structural = {s: StructuralRelation(masks[s], heads, rng, f"sr_{s}")
+                           for s in SCALES}
+        self.fusion = {s: {src: normal_var([FEATURES, FEATURES], rng, f"w_{s}_from_{src}")
+                           for src in (s,) + CROSS_RELATIONS[s]} for s in SCALES}
+
+    def __call__(self, coords: dict) -> dict:
+        h = {s: self.structural[s](coords[s]) for s in SCALES}
+        if self.fusion_lambda == 0.0:
+            return h
+        fused = {}
+        for s in SCALES:   # every message reads the pre-fusion features
+            update = tf.add_n([tf.tensordot(collaborative_message(h[s], h[src]), w, 1)
+                               for src, w in self.fusion[s].items()])
+            fused[s] = h[s] + self.fusion_lambda * update
+        return fused

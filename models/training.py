@@ -1,0 +1,125 @@
+"""Training steps: self-supervised pre-training (method §4) and the Re-ID classifier (§5)."""
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from models.layers import Adam
+from models.sm_sge import SMSGE, ReIDClassifier, pack_draws, sample_draws
+from utils.graphs import SCALES
+
+
+class Pretrainer:
+    """One step = one batch: four losses from one forward pass, then the optimisers.
+
+    optimizers="four" (reference): one Adam per scale's loss, each updating every
+    variable that loss reaches, so shared MGRN weights take four steps per batch.
+    optimizers="one": a single Adam on the sum of the four losses.
+    """
+
+    def __init__(self, model: SMSGE, lr: float, length: int, loss: str = "l1",
+                 sample_num: int = 1, optimizers: str = "four", packed: bool = True, jit: bool = False):
+        self.model, self.length, self.loss = model, length, loss
+        self.sample_num, self.packed, self.optimizers = sample_num, packed, optimizers
+        if optimizers == "four":
+            self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}") for s in SCALES}
+        else:
+            self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
+        self._step = tf.function(self._step_impl, jit_compile=jit)
+
+    def _step_impl(self, x, frame_index, keep, weight):
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self.model.pretext_losses(x, frame_index, keep, weight, self.loss)
+        if self.optimizers == "four":
+            for s, opt in self.opts.items():
+                opt.apply(tape.gradient(losses[s], opt.variables_))
+        else:
+            opt = self.opts["all"]
+            opt.apply(tape.gradient(tf.add_n(list(losses.values())), opt.variables_))
+        del tape
+        return losses
+
+    def step(self, x: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
+        draws = sample_draws(self.length, self.sample_num, rng)
+        fi, keep, weight = pack_draws(draws, self.length, self.loss, self.packed)
+        losses = self._step(tf.convert_to_tensor(x), tf.constant(fi), tf.constant(keep),
+                            tf.constant(weight))
+        return {s: float(v) for s, v in losses.items()}
+
+
+class Encoder:
+    """Frozen-encoder inference, compiled once: x [B, f, V, 3] -> prefix encodings."""
+
+    def __init__(self, model: SMSGE, zero_frame: bool = True):
+        self.model, self.zero_frame = model, zero_frame
+        self._encode = tf.function(lambda x: model.encode(x, zero_frame))
+
+    def __call__(self, x) -> tf.Tensor:
+        return self._encode(tf.convert_to_tensor(x))
+
+    def encode_all(self, sequences: np.ndarray, batch_size: int, progress=None) -> np.ndarray:
+        """[N, f, V, 3] -> [N, K, E] float32, in batches (the last one may be short)."""
+        out = []
+        starts = range(0, len(sequences), batch_size)
+        for s in (progress(starts) if progress else starts):
+            out.append(self(sequences[s:s + batch_size]).numpy())
+        return np.concatenate(out)
+
+
+class ReIDTrainer:
+    """The classifier on frozen encodings (cached) or on raw sequences (uncached)."""
+
+    def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
+        self.classifier, self.encoder = classifier, encoder
+        self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
+        self._train = tf.function(self._train_impl)
+        self._eval = tf.function(self._eval_impl)
+        if encoder is not None:
+            self._train_raw = tf.function(
+                lambda x, y: self._train_impl(tf.stop_gradient(encoder.model.encode(
+                    x, encoder.zero_frame)), y))
+
+    def _loss(self, logits, labels):
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+    def _train_impl(self, encodings, labels):
+        with tf.GradientTape() as tape:
+            logits = self.classifier(encodings)
+            loss = self._loss(logits, labels)
+        self.opt.apply(tape.gradient(loss, self.opt.variables_))
+        return loss, logits
+
+    def _eval_impl(self, encodings, labels):
+        logits = self.classifier(encodings)
+        return self._loss(logits, labels), logits
+
+    def train_batch(self, batch, labels: np.ndarray, raw: bool = False):
+        """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
+        fn = self._train_raw if raw else self._train
+        loss, logits = fn(tf.convert_to_tensor(batch), tf.constant(labels, tf.int64))
+        return float(loss), logits.numpy()
+
+    def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,
+                 drop_last: bool = True) -> dict:
+        """Batched evaluation. Loss and accuracy are means of per-batch values and, with
+        drop_last (the reference), samples past the last full batch are not scored."""
+        n = len(labels)
+        if drop_last and n >= batch_size:
+            n = (n // batch_size) * batch_size
+        losses, accs, logits_all = [], [], []
+        for s in range(0, n, batch_size):
+            y = labels[s:min(s + batch_size, n)]
+            loss, logits = self._eval(tf.convert_to_tensor(encodings[s:s + len(y)]),
+                                      tf.constant(y, tf.int64))
+            logits = logits.numpy()
+            losses.append(float(loss))
+            accs.append(float(np.mean(logits.argmax(1) == y)))
+            logits_all.append(logits)
+        logits_all, labels = np.concatenate(logits_all), labels[:n]
+        if not drop_last:   # every sample scored: sample-level means
+            sizes = [min(batch_size, n - s) for s in range(0, n, batch_size)]
+            return dict(loss=float(np.average(losses, weights=sizes)),
+                        accuracy=float(np.mean(logits_all.argmax(1) == labels)),
+                        logits=logits_all, labels=labels)
+        return dict(loss=float(np.mean(losses)), accuracy=float(np.mean(accs)),
+                    logits=logits_all, labels=labels)

@@ -1,0 +1,52 @@
+"""Saving and restoring model weights as .npz, with the configuration beside them.
+
+A checkpoint is {index:name -> array} in the module's own (deterministic) variable order;
+loading checks count, names and shapes so that a model rebuilt from a different
+configuration fails with a clear message instead of silently mis-assigning weights.
+"""
+import json
+import os
+
+import numpy as np
+
+from utils.errors import UserError
+from utils.io import atomic_save_json, atomic_save_npz
+
+
+def save_module(path: str, module) -> None:
+    atomic_save_npz(path, {f"{i:04d}:{v.name}": v.numpy()
+                           for i, v in enumerate(module.trainable_variables)})
+
+
+def load_module(path: str, module) -> None:
+    if not os.path.isfile(path):
+        raise UserError(f"weights file {path} not found")
+    try:
+        with np.load(path) as data:
+            arrays = [data[k] for k in sorted(data.files)]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read weights file {path} ({exc.__class__.__name__}); "
+                        f"it is damaged, re-train the model") from None
+    variables = module.trainable_variables
+    if len(arrays) != len(variables) or any(
+            a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
+        raise UserError(f"weights in {path} do not fit the model built from its "
+                        f"configuration (different dataset, --length or architecture flags)")
+    for a, v in zip(arrays, variables):
+        v.assign(a)
+
+
+def save_config(folder: str, config: dict) -> None:
+    atomic_save_json(os.path.join(folder, "config.json"), config)
+
+
+def load_config(folder: str) -> dict:
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{folder} holds no config.json; is it a model folder written by "
+                        f"SM-SGE.py?")
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except json.JSONDecodeError:
+        raise UserError(f"{path} is not valid JSON; the model folder is damaged") from None

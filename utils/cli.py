@@ -1,0 +1,141 @@
+"""Command-line flags shared by SM-SGE.py and evaluate.py, and their validation.
+
+Flag names and defaults follow the reference README; values are checked here so that a
+wrong value gets one clear line, never a traceback.
+"""
+import argparse
+import os
+
+from utils.datasets import CASIA_PROBE_TYPES, REGISTRY
+from utils.errors import UserError
+
+DEFAULT_DATASET = "demo"
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help=f"one of {', '.join(REGISTRY)} (default: the built-in demo)")
+    p.add_argument("--split", default="", help="IAS test split: A or B")
+    p.add_argument("--length", default="6", help="sequence length f (4, 6, 8, 10; CASIA_B 20, 30, 40)")
+    p.add_argument("--view", default="", help="CASIA_B cross-view test view, 0..10")
+    p.add_argument("--probe_type", default="",
+                   help=f"CASIA_B matching probe.gallery, one of {', '.join(CASIA_PROBE_TYPES)}")
+    p.add_argument("--gpu", default="0", help="GPU number; -1 forces the CPU")
+    p.add_argument("--protocol", default="classification", choices=("classification", "retrieval"),
+                   help="classification (the paper's) or retrieval (probe/gallery CMC and mAP)")
+    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+
+
+def training_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="SM-SGE.py", description="Self-supervised pre-training of SM-SGE, then person Re-ID.")
+    _add_data_flags(p)
+    p.add_argument("--fusion_lambda", default="1", help="collaboration fusion coefficient, 0..1")
+    p.add_argument("--P", default="8", help="attention heads per structural relation layer")
+    p.add_argument("--sample_num", default="1", help="sampling rounds r of the pretext task")
+    p.add_argument("--pre_train", default="1", help="1: pre-train; 0: reload the saved pre-trained model")
+    p.add_argument("--save_flag", default="1", help="1: save the Re-ID model under RN/")
+    p.add_argument("--pre_epochs", default="", help="pre-training epochs (default: per dataset)")
+    p.add_argument("--patience", default="100", help="early-stopping patience of the Re-ID stage")
+    p.add_argument("--loss", default="l1", help="reconstruction loss: l1, MSE or l2")
+    p.add_argument("--n_hood", default="1", help="attention neighbourhood: (A+I)^n_hood")
+    # Beyond the reference.
+    p.add_argument("--seed", default="0", help="seed of weights, sampling and data order")
+    p.add_argument("--selection", default="test", choices=("test", "val"),
+                   help="model selection on the test set (reference) or on a validation split")
+    p.add_argument("--val_fraction", default="0.2", help="share of each identity held out with --selection val")
+    p.add_argument("--batch_size", default="", help="override the per-dataset batch size")
+    p.add_argument("--pre_lr", default="", help="override the per-dataset pre-training learning rate")
+    p.add_argument("--reid_lr", default="", help="override the per-dataset Re-ID learning rate")
+    p.add_argument("--max_reid_epochs", default="0", help="cap on Re-ID epochs (0: until early stop)")
+    p.add_argument("--zero_frame", default="1", help="1: append the reference's zero frame (f+1 prefixes)")
+    p.add_argument("--optimizers", default="four", choices=("four", "one"),
+                   help="four per-scale Adam optimisers (reference) or one on the summed loss")
+    p.add_argument("--drop_last_test", default="1",
+                   help="1: like the reference, score test data in full batches only")
+    p.add_argument("--cache", default="1", help="1: encode once and train the classifier on cached encodings")
+    p.add_argument("--xla", default="1", help="1: compile the pre-training step with XLA")
+    return p
+
+
+def evaluation_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a saved SM-SGE Re-ID model.")
+    _add_data_flags(p)
+    p.add_argument("--model_dir", default="best",
+                   help="'best' (highest recorded Rank-1 for this dataset/split/length) or a run folder under RN/")
+    return p
+
+
+def _int(args, name, low=None, high=None, allow_empty=False):
+    value = getattr(args, name)
+    if allow_empty and value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise UserError(f"--{name} must be an integer, got '{value}'") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise UserError(f"--{name} must be {bounds}, got {number}")
+    return number
+
+
+def _float(args, name, low=None, high=None, allow_empty=False):
+    value = getattr(args, name)
+    if allow_empty and value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise UserError(f"--{name} must be a number, got '{value}'") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise UserError(f"--{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _flag01(args, name):
+    value = getattr(args, name)
+    if value not in ("0", "1"):
+        raise UserError(f"--{name} must be 0 or 1, got '{value}'")
+    return value == "1"
+
+
+def common_options(args) -> dict:
+    if args.dataset not in REGISTRY:
+        raise UserError(f"unknown --dataset '{args.dataset}'; choose one of {', '.join(REGISTRY)}")
+    opts = dict(dataset=args.dataset, split=args.split or None,
+                length=_int(args, "length", 1, 200),
+                view=_int(args, "view", 0, 10, allow_empty=True),
+                probe_type=args.probe_type or None, protocol=args.protocol,
+                progress=not args.no_progress)
+    gpu = _int(args, "gpu", -1)
+    opts["gpu"] = gpu
+    return opts
+
+
+def training_options(args) -> dict:
+    opts = common_options(args)
+    if args.loss not in ("l1", "MSE", "l2"):
+        raise UserError(f"--loss must be l1, MSE or l2, got '{args.loss}'")
+    opts.update(
+        fusion_lambda=_float(args, "fusion_lambda", 0.0, 1.0),
+        P=_int(args, "P", 1, 64), sample_num=_int(args, "sample_num", 1, 20),
+        pre_train=_flag01(args, "pre_train"), save_flag=_flag01(args, "save_flag"),
+        pre_epochs=_int(args, "pre_epochs", 0, allow_empty=True),
+        patience=_int(args, "patience", 1), loss=args.loss, n_hood=_int(args, "n_hood", 1, 10),
+        seed=_int(args, "seed", 0), selection=args.selection,
+        val_fraction=_float(args, "val_fraction", 0.01, 0.9),
+        batch_size=_int(args, "batch_size", 1, allow_empty=True),
+        pre_lr=_float(args, "pre_lr", 1e-8, 10.0, allow_empty=True),
+        reid_lr=_float(args, "reid_lr", 1e-8, 10.0, allow_empty=True),
+        max_reid_epochs=_int(args, "max_reid_epochs", 0),
+        zero_frame=_flag01(args, "zero_frame"), optimizers=args.optimizers,
+        drop_last_test=_flag01(args, "drop_last_test"), cache=_flag01(args, "cache"),
+        xla=_flag01(args, "xla"))
+    return opts
+
+
+def select_device(gpu: int) -> None:
+    """Must run before TensorFlow is imported: it reads CUDA_VISIBLE_DEVICES once."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if gpu < 0 else str(gpu)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,442 @@
+"""The whole SM-SGE pipeline, called by SM-SGE.py and evaluate.py.
+
+Stages: data -> self-supervised pre-training (or reload) -> frozen encodings ->
+Re-ID classifier with early stopping (classification protocol) or probe/gallery matching
+(retrieval protocol) -> metrics, plots and saved model under RN/.
+"""
+import glob
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from utils.checkpoints import load_config, load_module, save_config, save_module
+from utils.data import (ReIDData, Split, balanced_order, full_batches, labels_for,
+                        load_reid_data, read_split, stratified_holdout)
+from utils.datasets import DataLocation, get_spec, locate
+from utils.demo import ensure_demo
+from utils.errors import UserError
+from utils.graphs import SCALES, build_graph
+from utils.io import atomic_save_json
+from utils.metrics import (cmc_and_map, cmc_nauc, confusion, pairwise_euclidean,
+                           rank_n_from_scores, roc_nauc)
+from utils.skeleton import layout_for
+
+PRETRAINED_ROOT = "Pre-Trained"
+RN_ROOT = "RN"
+ARCH_KEYS = ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints")
+
+
+# ----------------------------------------------------------------------------------------
+# Configuration
+
+def resolve_config(opts: dict) -> dict:
+    """Fill per-dataset settings (method §6) into the options the user gave."""
+    spec = get_spec(opts["dataset"])
+    cfg = dict(opts)
+    cfg["num_joints"] = spec.num_joints
+    cfg["lstm_size"] = spec.lstm_size
+    cfg["batch_size"] = opts.get("batch_size") or spec.batch_size
+    cfg["pre_lr"] = opts.get("pre_lr") or spec.pretrain_lr
+    cfg["reid_lr"] = opts.get("reid_lr") or spec.reid_lr
+    if opts.get("pre_epochs") is None:
+        probe = opts.get("probe_type") and spec.pretrain_epochs_probe
+        cfg["pre_epochs"] = spec.pretrain_epochs_probe if probe else spec.pretrain_epochs
+    # IAS-A and IAS-B share their training data, and the reference re-uses the IAS-A
+    # pre-trained model for IAS-B: one pre-trained encoder serves both splits.
+    cfg["min_save_epoch"] = 10 if opts["dataset"] == "IAS" else 0
+    return cfg
+
+
+def data_location(cfg: dict) -> DataLocation:
+    if cfg["dataset"] in ("demo", "demo20"):
+        ensure_demo(cfg["dataset"], cfg["length"])
+    return locate(cfg["dataset"], cfg["length"], cfg.get("split"), cfg.get("view"),
+                  cfg.get("probe_type"))
+
+
+def pretrained_dir(cfg: dict) -> str:
+    loc = data_location(cfg)
+    tag = "IAS" if cfg["dataset"] == "IAS" else loc.run_tag
+    name = (f"lambda{cfg['fusion_lambda']:g}_P{cfg['P']}_nhood{cfg['n_hood']}"
+            f"_r{cfg['sample_num']}_{cfg['loss']}_{cfg['optimizers']}_e{cfg['pre_epochs']}"
+            f"_seed{cfg['seed']}")
+    return os.path.join(PRETRAINED_ROOT, tag, str(cfg["length"]), name)
+
+
+def seed_everything(seed: int) -> None:
+    import tensorflow as tf
+    tf.random.set_seed(seed)
+    np.random.seed(seed)
+
+
+def build_model(cfg: dict):
+    from models.sm_sge import SMSGE
+    graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"])
+    return SMSGE(graph, cfg["lstm_size"], cfg["P"], cfg["fusion_lambda"], seed=cfg["seed"])
+
+
+def count_parameters(*modules) -> int:
+    return int(sum(np.prod(v.shape) for m in modules for v in m.trainable_variables))
+
+
+def _bar(iterable, cfg, **kw):
+    return tqdm(iterable, disable=None if cfg.get("progress", True) else True,
+                leave=False, dynamic_ncols=True, **kw)
+
+
+# ----------------------------------------------------------------------------------------
+# Pre-training
+
+def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=print) -> list:
+    from models.training import Pretrainer
+    trainer = Pretrainer(model, cfg["pre_lr"], cfg["length"], cfg["loss"], cfg["sample_num"],
+                         cfg["optimizers"], jit=cfg.get("xla", True))
+    rng = np.random.default_rng(cfg["seed"])
+    order = balanced_order(labels, rng)          # labels only order the batches
+    batches = full_batches(order, cfg["batch_size"])
+    if not batches:
+        raise UserError(f"{len(order)} training sequences make no full batch of "
+                        f"{cfg['batch_size']}; lower --batch_size")
+    history = []
+    for epoch in range(cfg["pre_epochs"]):
+        start = time.time()
+        sums = dict.fromkeys(SCALES, 0.0)
+        for idx in _bar(batches, cfg, desc=f"pre-train {epoch + 1}/{cfg['pre_epochs']}"):
+            for s, v in trainer.step(sequences[idx], rng).items():
+                sums[s] += v
+        means = {s: v / len(batches) for s, v in sums.items()}
+        history.append(means)
+        log(f"[{epoch + 1}/{cfg['pre_epochs']}] pretext loss  hyper {means['hyper']:.5f} | "
+            f"joint {means['joint']:.5f} | part {means['part']:.5f} | body {means['body']:.5f}"
+            f"  ({time.time() - start:.1f}s)")
+    return history
+
+
+def pretrain_or_load(cfg: dict, data: ReIDData, log=print):
+    model = build_model(cfg)
+    folder = pretrained_dir(cfg)
+    history = []
+    if cfg["pre_train"]:
+        log(f"Self-supervised pre-training: {cfg['pre_epochs']} epochs, batch "
+            f"{cfg['batch_size']}, lr {cfg['pre_lr']}")
+        history = pretrain(cfg, model, data.train.sequences, data.train_labels, log)
+        save_module(os.path.join(folder, "encoder.npz"), model)
+        save_config(folder, {k: cfg[k] for k in ARCH_KEYS + ("pre_epochs", "seed")})
+        log(f"Pre-trained encoder saved to {folder}")
+    else:
+        path = os.path.join(folder, "encoder.npz")
+        if not os.path.isfile(path):
+            raise UserError(f"no pre-trained model at {folder}; run once with --pre_train 1 "
+                            f"(and the same dataset, length and architecture flags)")
+        load_module(path, model)
+        log(f"Loaded pre-trained encoder from {folder}")
+    return model, history
+
+
+# ----------------------------------------------------------------------------------------
+# Classification protocol (the paper's)
+
+def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_classes: int,
+                     selection_name: str, log=print):
+    """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
+
+    An epoch counts as progress when the selection accuracy reaches its best so far or the
+    loss its lowest so far; the classifier is kept when the accuracy beats the best
+    (IAS: only from epoch 10 on). Training stops after `patience` epochs without progress.
+    With the cache, train_x and sel_x are encodings; without it, raw sequences.
+    Returns (best classifier weights, history, best epoch).
+    """
+    from models.sm_sge import ReIDClassifier
+    from models.training import ReIDTrainer
+    classifier = ReIDClassifier(encoder.model.embedding_size, num_classes, seed=cfg["seed"])
+    trainer = ReIDTrainer(classifier, cfg["reid_lr"], encoder)
+    raw = not cfg.get("cache", True)
+    rng = np.random.default_rng(cfg["seed"] + 1)
+    batches = full_batches(balanced_order(train_y, rng), cfg["batch_size"])
+    if not batches:
+        raise UserError(f"{len(train_y)} training sequences make no full batch of "
+                        f"{cfg['batch_size']}; lower --batch_size")
+    sel_enc = encoder.encode_all(sel_x, cfg["batch_size"]) if raw else sel_x
+    best = dict(acc=0.0, loss=np.inf, weights=None, epoch=-1)
+    history, waited, epoch = [], 0, 0
+    max_epochs = cfg.get("max_reid_epochs") or 10 ** 9
+    bar = _bar(range(max_epochs), cfg, desc="Re-ID epochs")
+    for epoch in bar:
+        losses, correct, seen = [], 0, 0
+        for idx in batches:
+            loss, logits = trainer.train_batch(train_x[idx], train_y[idx], raw=raw)
+            losses.append(loss)
+            correct += int(np.sum(logits.argmax(1) == train_y[idx]))
+            seen += len(idx)
+        ev = trainer.evaluate(sel_enc, sel_y, cfg["batch_size"], cfg.get("drop_last_test", True))
+        record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), train_acc=correct / seen,
+                      sel_loss=ev["loss"], sel_acc=ev["accuracy"],
+                      sel_nauc=roc_nauc(ev["logits"], ev["labels"], num_classes))
+        history.append(record)
+        log(f"Re-ID epoch {epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
+            f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
+            f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}")
+        if ev["accuracy"] >= best["acc"] or ev["loss"] <= best["loss"]:
+            if ev["accuracy"] > best["acc"] and epoch >= cfg.get("min_save_epoch", 0) or (
+                    best["weights"] is None and epoch >= cfg.get("min_save_epoch", 0)):
+                best["weights"] = [v.numpy() for v in classifier.trainable_variables]
+                best["epoch"] = epoch + 1
+            best["acc"] = max(best["acc"], ev["accuracy"])
+            best["loss"] = min(best["loss"], ev["loss"])
+            waited = 0
+        else:
+            waited += 1
+            if waited == cfg["patience"]:
+                log(f"Early stop after epoch {epoch + 1}: best {selection_name} Rank-1 "
+                    f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
+                break
+    bar.close()
+    if best["weights"] is None:   # never reached min_save_epoch: keep the last state
+        best["weights"] = [v.numpy() for v in classifier.trainable_variables]
+        best["epoch"] = epoch + 1
+    for v, w in zip(classifier.trainable_variables, best["weights"]):
+        v.assign(w)
+    return classifier, trainer, history, best["epoch"]
+
+
+def classification_report(trainer, enc: np.ndarray, labels: np.ndarray, num_classes: int,
+                          cfg: dict) -> dict:
+    ev = trainer.evaluate(enc, labels, cfg["batch_size"], cfg.get("drop_last_test", True))
+    ranks = rank_n_from_scores(ev["logits"], ev["labels"], (1, 5, 10))
+    return dict(rank1=ev["accuracy"], rank5=ranks[5], rank10=ranks[10], loss=ev["loss"],
+                nauc=roc_nauc(ev["logits"], ev["labels"], num_classes),
+                scored=int(len(ev["labels"])), total=int(len(labels)),
+                confusion=confusion(ev["logits"].argmax(1), ev["labels"], num_classes))
+
+
+def run_classification(cfg: dict, data: ReIDData, encoder, log=print) -> dict:
+    from models.training import ReIDTrainer  # noqa: F401  (TensorFlow is loaded by now)
+    bs = cfg["batch_size"]
+    rng = np.random.default_rng(cfg["seed"] + 2)
+    train_x, train_y = data.train.sequences, data.train_labels
+    if cfg["selection"] == "val":
+        tr, va = stratified_holdout(train_y, cfg["val_fraction"], rng)
+        sel_x, sel_y = train_x[va], train_y[va]
+        train_x, train_y = train_x[tr], train_y[tr]
+        selection_name = "val"
+        log(f"Model selection on a validation split of the training data ({len(va)} "
+            f"sequences); the test set is scored once, at the end.")
+    else:
+        # Test labels are only read here, in the reference's test-set selection mode.
+        sel_x, sel_y = data.test.sequences, data.test_labels
+        selection_name = "test"
+        log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
+            "use --selection val for a clean estimate.")
+    start = time.time()
+    if cfg.get("cache", True):
+        log("Encoding sequences once with the frozen encoder ...")
+        train_x = encoder.encode_all(train_x, bs, lambda it: _bar(it, cfg, desc="encode train"))
+        sel_x = encoder.encode_all(sel_x, bs, lambda it: _bar(it, cfg, desc="encode selection"))
+    classifier, trainer, history, best_epoch = train_classifier(
+        cfg, encoder, train_x, train_y, sel_x, sel_y, data.num_classes, selection_name, log)
+    reid_seconds = time.time() - start
+    if cfg["selection"] == "val":
+        test_enc = encoder.encode_all(data.test.sequences, bs)
+    else:
+        test_enc = sel_x if cfg.get("cache", True) else encoder.encode_all(sel_x, bs)
+    report = classification_report(trainer, test_enc, data.test_labels, data.num_classes, cfg)
+    return dict(report, classifier=classifier, reid_history=history, best_epoch=best_epoch,
+                selection_set=selection_name, reid_seconds=reid_seconds)
+
+
+# ----------------------------------------------------------------------------------------
+# Retrieval protocol
+
+def retrieval_splits(cfg: dict, loc: DataLocation):
+    """(probe Split, gallery Split) in the layout of the retrieval works."""
+    spec = get_spec(cfg["dataset"])
+    v, f = spec.num_joints, cfg["length"]
+    if cfg["dataset"] == "IAS":
+        other = "B" if cfg["split"] == "A" else "A"
+        gallery_loc = locate("IAS", f, other)
+        return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS"),
+                read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS"))
+    probe_dir, gallery_dir = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
+    if not os.path.isdir(probe_dir):
+        raise UserError(f"retrieval needs {probe_dir} and {gallery_dir} (the probe/gallery "
+                        f"layout of the retrieval works); they are missing for {loc.run_tag}")
+    return (read_split(probe_dir, loc.test_tag, f, v, True, cfg["dataset"]),
+            read_split(gallery_dir, loc.test_tag, f, v, True, cfg["dataset"]))
+
+
+def sequence_encoding(prefix_encodings: np.ndarray) -> np.ndarray:
+    """One vector per sequence for matching: the mean of its prefix encodings (the same
+    vectors the classifier sums logits over), L2-normalised."""
+    mean = prefix_encodings.mean(axis=1)
+    return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+
+
+def run_retrieval(cfg: dict, encoder, log=print) -> dict:
+    loc = data_location(cfg)
+    probe, gallery = retrieval_splits(cfg, loc)
+    bs = cfg["batch_size"]
+    q = sequence_encoding(encoder.encode_all(probe.sequences, bs, lambda it: _bar(it, cfg, desc="encode probe")))
+    g = sequence_encoding(encoder.encode_all(gallery.sequences, bs, lambda it: _bar(it, cfg, desc="encode gallery")))
+    cmc, mean_ap, valid, skipped = cmc_and_map(pairwise_euclidean(q, g), probe.person_ids,
+                                               gallery.person_ids)
+    if skipped:
+        log(f"{skipped} probe sequences have no true match in the gallery and are skipped")
+    pick = lambda n: float(cmc[min(n, len(cmc)) - 1])   # noqa: E731
+    return dict(rank1=pick(1), rank5=pick(5), rank10=pick(10), mAP=mean_ap,
+                nauc_cmc=cmc_nauc(cmc), cmc=cmc, queries=valid, skipped_queries=skipped,
+                gallery_size=int(len(gallery.person_ids)),
+                cmc_title=f"CMC, {loc.run_tag} f={cfg['length']}")
+
+
+# ----------------------------------------------------------------------------------------
+# Reporting and saving
+
+def print_summary(cfg: dict, result: dict, log=print) -> None:
+    log("=" * 72)
+    if cfg["protocol"] == "retrieval":
+        log(f"Retrieval ({result['queries']} probes, gallery {result['gallery_size']}): "
+            f"Rank-1 {100 * result['rank1']:.2f}  Rank-5 {100 * result['rank5']:.2f}  "
+            f"Rank-10 {100 * result['rank10']:.2f}  mAP {100 * result['mAP']:.2f}  "
+            f"nAUC(CMC) {100 * result['nauc_cmc']:.2f}")
+        return
+    sel = result.get("selection_set", "test")
+    log(f"Test ({result['scored']} of {result['total']} sequences scored): "
+        f"Rank-1 {100 * result['rank1']:.2f}  Rank-5 {100 * result['rank5']:.2f}  "
+        f"Rank-10 {100 * result['rank10']:.2f}  nAUC {100 * result['nauc']:.2f}  "
+        f"loss {result['loss']:.4f}")
+    if sel == "test":
+        log("(model chosen on the test set, as in the reference: an optimistic estimate)")
+
+
+def _metrics_for_json(result: dict) -> dict:
+    keep = ("rank1", "rank5", "rank10", "nauc", "loss", "scored", "total", "mAP", "nauc_cmc",
+            "queries", "skipped_queries", "gallery_size", "best_epoch", "selection_set",
+            "reid_seconds", "pretrain_seconds", "parameters", "cmc", "confusion",
+            "pretext_history", "reid_history")
+    return {k: result[k] for k in keep if k in result}
+
+
+def save_run(cfg: dict, result: dict, model, log=print) -> str:
+    """Write the run folder atomically: built under a temporary name, then renamed."""
+    from utils.plots import save_run_plots
+    loc = data_location(cfg)
+    parent = os.path.join(RN_ROOT, loc.run_tag, str(cfg["length"]))
+    os.makedirs(parent, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}_{cfg['protocol']}" + (
+        f"_sel-{cfg['selection']}" if cfg["protocol"] == "classification" else "") + f"_seed{cfg['seed']}"
+    final = os.path.join(parent, name)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
+    try:
+        save_module(os.path.join(tmp, "encoder.npz"), model)
+        if "classifier" in result:
+            save_module(os.path.join(tmp, "classifier.npz"), result["classifier"])
+        save_config(tmp, {k: v for k, v in cfg.items() if k != "progress"})
+        atomic_save_json(os.path.join(tmp, "metrics.json"), _metrics_for_json(result))
+        save_run_plots(tmp, result)
+        suffix = 1
+        while os.path.exists(final):
+            final = os.path.join(parent, f"{name}-{suffix}")
+            suffix += 1
+        os.rename(tmp, final)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    log(f"Run saved to {final} (config, weights, metrics.json, plots)")
+    return final
+
+
+def run_training(opts: dict, log=print) -> dict:
+    """The full pipeline of SM-SGE.py; returns the result dict (also used by tests)."""
+    cfg = resolve_config(opts)
+    loc = data_location(cfg)
+    data = load_reid_data(loc)
+    log(f"Dataset {loc.run_tag}, f={cfg['length']}: {len(data.train_labels)} training and "
+        f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
+        f"{cfg['num_joints']} joints")
+    seed_everything(cfg["seed"])
+    from models.training import Encoder
+    start = time.time()
+    model, pre_history = pretrain_or_load(cfg, data, log)
+    pretrain_seconds = time.time() - start
+    encoder = Encoder(model, cfg["zero_frame"])
+    if cfg["protocol"] == "retrieval":
+        result = run_retrieval(cfg, encoder, log)
+        params = count_parameters(model)
+    else:
+        result = run_classification(cfg, data, encoder, log)
+        params = count_parameters(model, result["classifier"])
+    result.update(pretext_history=pre_history, pretrain_seconds=pretrain_seconds,
+                  parameters=params)
+    print_summary(cfg, result, log)
+    if cfg["save_flag"]:
+        result["run_dir"] = save_run(cfg, result, model, log)
+    return result
+
+
+# ----------------------------------------------------------------------------------------
+# evaluate.py
+
+def find_best_run(opts: dict) -> str:
+    loc = locate(opts["dataset"], opts["length"], opts.get("split"), opts.get("view"),
+                 opts.get("probe_type"))
+    parent = os.path.join(RN_ROOT, loc.run_tag, str(opts["length"]))
+    candidates = []
+    for path in glob.glob(os.path.join(parent, "*", "metrics.json")):
+        folder = os.path.dirname(path)
+        try:
+            with open(path) as fh:
+                metrics = json.load(fh)
+            protocol = load_config(folder).get("protocol", "classification")
+        except (OSError, json.JSONDecodeError, UserError):
+            continue
+        if protocol == opts["protocol"] and "rank1" in metrics:
+            candidates.append((metrics["rank1"], folder))
+    if not candidates:
+        raise UserError(f"no saved {opts['protocol']} model for {loc.run_tag} f={opts['length']} "
+                        f"under {parent}; train one with SM-SGE.py (--save_flag 1)")
+    return max(candidates)[1]
+
+
+def run_evaluation(opts: dict, log=print) -> dict:
+    folder = opts["model_dir"]
+    if folder == "best":
+        folder = find_best_run(opts)
+        log(f"Best saved model (highest recorded Rank-1): {folder}")
+    if not os.path.isdir(folder):
+        raise UserError(f"--model_dir {folder} is not a folder; give a run folder under RN/ or 'best'")
+    cfg = load_config(folder)
+    for key in ("dataset", "length", "split", "view", "probe_type"):
+        if opts.get(key) not in (None, "") and cfg.get(key) not in (None, "") and opts[key] != cfg[key]:
+            raise UserError(f"{folder} was trained with {key}={cfg[key]}, not {opts[key]}")
+    cfg["progress"] = opts.get("progress", True)
+    cfg["protocol"] = opts.get("protocol", cfg.get("protocol"))
+    model = build_model(cfg)
+    load_module(os.path.join(folder, "encoder.npz"), model)
+    from models.training import Encoder, ReIDTrainer
+    from models.sm_sge import ReIDClassifier
+    encoder = Encoder(model, cfg.get("zero_frame", True))
+    if cfg["protocol"] == "retrieval":
+        result = run_retrieval(cfg, encoder, log)
+    else:
+        if not os.path.isfile(os.path.join(folder, "classifier.npz")):
+            raise UserError(f"{folder} holds no classifier (a retrieval run); use --protocol retrieval")
+        data = load_reid_data(data_location(cfg))
+        classifier = ReIDClassifier(model.embedding_size, data.num_classes, seed=cfg["seed"])
+        load_module(os.path.join(folder, "classifier.npz"), classifier)
+        trainer = ReIDTrainer(classifier, cfg["reid_lr"])
+        enc = encoder.encode_all(data.test.sequences, cfg["batch_size"],
+                                 lambda it: _bar(it, cfg, desc="encode test"))
+        result = classification_report(trainer, enc, data.test_labels, data.num_classes, cfg)
+        result["selection_set"] = cfg.get("selection", "test")
+        np.set_printoptions(linewidth=200, threshold=100000)
+        log("Confusion matrix (rows: true identity, columns: predicted):")
+        log(str(result["confusion"]))
+    print_summary(cfg, result, log)
+    return result

@@ -1,0 +1,80 @@
+"""PNG plots of a run (matplotlib, headless): losses, Re-ID curves, CMC, confusion matrix.
+
+matplotlib is the standard, well-kept plotting library; hand-written image code would be
+longer and worse.
+"""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from utils.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_pretext(history: list, path: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for scale in ("joint", "part", "body", "hyper"):
+        ax.plot([h[scale] for h in history], label=scale)
+    ax.set(xlabel="pre-training epoch", ylabel="reconstruction loss", yscale="log",
+           title="Self-supervised pretext losses")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_reid(history: list, path: str, selection_name: str) -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    a1.plot([h["train_loss"] for h in history], label="train")
+    a1.plot([h["sel_loss"] for h in history], label=selection_name)
+    a1.set(xlabel="Re-ID epoch", ylabel="cross-entropy", yscale="log")
+    a1.legend()
+    a2.plot([h["train_acc"] for h in history], label="train")
+    a2.plot([h["sel_acc"] for h in history], label=selection_name)
+    a2.set(xlabel="Re-ID epoch", ylabel="Rank-1", ylim=(0, 1))
+    a2.legend()
+    _save(fig, path)
+
+
+def plot_cmc(cmc: np.ndarray, path: str, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ranks = np.arange(1, len(cmc) + 1)
+    ax.plot(ranks, cmc, marker=".")
+    ax.set(xlabel="rank", ylabel="matching rate", ylim=(0, 1.01), title=title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, path: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(matrix, cmap="Blues")
+    ax.set(xlabel="predicted identity", ylabel="true identity", title="Confusion matrix")
+    fig.colorbar(im, ax=ax)
+    _save(fig, path)
+
+
+def save_run_plots(folder: str, result: dict) -> list:
+    """Write every plot the result has data for; returns the written paths."""
+    written = []
+    if result.get("pretext_history"):
+        plot_pretext(result["pretext_history"], os.path.join(folder, "pretext_losses.png"))
+        written.append("pretext_losses.png")
+    if result.get("reid_history"):
+        plot_reid(result["reid_history"], os.path.join(folder, "reid_curves.png"),
+                  result.get("selection_set", "selection"))
+        written.append("reid_curves.png")
+    if result.get("cmc") is not None:
+        plot_cmc(np.asarray(result["cmc"]), os.path.join(folder, "cmc.png"),
+                 result.get("cmc_title", "CMC"))
+        written.append("cmc.png")
+    if result.get("confusion") is not None:
+        plot_confusion(np.asarray(result["confusion"]), os.path.join(folder, "confusion.png"))
+        written.append("confusion.png")
+    return written
