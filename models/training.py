@@ -30,12 +30,13 @@ class Pretrainer:
     def _step_impl(self, x, frame_index, keep, weight):
         with tf.GradientTape(persistent=True) as tape:
             losses = self.model.pretext_losses(x, frame_index, keep, weight, self.loss)
+            total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
         if self.optimizers == "four":
             for s, opt in self.opts.items():
                 opt.apply(tape.gradient(losses[s], opt.variables_))
         else:
             opt = self.opts["all"]
-            opt.apply(tape.gradient(tf.add_n(list(losses.values())), opt.variables_))
+            opt.apply(tape.gradient(total, opt.variables_))
         del tape
         return losses
 

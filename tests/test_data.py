@@ -1,0 +1,144 @@
+import os
+
+import numpy as np
+import pytest
+
+from utils.data import (balanced_order, full_batches, load_reid_data, read_split,
+                        stratified_holdout, write_split)
+from utils.datasets import locate
+from utils.demo import generate_recordings, write_demo
+from utils.errors import UserError
+
+
+def fixture(rng, n_ids=3, per_id=4, f=4, v=20):
+    seqs = rng.normal(size=(n_ids * per_id, f, v, 3)).astype(np.float32)
+    ids = np.repeat(np.arange(1, n_ids + 1) * 10, per_id)
+    return seqs, ids
+
+
+def write_ias(root, f=4):
+    rng = np.random.default_rng(0)
+    base = os.path.join(root, "IAS", str(f))
+    train = fixture(rng, f=f)
+    write_split(os.path.join(base, "IAS_train_npy_data"), "IAS", f, *train, test=False)
+    for split in ("A", "B"):
+        write_split(os.path.join(base, "IAS_test_npy_data"), f"IAS-{split}", f,
+                    *fixture(rng, per_id=2, f=f), test=True)
+    return train
+
+
+def test_loader_reads_released_layout_with_ias_names(tmp_path):
+    train = write_ias(str(tmp_path))
+    names = sorted(os.listdir(tmp_path / "IAS" / "4" / "IAS_test_npy_data"))
+    assert "t_source_x_IAS-A_4.npy" in names and "ids_IAS-B_4.npy" in names
+    data = load_reid_data(locate("IAS", 4, "A", root=str(tmp_path)))
+    assert data.train.sequences.shape == (12, 4, 20, 3)
+    assert data.test.sequences.shape == (6, 4, 20, 3)
+    assert data.num_classes == 3
+    np.testing.assert_array_equal(data.train_labels, np.repeat([0, 1, 2], 4))
+    # centred on joint 0, per frame and axis
+    np.testing.assert_allclose(data.train.sequences[..., 0, :], 0.0)
+    expected = train[0][1, 2, 5] - train[0][1, 2, 0]
+    np.testing.assert_allclose(data.train.sequences[1, 2, 5], expected, rtol=1e-6)
+
+
+def test_frame_level_ids_are_accepted(tmp_path):
+    rng = np.random.default_rng(1)
+    seqs, ids = fixture(rng)
+    folder = str(tmp_path / "d")
+    write_split(folder, "KGBD", 4, seqs, ids, test=False)
+    np.save(os.path.join(folder, "frame_id_KGBD_4.npy"), np.repeat(ids, 4))
+    split = read_split(folder, "KGBD", 4, 20, False, "KGBD")
+    np.testing.assert_array_equal(split.person_ids, ids)
+
+
+def test_missing_folder_says_where_files_go(tmp_path):
+    with pytest.raises(UserError, match=r"KS20_train_npy_data not found.*Kali-Hac/SM-SGE"):
+        load_reid_data(locate("KS20", 6, root=str(tmp_path)))
+
+
+def test_wrong_joint_count_is_reported(tmp_path):
+    rng = np.random.default_rng(2)
+    folder = str(tmp_path / "d")
+    write_split(folder, "KS20", 4, *fixture(rng, v=20), test=False)
+    with pytest.raises(UserError, match="20 joints per frame but KS20 uses 25"):
+        read_split(folder, "KS20", 4, 25, False, "KS20")
+
+
+def test_wrong_length_and_malformed_file_are_reported(tmp_path):
+    rng = np.random.default_rng(3)
+    folder = str(tmp_path / "d")
+    write_split(folder, "KGBD", 4, *fixture(rng), test=False)
+    with pytest.raises(UserError, match="not a multiple of --length 5"):
+        # files are named for length 4: rename one set to pretend length 5
+        for a in "xyz":
+            os.rename(os.path.join(folder, f"source_{a}_KGBD_4.npy"),
+                      os.path.join(folder, f"source_{a}_KGBD_5.npy"))
+        read_split(folder, "KGBD", 5, 20, False, "KGBD")
+    with open(os.path.join(folder, "source_x_KGBD_5.npy"), "wb") as fh:
+        fh.write(b"not a numpy file")
+    with pytest.raises(UserError, match="cannot read skeleton file"):
+        read_split(folder, "KGBD", 5, 20, False, "KGBD")
+
+
+def test_ids_file_must_agree_with_frame_ids(tmp_path):
+    rng = np.random.default_rng(4)
+    seqs, ids = fixture(rng)
+    folder = str(tmp_path / "d")
+    write_split(folder, "KGBD", 4, seqs, ids, test=False)
+    np.save(os.path.join(folder, "ids_KGBD_4.npy"), np.array({10: [5]}, dtype=object))
+    with pytest.raises(UserError, match="disagrees with the frame_id file"):
+        read_split(folder, "KGBD", 4, 20, False, "KGBD")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(dataset="IAS", length=6), "IAS needs --split A or --split B"),
+    (dict(dataset="IAS", length=6, split="C"), "IAS needs --split A or --split B"),
+    (dict(dataset="KS20", length=6, split="A"), "--split applies to IAS only"),
+    (dict(dataset="CASIA_B", length=20, view=11), "unknown CASIA-B view 11"),
+    (dict(dataset="CASIA_B", length=20), "CASIA_B needs --view"),
+    (dict(dataset="CASIA_B", length=20, probe_type="xx"), "unknown CASIA-B --probe_type"),
+    (dict(dataset="NTU", length=6), "unknown dataset 'NTU'"),
+])
+def test_bad_variant_flags(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        locate(**kwargs)
+
+
+def test_casia_layouts():
+    cross = locate("CASIA_B", 20, view=3, root="D")
+    assert cross.train_dir == os.path.join("D", "CASIA_B", "20", "view_3", "CASIA_B_train_npy_data")
+    match = locate("CASIA_B", 20, probe_type="cl.nm", root="D")
+    assert match.test_dir == os.path.join("D", "CASIA_B_match", "20", "CASIA_B_test_npy_data", "cl.nm")
+
+
+def test_balanced_order_runs_hold_every_identity_equally():
+    labels = np.array([0] * 5 + [1] * 2 + [2] * 3)
+    order = balanced_order(labels, np.random.default_rng(0))
+    assert len(order) == 15
+    runs = labels[order].reshape(-1, 3)
+    assert all(sorted(r) == [0, 1, 2] for r in runs)
+    for c in range(3):   # every own sample used, short identities topped up from themselves
+        assert set(order[labels[order] == c]) == set(np.flatnonzero(labels == c))
+    assert [len(b) for b in full_batches(order, 4)] == [4, 4, 4]
+
+
+def test_stratified_holdout_is_disjoint_and_covers_every_identity():
+    labels = np.repeat(np.arange(5), 10)
+    tr, va = stratified_holdout(labels, 0.2, np.random.default_rng(0))
+    assert not set(tr) & set(va) and len(tr) + len(va) == 50
+    assert np.all(np.bincount(labels[va]) == 2)
+
+
+def test_demo_is_deterministic_and_in_released_layout(tmp_path):
+    a = generate_recordings(seed=5)
+    b = generate_recordings(seed=5)
+    assert all(np.array_equal(x, y) for pid in a for x, y in zip(a[pid], b[pid]))
+    base = write_demo("demo20", 4, root=str(tmp_path))
+    data = load_reid_data(locate("demo20", 4, root=str(tmp_path)))
+    assert data.num_classes == 20 and data.train.sequences.shape[2] == 20
+    assert os.path.isdir(os.path.join(base, "demo20_test_npy_data", "probe"))
+    # Train and test windows come from distinct recordings: no test window equals a train one.
+    train = data.train.sequences.reshape(len(data.train_labels), -1)
+    test = data.test.sequences.reshape(len(data.test_labels), -1)
+    assert np.min(np.abs(train[:, None, :50] - test[None, :, :50]).sum(-1)) > 1e-3

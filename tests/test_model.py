@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.mgrn import collaborative_message
+from models.sm_sge import SMSGE, ReIDClassifier, pack_draws, packing_rows, sample_draws
+from models.training import Encoder, Pretrainer, ReIDTrainer
+from utils.graphs import build_graph
+from utils.skeleton import KINECT_V1, KINECT_V2
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return SMSGE(build_graph(KINECT_V1), lstm_size=16, heads=2, seed=0)
+
+
+def batch(b=4, f=4, v=20, seed=0):
+    x = np.random.default_rng(seed).normal(0, 0.3, size=(b, f, v, 3)).astype(np.float32)
+    return x - x[..., :1, :]
+
+
+def walking_batch(n=8, f=4):
+    """Real structure to reconstruct: demo walking windows on the 20-joint skeleton."""
+    from utils.demo import person_parameters, walk
+    from utils.skeleton import V2_TO_V1
+    rng = np.random.default_rng(9)
+    seqs = np.stack([walk(person_parameters(rng), rng, f)[:, V2_TO_V1] for _ in range(n)])
+    return seqs - seqs[..., :1, :]
+
+
+def test_shapes_through_every_stage(small_model):
+    x = tf.constant(batch())
+    coords = small_model.scale_coordinates(x)
+    assert {s: tuple(c.shape) for s, c in coords.items()} == {
+        "joint": (4, 4, 20, 3), "part": (4, 4, 10, 3), "body": (4, 4, 5, 3), "hyper": (4, 4, 39, 3)}
+    feats = small_model.frame_features(coords)
+    assert {s: tuple(c.shape) for s, c in feats.items()} == {
+        "joint": (4, 4, 160), "part": (4, 4, 80), "body": (4, 4, 40), "hyper": (4, 4, 312)}
+    assert small_model.encode(x).shape == (4, 5, 64)             # f+1 prefixes (zero frame)
+    assert small_model.encode(x, zero_frame=False).shape == (4, 4, 64)
+    logits = ReIDClassifier(64, 7)(small_model.encode(x))
+    assert logits.shape == (4, 7)
+
+
+def test_full_size_parameter_count_is_near_the_paper():
+    model = SMSGE(build_graph(KINECT_V2), lstm_size=256, heads=8)
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    params += sum(int(np.prod(v.shape)) for v in ReIDClassifier(1024, 20).trainable_variables)
+    assert 5.4e6 < params < 5.9e6      # the paper reports 5.58 M
+
+
+def test_prefix_encodings_equal_separate_prefix_passes(small_model):
+    x = batch()
+    enc = small_model.encode(tf.constant(x), zero_frame=False).numpy()
+    feats = small_model.frame_features(small_model.scale_coordinates(tf.constant(x)))
+    for k in (1, 3):
+        last = small_model.lstms["part"](feats["part"][:, :k])[:, -1].numpy()
+        np.testing.assert_allclose(enc[:, k - 1, 16:32], last, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_frame_prefix_reads_a_zero_feature(small_model):
+    x = tf.constant(batch())
+    feats = small_model.frame_features(small_model.scale_coordinates(x))
+    padded = tf.concat([feats["body"], tf.zeros_like(feats["body"][:, :1])], axis=1)
+    expected = small_model.lstms["body"](padded)[:, -1].numpy()
+    np.testing.assert_allclose(small_model.encode(x)[:, -1, 32:48].numpy(), expected, rtol=1e-5)
+
+
+def test_packing_pairs_k_with_f_minus_k():
+    assert sorted(sorted([k + 1 for k in row]) for row in packing_rows(list(range(1, 7)), 6)) == \
+        [[1, 5], [2, 4], [3], [6]]
+    draws = sample_draws(6, 2, np.random.default_rng(0))
+    assert [len(d) for d in draws] == list(range(1, 7)) * 2
+    assert all(np.all(np.diff(d) > 0) for d in draws)           # sorted, distinct
+    fi, keep, weight = pack_draws(draws, 6)
+    assert fi.shape == (7, 6)      # 12 draws, 42 frames: 7 rows of 6, no padding
+    assert np.all(weight > 0)
+    assert weight.sum() == pytest.approx(1.0)                   # mean over draws of means
+
+
+@pytest.mark.parametrize("loss", ["l1", "MSE", "l2"])
+def test_packed_losses_equal_per_draw_losses(small_model, loss):
+    x = tf.constant(batch())
+    draws = sample_draws(4, 2, np.random.default_rng(1))
+    per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
+    for packed in (True, False):
+        fi, keep, w = pack_draws(draws, 4, loss, packed)
+        got = small_model.pretext_losses(x, tf.constant(fi), tf.constant(keep), tf.constant(w), loss)
+        for s in per_draw:
+            assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
+
+
+def test_collaborative_message_is_attention_weighted_keys():
+    q = tf.constant([[[1.0, 0.0]]])
+    k = tf.constant([[[1.0, 0.0], [0.0, 1.0]]])
+    w = np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
+    np.testing.assert_allclose(collaborative_message(q, k).numpy()[0, 0], w, rtol=1e-6)
+
+
+@pytest.mark.parametrize("optimizers", ["four", "one"])
+def test_pretext_loss_falls_on_fixed_data(optimizers):
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=16, heads=2, seed=3)
+    trainer = Pretrainer(model, 0.005, 4, "l1", 1, optimizers, jit=False)
+    x = walking_batch()
+    rng = np.random.default_rng(0)
+    first = sum(trainer.step(x, rng).values())
+    for _ in range(30):
+        last = sum(trainer.step(x, rng).values())
+    assert last < 0.7 * first
+
+
+def test_four_optimisers_each_step_the_shared_mgrn():
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=4)
+    trainer = Pretrainer(model, 0.001, 4, jit=False)
+    trainer.step(batch(), np.random.default_rng(0))
+    w = model.mgrn.structural["joint"].w_in
+    reached = [s for s, opt in trainer.opts.items() if any(v is w for v in opt.variables_)]
+    assert reached == ["joint", "part", "body", "hyper"]
+    assert all(int(opt.step.numpy()) == 1 for opt in trainer.opts.values())
+
+
+def test_cached_and_uncached_reid_training_agree():
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=5)
+    encoder = Encoder(model)
+    x, y = batch(6, seed=7), np.array([0, 1, 2, 0, 1, 2])
+    results = []
+    for raw in (False, True):
+        trainer = ReIDTrainer(ReIDClassifier(32, 3, seed=1), 0.001, encoder)
+        data = x if raw else encoder.encode_all(x, 4)
+        losses = [trainer.train_batch(data, y, raw=raw)[0] for _ in range(3)]
+        results.append((losses, [v.numpy() for v in trainer.classifier.trainable_variables]))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # and the encoder stayed frozen
+    assert all(v.trainable for v in model.trainable_variables)
+
+
+def test_encoder_is_frozen_during_reid():
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=6)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    trainer = ReIDTrainer(ReIDClassifier(32, 2), 0.01, Encoder(model))
+    trainer.train_batch(batch(2), np.array([0, 1]), raw=True)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))

@@ -1,0 +1,128 @@
+"""End-to-end runs of both scripts on the built-in demo data (small settings)."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
+        "--max_reid_epochs", "4", "--xla", "0", "--no_progress"]
+
+
+def run(script, args, cwd):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=900)
+    return proc
+
+
+def rank1(text):
+    return float(re.search(r"Rank-1 ([0-9.]+) ", text.split("=" * 72)[-1]).group(1))
+
+
+def test_train_then_evaluate_reproduces_rank1(tmp_path):
+    train = run("SM-SGE.py", FAST, tmp_path)
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert "pretext loss" in train.stdout and "model selection uses the TEST set" in train.stdout
+    runs = list((tmp_path / "RN" / "demo" / "4").iterdir())
+    assert len(runs) == 1
+    files = set(os.listdir(runs[0]))
+    assert {"config.json", "encoder.npz", "classifier.npz", "metrics.json",
+            "pretext_losses.png", "reid_curves.png", "confusion.png"} <= files
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["rank1"] == pytest.approx(rank1(train.stdout) / 100, abs=1e-4)
+    assert metrics["rank1"] > 3 * (1 / 20)           # far above chance even after one epoch
+
+    for model_dir in ("best", str(runs[0])):
+        ev = run("evaluate.py", ["--length", "4", "--model_dir", model_dir, "--no_progress"], tmp_path)
+        assert ev.returncode == 0, ev.stderr[-2000:]
+        assert "Confusion matrix" in ev.stdout
+        assert rank1(ev.stdout) == rank1(train.stdout)
+
+    # Retrieval protocol from both scripts, re-using the pre-trained encoder.
+    ret = run("SM-SGE.py", FAST + ["--pre_train", "0", "--protocol", "retrieval"], tmp_path)
+    assert ret.returncode == 0, ret.stderr[-2000:]
+    assert "Loaded pre-trained encoder" in ret.stdout and "mAP" in ret.stdout
+    ev = run("evaluate.py", ["--length", "4", "--protocol", "retrieval", "--no_progress"], tmp_path)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert rank1(ev.stdout) == rank1(ret.stdout)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--fusion_lambda", "2"], "--fusion_lambda must be between 0.0 and 1.0"),
+    (["--dataset", "NTU"], "unknown --dataset 'NTU'"),
+    (["--loss", "huber"], "--loss must be l1, MSE or l2"),
+    (["--pre_train", "2"], "--pre_train must be 0 or 1"),
+    (["--split", "A"], "--split applies to IAS only"),
+    (["--dataset", "KS20"], "Datasets/KS20/6/KS20_train_npy_data not found"),
+    (["--dataset", "IAS"], "IAS needs --split A or --split B"),
+    (["--dataset", "CASIA_B", "--view", "12", "--length", "20"], "--view must be 0..10"),
+    (["--length", "4", "--pre_train", "0", "--pre_epochs", "3"], "no pre-trained model at"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, args, message):
+    proc = run("SM-SGE.py", args + ["--no_progress"], tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+
+
+def test_evaluate_bad_model_dir(tmp_path):
+    proc = run("evaluate.py", ["--model_dir", "RN/nothing"], tmp_path)
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    proc = run("evaluate.py", ["--dataset", "KS20"], tmp_path)
+    assert proc.returncode == 2 and "no saved classification model" in proc.stderr
+
+
+def small_opts(**kw):
+    opts = dict(dataset="demo", split=None, length=4, view=None, probe_type=None,
+                protocol="classification", progress=False, gpu=-1, fusion_lambda=1.0, P=8,
+                sample_num=1, pre_train=True, save_flag=False, pre_epochs=0, patience=3,
+                loss="l1", n_hood=1, seed=0, selection="val", val_fraction=0.2,
+                batch_size=128, pre_lr=None, reid_lr=None, max_reid_epochs=4,
+                zero_frame=True, optimizers="four", drop_last_test=True, cache=True, xla=False)
+    opts.update(kw)
+    return opts
+
+
+def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
+    """With --selection val, training and model choice must not depend on test labels:
+    scrambling them changes nothing until the final score."""
+    from utils import pipeline
+    monkeypatch.chdir(tmp_path)
+    real_load = pipeline.load_reid_data
+    histories = []
+    for scramble in (False, True):
+        def load(loc, scramble=scramble):
+            data = real_load(loc)
+            if scramble:
+                data.test_labels = np.random.default_rng(0).permutation(data.test_labels)
+            return data
+        monkeypatch.setattr(pipeline, "load_reid_data", load)
+        result = pipeline.run_training(small_opts(), log=lambda *_: None)
+        histories.append((result["reid_history"], result["best_epoch"], result["rank1"]))
+    assert histories[0][0] == histories[1][0] and histories[0][1] == histories[1][1]
+    assert histories[0][2] != histories[1][2]           # the final test score does use them
+
+
+def test_seeded_runs_repeat_exactly(tmp_path, monkeypatch):
+    from utils import pipeline
+    monkeypatch.chdir(tmp_path)
+    a = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
+    b = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
+    assert a["reid_history"] == b["reid_history"]
+
+
+def test_failed_save_leaves_no_run_folder(tmp_path, monkeypatch):
+    from utils import pipeline, plots
+    monkeypatch.chdir(tmp_path)
+
+    def boom(*_):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(plots, "save_run_plots", boom)
+    with pytest.raises(RuntimeError):
+        pipeline.run_training(small_opts(save_flag=True, max_reid_epochs=1), log=lambda *_: None)
+    assert os.listdir(tmp_path / "RN" / "demo" / "4") == []
