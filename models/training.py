@@ -17,19 +17,29 @@ class Pretrainer:
     optimizers="one": a single Adam on the sum of the four losses.
     """
 
+    LAYOUTS = ("packed", "padded", "per_draw")
+
     def __init__(self, model: SMSGE, lr: float, length: int, loss: str = "l1",
-                 sample_num: int = 1, optimizers: str = "four", packed: bool = True, jit: bool = False):
+                 sample_num: int = 1, optimizers: str = "four", layout: str = "packed",
+                 jit: bool = False):
+        """layout: "packed" (draws share rows, one LSTM call per scale; the default),
+        "padded" (one row per draw) or "per_draw" (one LSTM call per draw, the
+        reference's structure; kept for tests and the benchmark)."""
+        assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
-        self.sample_num, self.packed, self.optimizers = sample_num, packed, optimizers
+        self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
         if optimizers == "four":
             self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}") for s in SCALES}
         else:
             self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
         self._step = tf.function(self._step_impl, jit_compile=jit)
 
-    def _step_impl(self, x, frame_index, keep, weight):
+    def _step_impl(self, x, *layout):
         with tf.GradientTape(persistent=True) as tape:
-            losses = self.model.pretext_losses(x, frame_index, keep, weight, self.loss)
+            if self.layout == "per_draw":
+                losses = self.model.pretext_losses_per_draw(x, layout, self.loss)
+            else:
+                losses = self.model.pretext_losses(x, *layout, self.loss)
             total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
         if self.optimizers == "four":
             for s, opt in self.opts.items():
@@ -42,9 +52,12 @@ class Pretrainer:
 
     def step(self, x: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
         draws = sample_draws(self.length, self.sample_num, rng)
-        fi, keep, weight = pack_draws(draws, self.length, self.loss, self.packed)
-        losses = self._step(tf.convert_to_tensor(x), tf.constant(fi), tf.constant(keep),
-                            tf.constant(weight))
+        if self.layout == "per_draw":
+            layout = [tf.constant(d, tf.int32) for d in draws]
+        else:
+            layout = [tf.constant(a) for a in pack_draws(draws, self.length, self.loss,
+                                                         self.layout == "packed")]
+        losses = self._step(tf.convert_to_tensor(x), *layout)
         return {s: float(v) for s, v in losses.items()}
 
 

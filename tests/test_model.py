@@ -142,3 +142,15 @@ def test_encoder_is_frozen_during_reid():
     trainer = ReIDTrainer(ReIDClassifier(32, 2), 0.01, Encoder(model))
     trainer.train_batch(batch(2), np.array([0, 1]), raw=True)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))
+
+
+def test_one_training_step_is_the_same_in_every_layout():
+    x = walking_batch(4, 4)
+    weights = []
+    for layout in Pretrainer.LAYOUTS:
+        model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=8)
+        Pretrainer(model, 0.01, 4, layout=layout).step(x, np.random.default_rng(3))
+        weights.append([v.numpy() for v in model.trainable_variables])
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,150 @@
+"""Speed and memory of SM-SGE on this machine; prints a table and writes JSON.
+
+    python benchmarks/benchmark.py                 # full run (about 10 minutes on 2 cores)
+    python benchmarks/benchmark.py --quick         # fewer steps and sweep points
+
+Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
+  - pre-training step time, steps/s and sequences/s at batch 64, f=6, for the packed
+    layout with and without XLA, and for the reference's one-LSTM-call-per-draw layout;
+  - Re-ID epoch time with cached encodings and with the encoder run every batch;
+  - encoding throughput (sequences/s);
+  - how the pre-training step grows with sequence length and batch size (packed, no XLA);
+  - peak resident memory of the process after each section (it only grows).
+Not a test: timings depend on the machine and its load. Ratios are measured in one run.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+REFERENCE_STEP_SECONDS = 0.6   # reference code, KS20, batch 64, f=6, TF 2.21 CPU (issue #3)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def device_name() -> str:
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return "GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get(
+            "device_name", g.name) for g in gpus)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def make_model(joints=25, lstm=256, seed=0):
+    from models.sm_sge import SMSGE
+    from utils.graphs import build_graph
+    from utils.skeleton import layout_for
+    return SMSGE(build_graph(layout_for(joints)), lstm, 8, 1.0, seed=seed)
+
+
+def time_pretrain(batch, length, layout, jit, steps, joints=25):
+    from models.training import Pretrainer
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, size=(batch, length, joints, 3)).astype(np.float32)
+    trainer = Pretrainer(make_model(joints), 0.0005, length, layout=layout, jit=jit)
+    t0 = time.perf_counter()
+    trainer.step(x, rng)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(x, rng)
+    step_s = (time.perf_counter() - t0) / steps
+    return dict(batch=batch, length=length, layout=layout, xla=jit, step_s=step_s,
+                steps_per_s=1 / step_s, sequences_per_s=batch / step_s,
+                first_step_s=compile_s, peak_rss_mib=peak_rss_mib())
+
+
+def time_reid(n_train=1520, length=6, batch=64, classes=20, epochs=2):
+    from models.sm_sge import ReIDClassifier
+    from models.training import Encoder, ReIDTrainer
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, size=(n_train, length, 25, 3)).astype(np.float32)
+    y = rng.integers(0, classes, n_train)
+    encoder = Encoder(make_model())
+    encoder.encode_all(x[:batch], batch)                 # compile
+    t0 = time.perf_counter()
+    enc = encoder.encode_all(x, batch)
+    encode_s = time.perf_counter() - t0
+    out = dict(encode_sequences_per_s=n_train / encode_s, encode_all_s=encode_s)
+    batches = [np.arange(i, i + batch) for i in range(0, n_train - batch + 1, batch)]
+    for raw in (False, True):
+        trainer = ReIDTrainer(ReIDClassifier(encoder.model.embedding_size, classes), 0.0025, encoder)
+        data = x if raw else enc
+        trainer.train_batch(data[batches[0]], y[batches[0]], raw=raw)   # compile
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            for idx in batches:
+                trainer.train_batch(data[idx], y[idx], raw=raw)
+        out["epoch_s_uncached" if raw else "epoch_s_cached"] = (time.perf_counter() - t0) / epochs
+    out["cache_speedup"] = out["epoch_s_uncached"] / out["epoch_s_cached"]
+    # What a whole Re-ID stage of E epochs costs: the cache pays the encoding once.
+    out["stage_speedup_100_epochs"] = (100 * out["epoch_s_uncached"]) / (
+        100 * out["epoch_s_cached"] + encode_s)
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/benchmark.json")
+    args = ap.parse_args()
+    steps = 3 if args.quick else 10
+    lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
+    batches = (32, 64) if args.quick else (16, 32, 64, 128)
+    import tensorflow as tf
+    results = dict(device=device_name(), tensorflow=tf.__version__, python=platform.python_version(),
+                   reference_step_s=REFERENCE_STEP_SECONDS, pretrain={}, sweep_length=[],
+                   sweep_batch=[])
+    print(f"Device: {results['device']}  TensorFlow {tf.__version__}")
+    for name, layout, jit in (("packed+xla", "packed", True), ("packed", "packed", False),
+                              ("per_draw (reference structure)", "per_draw", False)):
+        r = time_pretrain(64, 6, layout, jit, steps)
+        results["pretrain"][name] = r
+        print(f"pre-train step KS20 b64 f6  {name:32s} {r['step_s']:.3f} s/step  "
+              f"{r['sequences_per_s']:.0f} seq/s  (first step {r['first_step_s']:.1f} s)  "
+              f"x{REFERENCE_STEP_SECONDS / r['step_s']:.2f} vs reference 0.6 s")
+    base = results["pretrain"]["per_draw (reference structure)"]["step_s"]
+    for name, r in results["pretrain"].items():
+        r["speedup_vs_per_draw"] = base / r["step_s"]
+        r["speedup_vs_reference"] = REFERENCE_STEP_SECONDS / r["step_s"]
+    reid = time_reid(epochs=1 if args.quick else 3)
+    results["reid"] = reid
+    print(f"Re-ID epoch (1520 seqs, b64): cached {reid['epoch_s_cached']:.3f} s, uncached "
+          f"{reid['epoch_s_uncached']:.3f} s -> x{reid['cache_speedup']:.1f} per epoch, "
+          f"x{reid['stage_speedup_100_epochs']:.1f} over a 100-epoch stage incl. encoding")
+    print(f"encoding: {reid['encode_sequences_per_s']:.0f} sequences/s")
+    for f in lengths:
+        r = time_pretrain(64, f, "packed", False, max(2, steps // 3))
+        results["sweep_length"].append(r)
+        print(f"  length {f:3d} b64: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    for b in batches:
+        r = time_pretrain(b, 6, "packed", False, max(2, steps // 3))
+        results["sweep_batch"].append(r)
+        print(f"  batch {b:4d} f6: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    from utils.io import atomic_save_json
+    atomic_save_json(args.out, results)
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
