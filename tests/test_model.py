@@ -154,3 +154,26 @@ def test_one_training_step_is_the_same_in_every_layout():
     for other in weights[1:]:
         for a, b in zip(weights[0], other):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_hood", [1, 2])
+def test_sparse_attention_equals_dense_masked_softmax(n_hood):
+    """The GAT layer attends over neighbour lists; check it against the textbook dense
+    form: softmax_j(LeakyReLU(f1_i + f2_j) + mask_ij), heads averaged after ELU."""
+    from models.mgrn import StructuralRelation
+    graph = build_graph(KINECT_V2, n_hood)
+    mask = graph.masks["hyper"]
+    layer = StructuralRelation(mask, 3, np.random.default_rng(0), "sr")
+    coords = np.random.default_rng(1).normal(size=(5, 49, 3)).astype(np.float32)
+    h = coords @ layer.w_in.numpy() + layer.b_in.numpy()
+    outs = []
+    for p in range(3):
+        z = h @ layer.w_head.numpy()[p]
+        logits = (z @ layer.a_src.numpy()[p])[:, :, None] + (z @ layer.a_dst.numpy()[p])[:, None, :]
+        logits = np.where(logits > 0, logits, 0.2 * logits) + mask
+        att = np.exp(logits - logits.max(-1, keepdims=True))
+        att /= att.sum(-1, keepdims=True)
+        v = att @ z + layer.b_head.numpy()[p]
+        outs.append(np.where(v > 0, v, np.expm1(v)))
+    np.testing.assert_allclose(layer(tf.constant(coords)).numpy(), np.mean(outs, 0),
+                               rtol=1e-4, atol=1e-5)

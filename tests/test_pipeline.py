@@ -126,3 +126,16 @@ def test_failed_save_leaves_no_run_folder(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         pipeline.run_training(small_opts(save_flag=True, max_reid_epochs=1), log=lambda *_: None)
     assert os.listdir(tmp_path / "RN" / "demo" / "4") == []
+
+
+def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
+    """Training the classifier on encodings computed once gives the same run as running
+    the frozen encoder on every batch."""
+    from utils import pipeline
+    monkeypatch.chdir(tmp_path)
+    runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
+                                  log=lambda *_: None) for c in (True, False)]
+    for a, b in zip(runs[0]["reid_history"], runs[1]["reid_history"]):
+        for key in ("train_loss", "train_acc", "sel_loss", "sel_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5)
+    assert runs[0]["rank1"] == pytest.approx(runs[1]["rank1"], abs=1e-6)

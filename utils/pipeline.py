@@ -10,14 +10,12 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Optional
-
 import numpy as np
 from tqdm import tqdm
 
 from utils.checkpoints import load_config, load_module, save_config, save_module
-from utils.data import (ReIDData, Split, balanced_order, full_batches, labels_for,
-                        load_reid_data, read_split, stratified_holdout)
+from utils.data import (ReIDData, balanced_order, full_batches, load_reid_data, read_split,
+                        stratified_holdout)
 from utils.datasets import DataLocation, get_spec, locate
 from utils.demo import ensure_demo
 from utils.errors import UserError
@@ -118,8 +116,8 @@ def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=pr
     return history
 
 
-def pretrain_or_load(cfg: dict, data: ReIDData, log=print):
-    model = build_model(cfg)
+def pretrain_or_load(cfg: dict, data: ReIDData, model, log=print) -> list:
+    """Pre-train `model` and save it, or load its saved weights; returns the loss history."""
     folder = pretrained_dir(cfg)
     history = []
     if cfg["pre_train"]:
@@ -136,7 +134,7 @@ def pretrain_or_load(cfg: dict, data: ReIDData, log=print):
                             f"(and the same dataset, length and architecture flags)")
         load_module(path, model)
         log(f"Loaded pre-trained encoder from {folder}")
-    return model, history
+    return history
 
 
 # ----------------------------------------------------------------------------------------
@@ -162,7 +160,6 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
     if not batches:
         raise UserError(f"{len(train_y)} training sequences make no full batch of "
                         f"{cfg['batch_size']}; lower --batch_size")
-    sel_enc = encoder.encode_all(sel_x, cfg["batch_size"]) if raw else sel_x
     best = dict(acc=0.0, loss=np.inf, weights=None, epoch=-1)
     history, waited, epoch = [], 0, 0
     max_epochs = cfg.get("max_reid_epochs") or 10 ** 9
@@ -174,6 +171,9 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
             losses.append(loss)
             correct += int(np.sum(logits.argmax(1) == train_y[idx]))
             seen += len(idx)
+        # Uncached, the reference's way: the frozen encoder runs on the selection set again
+        # every epoch. Cached: its encodings were computed once.
+        sel_enc = encoder.encode_all(sel_x, cfg["batch_size"]) if raw else sel_x
         ev = trainer.evaluate(sel_enc, sel_y, cfg["batch_size"], cfg.get("drop_last_test", True))
         record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), train_acc=correct / seen,
                       sel_loss=ev["loss"], sel_acc=ev["accuracy"],
@@ -183,8 +183,8 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
             f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
             f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}")
         if ev["accuracy"] >= best["acc"] or ev["loss"] <= best["loss"]:
-            if ev["accuracy"] > best["acc"] and epoch >= cfg.get("min_save_epoch", 0) or (
-                    best["weights"] is None and epoch >= cfg.get("min_save_epoch", 0)):
+            may_keep = epoch >= cfg.get("min_save_epoch", 0)
+            if may_keep and (ev["accuracy"] > best["acc"] or best["weights"] is None):
                 best["weights"] = [v.numpy() for v in classifier.trainable_variables]
                 best["epoch"] = epoch + 1
             best["acc"] = max(best["acc"], ev["accuracy"])
@@ -363,7 +363,18 @@ def run_training(opts: dict, log=print) -> dict:
     seed_everything(cfg["seed"])
     from models.training import Encoder
     start = time.time()
-    model, pre_history = pretrain_or_load(cfg, data, log)
+    model = build_model(cfg)
+    encoder_params = count_parameters(model)
+    if cfg["protocol"] == "retrieval":
+        log(f"Model size: {encoder_params / 1e6:.2f} M parameters (encoder only; the paper "
+            f"reports 5.58 M with the Re-ID classifier)")
+    else:
+        emb, classes = model.embedding_size, data.num_classes
+        head = emb * emb + emb + emb * classes + classes
+        log(f"Model size: {(encoder_params + head) / 1e6:.2f} M parameters (encoder "
+            f"{encoder_params / 1e6:.2f} M + Re-ID classifier {head / 1e6:.2f} M; the paper "
+            f"reports 5.58 M)")
+    pre_history = pretrain_or_load(cfg, data, model, log)
     pretrain_seconds = time.time() - start
     encoder = Encoder(model, cfg["zero_frame"])
     if cfg["protocol"] == "retrieval":
