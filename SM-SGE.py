@@ -8,24 +8,18 @@ This script only parses flags; the work is done in utils/pipeline.py and models/
 """
 import sys
 
-from utils.cli import select_device, training_options, training_parser
-from utils.errors import UserError
+from utils.cli import guarded, select_device, training_options, training_parser
 
 
 def main(argv=None) -> int:
     args = training_parser().parse_args(argv)
-    try:
+
+    def work():
         opts = training_options(args)
         select_device(opts["gpu"])
         from utils.pipeline import run_training
         run_training(opts)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
-    return 0
+    return guarded(work)
 
 
 if __name__ == "__main__":

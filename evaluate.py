@@ -7,22 +7,18 @@ This script only parses flags; the work is done in utils/pipeline.py.
 """
 import sys
 
-from utils.cli import common_options, evaluation_parser, select_device
-from utils.errors import UserError
+from utils.cli import common_options, evaluation_parser, guarded, select_device
 
 
 def main(argv=None) -> int:
     args = evaluation_parser().parse_args(argv)
-    try:
-        opts = common_options(args)
-        opts["model_dir"] = args.model_dir
+
+    def work():
+        opts = dict(common_options(args), model_dir=args.model_dir)
         select_device(opts["gpu"])
         from utils.pipeline import run_evaluation
         run_evaluation(opts)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return guarded(work)
 
 
 if __name__ == "__main__":

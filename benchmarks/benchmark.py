@@ -13,7 +13,6 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
 import argparse
-import json
 import os
 import platform
 import resource

@@ -13,8 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from utils.cli import select_device, training_options, training_parser  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.cli import guarded, select_device, training_options, training_parser  # noqa: E402
 
 METRICS = ("rank1", "rank5", "rank10", "nauc", "mAP", "nauc_cmc")
 
@@ -43,7 +42,8 @@ def main(argv=None) -> int:
     except ValueError:
         print("error: --seeds must be a positive integer and --first_seed at least 0", file=sys.stderr)
         return 2
-    try:
+
+    def work():
         opts = training_options(args)
         select_device(opts["gpu"])
         from utils.io import atomic_save_json
@@ -57,16 +57,13 @@ def main(argv=None) -> int:
         for m, row in table.items():
             print(f"  {m:9s} {100 * row['mean']:6.2f} ± {100 * row['std']:5.2f}   "
                   f"({', '.join(f'{100 * v:.2f}' for v in row['values'])})")
-        loc = data_location(dict(opts, **{"pre_epochs": opts.get("pre_epochs")}))
+        loc = data_location(opts)
         out = os.path.join("RN", loc.run_tag, str(opts["length"]),
                            f"seeds_{opts['protocol']}_{opts['selection']}_{first}-{first + n - 1}.json")
         atomic_save_json(out, dict(config={k: v for k, v in opts.items() if k != "seed"},
                                    seeds=list(range(first, first + n)), summary=table))
         print(f"written {out}")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return guarded(work)
 
 
 if __name__ == "__main__":

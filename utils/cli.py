@@ -5,6 +5,7 @@ wrong value gets one clear line, never a traceback.
 """
 import argparse
 import os
+import sys
 
 from utils.datasets import CASIA_PROBE_TYPES, REGISTRY
 from utils.errors import UserError
@@ -66,31 +67,31 @@ def evaluation_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int(args, name, low=None, high=None, allow_empty=False):
+def _number(args, name, cast, low=None, high=None, allow_empty=False):
+    """Parse flag `name` with int or float; None when empty and allowed; bounds checked."""
     value = getattr(args, name)
     if allow_empty and value == "":
         return None
+    kind = "an integer" if cast is int else "a number"
     try:
-        number = int(value)
+        number = cast(value)
     except ValueError:
-        raise UserError(f"--{name} must be an integer, got '{value}'") from None
+        raise UserError(f"--{name} must be {kind}, got '{value}'") from None
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
+        if high is None:
+            bounds = f"at least {low}"
+        else:
+            bounds = f"{low}..{high}" if cast is int else f"between {low} and {high}"
         raise UserError(f"--{name} must be {bounds}, got {number}")
     return number
 
 
+def _int(args, name, low=None, high=None, allow_empty=False):
+    return _number(args, name, int, low, high, allow_empty)
+
+
 def _float(args, name, low=None, high=None, allow_empty=False):
-    value = getattr(args, name)
-    if allow_empty and value == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise UserError(f"--{name} must be a number, got '{value}'") from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise UserError(f"--{name} must be between {low} and {high}, got {number}")
-    return number
+    return _number(args, name, float, low, high, allow_empty)
 
 
 def _flag01(args, name):
@@ -133,6 +134,19 @@ def training_options(args) -> dict:
         drop_last_test=_flag01(args, "drop_last_test"), cache=_flag01(args, "cache"),
         xla=_flag01(args, "xla"))
     return opts
+
+
+def guarded(work) -> int:
+    """Run an entry script's work; bad input ends in one line on stderr and exit code 2."""
+    try:
+        work()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+    return 0
 
 
 def select_device(gpu: int) -> None:

@@ -216,7 +216,6 @@ def classification_report(trainer, enc: np.ndarray, labels: np.ndarray, num_clas
 
 
 def run_classification(cfg: dict, data: ReIDData, encoder, log=print) -> dict:
-    from models.training import ReIDTrainer  # noqa: F401  (TensorFlow is loaded by now)
     bs = cfg["batch_size"]
     rng = np.random.default_rng(cfg["seed"] + 2)
     train_x, train_y = data.train.sequences, data.train_labels
