@@ -1,0 +1,55 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from utils.checkpoints import load_config, load_module, save_config, save_module
+from utils.errors import UserError
+
+
+class Tiny(tf.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.w = tf.Variable(np.arange(n, dtype=np.float32))
+
+
+def test_weights_round_trip_and_mismatch(tmp_path):
+    path = str(tmp_path / "w.npz")
+    save_module(path, Tiny(3))
+    target = Tiny(3)
+    target.w.assign(np.zeros(3, np.float32))
+    load_module(path, target)
+    np.testing.assert_array_equal(target.w.numpy(), [0, 1, 2])
+    with pytest.raises(UserError, match="do not fit the model"):
+        load_module(path, Tiny(4))
+    with pytest.raises(UserError, match="not found"):
+        load_module(str(tmp_path / "missing.npz"), Tiny(3))
+    with open(path, "wb") as fh:
+        fh.write(b"garbage")
+    with pytest.raises(UserError, match="damaged"):
+        load_module(path, Tiny(3))
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp")] == []
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(UserError, match="holds no config.json"):
+        load_config(str(tmp_path))
+    save_config(str(tmp_path), {"dataset": "demo"})
+    assert load_config(str(tmp_path)) == {"dataset": "demo"}
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_config(str(tmp_path))
+
+
+def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypatch):
+    from utils import pipeline
+    from utils.data import write_split
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for sub, test in (("KGBD_train_npy_data", False), ("KGBD_test_npy_data", True)):
+        write_split(os.path.join("Datasets", "KGBD", "4", sub), "KGBD", 4,
+                    rng.normal(size=(4, 4, 20, 3)).astype(np.float32), np.array([1, 1, 2, 2]), test)
+    cfg = dict(dataset="KGBD", length=4, split=None, view=None, probe_type=None, batch_size=2)
+    with pytest.raises(UserError, match="retrieval needs .*probe.*gallery"):
+        pipeline.retrieval_splits(cfg, pipeline.data_location(cfg))
