@@ -66,20 +66,22 @@ class StructuralRelation(tf.Module):
 
 class MGRN(tf.Module):
     def __init__(self, masks: dict, heads: int, fusion_lambda: float,
-                 rng: np.random.Generator, name: str = "mgrn"):
+                 rng: np.random.Generator, scales=SCALES, name: str = "mgrn"):
         super().__init__(name=name)
         self.fusion_lambda = float(fusion_lambda)
+        self.scales = tuple(scales)   # a subset for the scale ablations of the paper
         self.structural = {s: StructuralRelation(masks[s], heads, rng, f"sr_{s}")
-                           for s in SCALES}
+                           for s in self.scales}
         self.fusion = {s: {src: normal_var([FEATURES, FEATURES], rng, f"w_{s}_from_{src}")
-                           for src in (s,) + CROSS_RELATIONS[s]} for s in SCALES}
+                           for src in (s,) + CROSS_RELATIONS[s] if src in self.scales}
+                       for s in self.scales}
 
     def __call__(self, coords: dict) -> dict:
-        h = {s: self.structural[s](coords[s]) for s in SCALES}
+        h = {s: self.structural[s](coords[s]) for s in self.scales}
         if self.fusion_lambda == 0.0:
             return h
         fused = {}
-        for s in SCALES:   # every message reads the pre-fusion features
+        for s in self.scales:   # every message reads the pre-fusion features
             update = tf.add_n([tf.tensordot(collaborative_message(h[s], h[src]), w, 1)
                                for src, w in self.fusion[s].items()])
             fused[s] = h[s] + self.fusion_lambda * update

@@ -110,23 +110,29 @@ def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str) -> tf.Tensor:
 class SMSGE(tf.Module):
     def __init__(self, graph: MultiScaleGraph, lstm_size: int = 256, heads: int = 8,
                  fusion_lambda: float = 1.0, num_layers: int = 2, seed: int = 0,
-                 name: str = "sm_sge"):
+                 scales=SCALES, cross_scale: bool = True, name: str = "sm_sge"):
+        """scales: the graph scales to use (all four in the paper's model; subsets for its
+        scale ablation). cross_scale=False drops the cross-scale reconstruction heads
+        (CSI), keeping each scale's own (SSR)."""
         super().__init__(name=name)
         rng = np.random.default_rng(seed)
         self.graph = graph
         self.lstm_size = lstm_size
-        self.node_maps = {s: tf.constant(graph.node_maps[s]) for s in SCALES}
-        self.nodes = {s: graph.num_nodes(s) for s in SCALES}
-        self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng)
+        self.scales = tuple(s for s in SCALES if s in scales)
+        self.node_maps = {s: tf.constant(graph.node_maps[s]) for s in self.scales}
+        self.nodes = {s: graph.num_nodes(s) for s in self.scales}
+        self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng, self.scales)
         self.lstms = {s: StackedLSTM(self.nodes[s] * FEATURES, lstm_size, num_layers, rng,
-                                     f"lstm_{s}") for s in SCALES}
+                                     f"lstm_{s}") for s in self.scales}
+        targets = {s: tuple(t for t in RECONSTRUCTS[s] if t in self.scales and
+                            (cross_scale or t == s)) for s in self.scales}
         self.heads = {s: {t: ReconstructionHead(lstm_size, self.nodes[t] * 3, rng,
-                                                f"head_{s}_to_{t}") for t in RECONSTRUCTS[s]}
-                      for s in SCALES}
+                                                f"head_{s}_to_{t}") for t in targets[s]}
+                      for s in self.scales}
 
     @property
     def embedding_size(self) -> int:
-        return len(SCALES) * self.lstm_size
+        return len(self.scales) * self.lstm_size
 
     def scale_variables(self, scale: str):
         """Everything the scale's loss can reach: the whole MGRN, its LSTM, its heads."""
@@ -137,7 +143,7 @@ class SMSGE(tf.Module):
     # -- per-frame stages ------------------------------------------------------------
     def scale_coordinates(self, x: tf.Tensor) -> Dict[str, tf.Tensor]:
         """x [B, T, V, 3] -> {scale: [B, T, nodes, 3]}."""
-        return {s: tf.einsum("nv,btvc->btnc", self.node_maps[s], x) for s in SCALES}
+        return {s: tf.einsum("nv,btvc->btnc", self.node_maps[s], x) for s in self.scales}
 
     def frame_features(self, coords: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """{scale: [B, T, nodes, 3]} -> {scale: [B, T, nodes*8]} through the MGRN."""
@@ -145,7 +151,7 @@ class SMSGE(tf.Module):
         flat = {s: tf.reshape(c, [-1, self.nodes[s], 3]) for s, c in coords.items()}
         h = self.mgrn(flat)
         return {s: tf.reshape(h[s], [shape[0], shape[1], self.nodes[s] * FEATURES])
-                for s in SCALES}
+                for s in self.scales}
 
     # -- Re-ID encoding ----------------------------------------------------------------
     def encode(self, x: tf.Tensor, zero_frame: bool = True) -> tf.Tensor:
@@ -154,7 +160,7 @@ class SMSGE(tf.Module):
         behaviour) a zero frame feature is appended, giving the (f+1)-th prefix."""
         feats = self.frame_features(self.scale_coordinates(x))
         outs = []
-        for s in SCALES:
+        for s in self.scales:
             f = feats[s]
             if zero_frame:
                 f = tf.concat([f, tf.zeros_like(f[:, :1])], axis=1)
@@ -176,7 +182,7 @@ class SMSGE(tf.Module):
         rows, slots = frame_index.shape
         keep_rows = tf.tile(keep, [batch, 1])
         losses = {}
-        for s in SCALES:
+        for s in self.scales:
             lstm = self.lstms[s]
             projected = tf.gather(lstm.project_input(feats[s]), frame_index, axis=1)
             projected = tf.reshape(projected, [batch * rows, slots, 4 * self.lstm_size])
@@ -194,7 +200,7 @@ class SMSGE(tf.Module):
         feats = self.frame_features(coords)
         targets = self._targets(coords)
         losses = {}
-        for s in SCALES:
+        for s in self.scales:
             per_draw = []
             for idx in draws:
                 out = self.lstms[s](tf.gather(feats[s], idx, axis=1))

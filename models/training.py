@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from models.layers import Adam
 from models.sm_sge import SMSGE, ReIDClassifier, pack_draws, sample_draws
-from utils.graphs import SCALES
 
 
 class Pretrainer:
@@ -29,7 +28,8 @@ class Pretrainer:
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
         if optimizers == "four":
-            self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}") for s in SCALES}
+            self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
+                         for s in model.scales}
         else:
             self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
         self._step = tf.function(self._step_impl, jit_compile=jit)

@@ -177,3 +177,16 @@ def test_sparse_attention_equals_dense_masked_softmax(n_hood):
         outs.append(np.where(v > 0, v, np.expm1(v)))
     np.testing.assert_allclose(layer(tf.constant(coords)).numpy(), np.mean(outs, 0),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_scale_and_csi_ablations_build_smaller_models():
+    x = tf.constant(batch())
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, scales=("body", "joint"),
+                  cross_scale=False)
+    assert model.scales == ("joint", "body")
+    assert {s: tuple(h) for s, h in model.heads.items()} == {"joint": ("joint",), "body": ("body",)}
+    assert model.encode(x).shape == (4, 5, 16)
+    trainer = Pretrainer(model, 0.01, 4)
+    assert set(trainer.step(batch(), np.random.default_rng(0))) == {"joint", "body"}
+    full = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, scales=("joint", "part"))
+    assert tuple(full.heads["joint"]) == ("joint", "part")      # CSI limited to present scales

@@ -54,6 +54,9 @@ def training_parser() -> argparse.ArgumentParser:
                    help="four per-scale Adam optimisers (reference) or one on the summed loss")
     p.add_argument("--drop_last_test", default="1",
                    help="1: like the reference, score test data in full batches only")
+    p.add_argument("--scales", default="joint,part,body,hyper",
+                   help="graph scales to use, comma-separated (the paper's scale ablation)")
+    p.add_argument("--csi", default="1", help="1: cross-scale skeleton inference heads; 0: own scale only")
     p.add_argument("--cache", default="1", help="1: encode once and train the classifier on cached encodings")
     p.add_argument("--xla", default="1", help="1: compile the pre-training step with XLA")
     return p
@@ -101,6 +104,16 @@ def _flag01(args, name):
     return value == "1"
 
 
+def _scales(value: str) -> list:
+    from utils.graphs import SCALES
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in SCALES]
+    if unknown or not names:
+        raise UserError(f"--scales takes a comma-separated subset of {','.join(SCALES)}; "
+                        f"got '{value}'")
+    return [s for s in SCALES if s in names]
+
+
 def common_options(args) -> dict:
     if args.dataset not in REGISTRY:
         raise UserError(f"unknown --dataset '{args.dataset}'; choose one of {', '.join(REGISTRY)}")
@@ -132,7 +145,7 @@ def training_options(args) -> dict:
         max_reid_epochs=_int(args, "max_reid_epochs", 0),
         zero_frame=_flag01(args, "zero_frame"), optimizers=args.optimizers,
         drop_last_test=_flag01(args, "drop_last_test"), cache=_flag01(args, "cache"),
-        xla=_flag01(args, "xla"))
+        xla=_flag01(args, "xla"), scales=_scales(args.scales), cross_scale=_flag01(args, "csi"))
     return opts
 
 

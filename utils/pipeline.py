@@ -27,7 +27,8 @@ from utils.skeleton import layout_for
 
 PRETRAINED_ROOT = "Pre-Trained"
 RN_ROOT = "RN"
-ARCH_KEYS = ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints")
+ARCH_KEYS = ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints",
+             "scales", "cross_scale")
 
 
 # ----------------------------------------------------------------------------------------
@@ -64,6 +65,10 @@ def pretrained_dir(cfg: dict) -> str:
     name = (f"lambda{cfg['fusion_lambda']:g}_P{cfg['P']}_nhood{cfg['n_hood']}"
             f"_r{cfg['sample_num']}_{cfg['loss']}_{cfg['optimizers']}_e{cfg['pre_epochs']}"
             f"_seed{cfg['seed']}")
+    if tuple(cfg.get("scales", SCALES)) != SCALES:
+        name += "_scales-" + "-".join(cfg["scales"])
+    if not cfg.get("cross_scale", True):
+        name += "_noCSI"
     return os.path.join(PRETRAINED_ROOT, tag, str(cfg["length"]), name)
 
 
@@ -76,7 +81,8 @@ def seed_everything(seed: int) -> None:
 def build_model(cfg: dict):
     from models.sm_sge import SMSGE
     graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"])
-    return SMSGE(graph, cfg["lstm_size"], cfg["P"], cfg["fusion_lambda"], seed=cfg["seed"])
+    return SMSGE(graph, cfg["lstm_size"], cfg["P"], cfg["fusion_lambda"], seed=cfg["seed"],
+                 scales=cfg.get("scales", SCALES), cross_scale=cfg.get("cross_scale", True))
 
 
 def count_parameters(*modules) -> int:
@@ -104,15 +110,14 @@ def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=pr
     history = []
     for epoch in range(cfg["pre_epochs"]):
         start = time.time()
-        sums = dict.fromkeys(SCALES, 0.0)
+        sums = dict.fromkeys(model.scales, 0.0)
         for idx in _bar(batches, cfg, desc=f"pre-train {epoch + 1}/{cfg['pre_epochs']}"):
             for s, v in trainer.step(sequences[idx], rng).items():
                 sums[s] += v
         means = {s: v / len(batches) for s, v in sums.items()}
         history.append(means)
-        log(f"[{epoch + 1}/{cfg['pre_epochs']}] pretext loss  hyper {means['hyper']:.5f} | "
-            f"joint {means['joint']:.5f} | part {means['part']:.5f} | body {means['body']:.5f}"
-            f"  ({time.time() - start:.1f}s)")
+        losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
+        log(f"[{epoch + 1}/{cfg['pre_epochs']}] pretext loss  {losses}  ({time.time() - start:.1f}s)")
     return history
 
 

@@ -22,7 +22,7 @@ def _save(fig, path):
 
 def plot_pretext(history: list, path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
-    for scale in ("joint", "part", "body", "hyper"):
+    for scale in history[0]:
         ax.plot([h[scale] for h in history], label=scale)
     ax.set(xlabel="pre-training epoch", ylabel="reconstruction loss", yscale="log",
            title="Self-supervised pretext losses")
