@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+
 import numpy as np
 from tqdm import tqdm
 
@@ -46,8 +47,7 @@ def resolve_config(opts: dict) -> dict:
     if opts.get("pre_epochs") is None:
         probe = opts.get("probe_type") and spec.pretrain_epochs_probe
         cfg["pre_epochs"] = spec.pretrain_epochs_probe if probe else spec.pretrain_epochs
-    # IAS-A and IAS-B share their training data, and the reference re-uses the IAS-A
-    # pre-trained model for IAS-B: one pre-trained encoder serves both splits.
+    # On IAS the reference keeps a Re-ID model only from epoch 10 on.
     cfg["min_save_epoch"] = 10 if opts["dataset"] == "IAS" else 0
     return cfg
 
@@ -61,6 +61,8 @@ def data_location(cfg: dict) -> DataLocation:
 
 def pretrained_dir(cfg: dict) -> str:
     loc = data_location(cfg)
+    # IAS-A and IAS-B share their training data, and the reference re-uses the IAS-A
+    # pre-trained model for IAS-B: one pre-trained encoder serves both splits.
     tag = "IAS" if cfg["dataset"] == "IAS" else loc.run_tag
     name = (f"lambda{cfg['fusion_lambda']:g}_P{cfg['P']}_nhood{cfg['n_hood']}"
             f"_r{cfg['sample_num']}_{cfg['loss']}_{cfg['optimizers']}_e{cfg['pre_epochs']}"
