@@ -39,6 +39,8 @@ def resolve_config(opts: dict) -> dict:
     """Fill per-dataset settings (method §6) into the options the user gave."""
     spec = get_spec(opts["dataset"])
     cfg = dict(opts)
+    cfg.setdefault("scales", list(SCALES))
+    cfg.setdefault("cross_scale", True)
     cfg["num_joints"] = spec.num_joints
     cfg["lstm_size"] = spec.lstm_size
     cfg["batch_size"] = opts.get("batch_size") or spec.batch_size
@@ -67,9 +69,9 @@ def pretrained_dir(cfg: dict) -> str:
     name = (f"lambda{cfg['fusion_lambda']:g}_P{cfg['P']}_nhood{cfg['n_hood']}"
             f"_r{cfg['sample_num']}_{cfg['loss']}_{cfg['optimizers']}_e{cfg['pre_epochs']}"
             f"_seed{cfg['seed']}")
-    if tuple(cfg.get("scales", SCALES)) != SCALES:
+    if tuple(cfg["scales"]) != SCALES:
         name += "_scales-" + "-".join(cfg["scales"])
-    if not cfg.get("cross_scale", True):
+    if not cfg["cross_scale"]:
         name += "_noCSI"
     return os.path.join(PRETRAINED_ROOT, tag, str(cfg["length"]), name)
 
@@ -84,7 +86,7 @@ def build_model(cfg: dict):
     from models.sm_sge import SMSGE
     graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"])
     return SMSGE(graph, cfg["lstm_size"], cfg["P"], cfg["fusion_lambda"], seed=cfg["seed"],
-                 scales=cfg.get("scales", SCALES), cross_scale=cfg.get("cross_scale", True))
+                 scales=cfg["scales"], cross_scale=cfg["cross_scale"])
 
 
 def count_parameters(*modules) -> int:
