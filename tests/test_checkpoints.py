@@ -53,3 +53,17 @@ def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypa
     cfg = dict(dataset="KGBD", length=4, split=None, view=None, probe_type=None, batch_size=2)
     with pytest.raises(UserError, match="retrieval needs .*probe.*gallery"):
         pipeline.retrieval_splits(cfg, pipeline.data_location(cfg))
+
+
+def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
+    from tests.test_data import write_ias
+    from utils import pipeline
+    monkeypatch.chdir(tmp_path)
+    write_ias("Datasets")
+    cfg = dict(dataset="IAS", length=4, split="B", view=None, probe_type=None)
+    probe, gallery = pipeline.retrieval_splits(cfg, pipeline.data_location(cfg))
+    b = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-B_4.npy"))
+    a = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-A_4.npy"))
+    # sequences are centred on load: compare joint 1 relative to joint 0 of the first frame
+    np.testing.assert_allclose(probe.sequences[0, 0, 1, 0], b[0, 1] - b[0, 0], rtol=1e-6)
+    np.testing.assert_allclose(gallery.sequences[0, 0, 1, 0], a[0, 1] - a[0, 0], rtol=1e-6)
