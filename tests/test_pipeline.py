@@ -63,6 +63,7 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
     (["--dataset", "CASIA_B", "--view", "12", "--length", "20"], "--view must be 0..10"),
     (["--length", "4", "--pre_train", "0", "--pre_epochs", "3"], "no pre-trained model at"),
     (["--scales", "joint,torso"], "--scales takes a comma-separated subset"),
+    (["--length", "80"], "use --length 60 or less"),
 ])
 def test_bad_input_gives_one_clear_line(tmp_path, args, message):
     proc = run("SM-SGE.py", args + ["--no_progress"], tmp_path)

@@ -16,6 +16,7 @@ import numpy as np
 
 from utils.data import write_split
 from utils.datasets import DATASETS_ROOT
+from utils.errors import UserError
 from utils.skeleton import V2_TO_V1
 
 NUM_PEOPLE = 20
@@ -171,6 +172,9 @@ def write_demo(name: str, length: int, root: str = DATASETS_ROOT, seed: int = SE
 
 
 def ensure_demo(name: str, length: int, root: str = DATASETS_ROOT, verbose: bool = True) -> None:
+    if length > RECORDING_FRAMES:
+        raise UserError(f"the {name} dataset has recordings of {RECORDING_FRAMES} frames; "
+                        f"use --length {RECORDING_FRAMES} or less")
     marker = os.path.join(root, name, str(length), f"{name}_test_npy_data",
                           f"t_frame_id_{name}_{length}.npy")
     if not os.path.isfile(marker):
