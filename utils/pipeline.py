@@ -82,6 +82,12 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+def device_description() -> str:
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+
+
 def build_model(cfg: dict):
     from models.sm_sge import SMSGE
     graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"])
@@ -369,6 +375,7 @@ def run_training(opts: dict, log=print) -> dict:
         f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
         f"{cfg['num_joints']} joints")
     seed_everything(cfg["seed"])
+    log(f"Running on {device_description()}, seed {cfg['seed']}")
     from models.training import Encoder
     start = time.time()
     model = build_model(cfg)
