@@ -31,21 +31,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def device_name() -> str:
-    import tensorflow as tf
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return "GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get(
-            "device_name", g.name) for g in gpus)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
-
-
 def make_model(joints=25, lstm=256, seed=0):
     from models.sm_sge import SMSGE
     from utils.graphs import build_graph
@@ -127,7 +112,8 @@ def main():
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
     import tensorflow as tf
-    results = dict(device=device_name(), tensorflow=tf.__version__, python=platform.python_version(),
+    from utils.pipeline import device_description
+    results = dict(device=device_description(), tensorflow=tf.__version__, python=platform.python_version(),
                    reference_step_s=REFERENCE_STEP_SECONDS, pretrain={}, sweep_length=[],
                    sweep_batch=[])
     print(f"Device: {results['device']}  TensorFlow {tf.__version__}")

@@ -121,6 +121,8 @@ def test_balanced_order_runs_hold_every_identity_equally():
     for c in range(3):   # every own sample used, short identities topped up from themselves
         assert set(order[labels[order] == c]) == set(np.flatnonzero(labels == c))
     assert [len(b) for b in full_batches(order, 4)] == [4, 4, 4]
+    with pytest.raises(UserError, match="15 training sequences .* make no full batch of 16"):
+        full_batches(order, 16)
 
 
 def test_stratified_holdout_is_disjoint_and_covers_every_identity():

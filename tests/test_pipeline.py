@@ -64,6 +64,7 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
     (["--length", "4", "--pre_train", "0", "--pre_epochs", "3"], "no pre-trained model at"),
     (["--scales", "joint,torso"], "--scales takes a comma-separated subset"),
     (["--length", "80"], "use --length 60 or less"),
+    (["--length", "4", "--batch_size", "100000", "--pre_epochs", "1"], "make no full batch of 100000"),
 ])
 def test_bad_input_gives_one_clear_line(tmp_path, args, message):
     proc = run("SM-SGE.py", args + ["--no_progress"], tmp_path)

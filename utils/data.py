@@ -176,6 +176,9 @@ def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def full_batches(order: np.ndarray, batch_size: int) -> List[np.ndarray]:
     """Consecutive batches of the given order; the incomplete last one is dropped."""
     count = len(order) // batch_size
+    if count == 0:
+        raise UserError(f"{len(order)} training sequences (after class balancing) make no "
+                        f"full batch of {batch_size}; lower --batch_size")
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(count)]
 
 

@@ -83,9 +83,21 @@ def seed_everything(seed: int) -> None:
 
 
 def device_description() -> str:
+    """The accelerator TensorFlow will use, or the CPU model and core count."""
+    import platform
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+    if gpus:
+        return "GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get(
+            "device_name", g.name) for g in gpus)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
 def build_model(cfg: dict):
@@ -114,9 +126,6 @@ def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=pr
     rng = np.random.default_rng(cfg["seed"])
     order = balanced_order(labels, rng)          # labels only order the batches
     batches = full_batches(order, cfg["batch_size"])
-    if not batches:
-        raise UserError(f"{len(order)} training sequences make no full batch of "
-                        f"{cfg['batch_size']}; lower --batch_size")
     history = []
     for epoch in range(cfg["pre_epochs"]):
         start = time.time()
@@ -172,9 +181,6 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
     raw = not cfg.get("cache", True)
     rng = np.random.default_rng(cfg["seed"] + 1)
     batches = full_batches(balanced_order(train_y, rng), cfg["batch_size"])
-    if not batches:
-        raise UserError(f"{len(train_y)} training sequences make no full batch of "
-                        f"{cfg['batch_size']}; lower --batch_size")
     best = dict(acc=0.0, loss=np.inf, weights=None, epoch=-1)
     history, waited, epoch = [], 0, 0
     max_epochs = cfg.get("max_reid_epochs") or 10 ** 9
