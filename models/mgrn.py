@@ -51,17 +51,27 @@ class StructuralRelation(tf.Module):
         # every logit of a row cancels in the softmax, so they are left out.
 
     def __call__(self, coords: tf.Tensor) -> tf.Tensor:
-        h = tf.tensordot(coords, self.w_in, 1) + self.b_in                 # [M, N, 8]
-        z = tf.einsum("mnf,pfg->mpng", h, self.w_head)                    # [M, P, N, 8]
-        src = tf.einsum("mpng,pg->mpn", z, self.a_src)
-        dst = tf.einsum("mpng,pg->mpn", z, self.a_dst)
+        frames, nodes = coords.shape[0], coords.shape[1]
+        heads = self.w_head.shape[0]
+        h = tf.reshape(tf.tensordot(coords, self.w_in, 1) + self.b_in, [-1, FEATURES])
+        # One product gives every head's features z = h W_p and both attention scores,
+        # src = z a_src = h (W_p a_src) (likewise dst). Laid out node-major [M, N, P, 8]:
+        # small per-head products are slow, and this keeps the heads in the last axes.
+        w = tf.transpose(self.w_head, [1, 0, 2])                           # [8, P, 8]
+        w_all = tf.concat([tf.reshape(w, [FEATURES, heads * FEATURES]),
+                           tf.einsum("fpg,pg->fp", w, self.a_src),
+                           tf.einsum("fpg,pg->fp", w, self.a_dst)], axis=1)
+        z, src, dst = tf.split(tf.matmul(h, w_all), [heads * FEATURES, heads, heads], axis=1)
+        z = tf.reshape(z, [frames, nodes, heads, FEATURES])
+        src, dst = tf.reshape(src, [frames, nodes, heads]), tf.reshape(dst, [frames, nodes, heads])
         # logits_ij = LeakyReLU(src_i + dst_j) for the allowed neighbours j of each node i
-        dst = tf.gather(dst, self.neighbours, axis=2)                      # [M, P, N, K]
-        logits = tf.nn.leaky_relu(src[..., None] + dst, alpha=0.2) + self.neighbour_bias
-        attention = tf.nn.softmax(logits, axis=-1)
-        values = tf.gather(z, self.neighbours, axis=2)                     # [M, P, N, K, 8]
-        out = tf.nn.elu(tf.einsum("mpnk,mpnkg->mpng", attention, values) + self.b_head)
-        return tf.reduce_mean(out, axis=1)                                # heads averaged
+        dst = tf.gather(dst, self.neighbours, axis=1)                      # [M, N, K, P]
+        logits = tf.nn.leaky_relu(src[:, :, None] + dst, alpha=0.2) + self.neighbour_bias[..., None]
+        attention = tf.nn.softmax(logits, axis=2)
+        values = tf.gather(z, self.neighbours, axis=1)                     # [M, N, K, P, 8]
+        out = tf.reduce_sum(attention[..., None] * values, axis=2)         # [M, N, P, 8]
+        out = tf.nn.elu(out + tf.transpose(self.b_head, [1, 0, 2]))
+        return tf.reduce_mean(out, axis=2)                                 # heads averaged
 
 
 class MGRN(tf.Module):
