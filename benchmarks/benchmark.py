@@ -4,11 +4,11 @@
     python benchmarks/benchmark.py --quick         # fewer steps and sweep points
 
 Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
-  - pre-training step time, steps/s and sequences/s at batch 64, f=6, for the packed
+  - pre-training step time, steps/s and sequences/s at batch 64, f=6, for the ragged
     layout with and without XLA, and for the reference's one-LSTM-call-per-draw layout;
   - Re-ID epoch time with cached encodings and with the encoder run every batch;
   - encoding throughput (sequences/s);
-  - how the pre-training step grows with sequence length and batch size (packed, no XLA);
+  - how the pre-training step grows with sequence length and batch size (ragged, no XLA);
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
@@ -117,7 +117,7 @@ def main():
                    reference_step_s=REFERENCE_STEP_SECONDS, pretrain={}, sweep_length=[],
                    sweep_batch=[])
     print(f"Device: {results['device']}  TensorFlow {tf.__version__}")
-    for name, layout, jit in (("packed+xla", "packed", True), ("packed", "packed", False),
+    for name, layout, jit in (("ragged+xla", "ragged", True), ("ragged", "ragged", False),
                               ("per_draw (reference structure)", "per_draw", False)):
         r = time_pretrain(64, 6, layout, jit, steps)
         results["pretrain"][name] = r
@@ -137,13 +137,13 @@ def main():
     # Batch 16 for the length sweep: at f=40 a batch of 64 needs more memory than a
     # 24 GiB machine has (activations of ~f^2/2 LSTM steps per sequence are kept).
     for f in lengths:
-        r = time_pretrain(16, f, "packed", False, max(2, steps // 3))
+        r = time_pretrain(16, f, "ragged", False, max(2, steps // 3))
         r.update(encode_sequences_per_s=time_encoding(16, f))
         results["sweep_length"].append(r)
         print(f"  length {f:3d} b16: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
               f"encoding {r['encode_sequences_per_s']:.0f} seq/s, peak RSS {r['peak_rss_mib']:.0f} MiB")
     for b in batches:
-        r = time_pretrain(b, 6, "packed", False, max(2, steps // 3))
+        r = time_pretrain(b, 6, "ragged", False, max(2, steps // 3))
         results["sweep_batch"].append(r)
         print(f"  batch {b:4d} f6: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
               f"peak RSS {r['peak_rss_mib']:.0f} MiB")

@@ -3,7 +3,7 @@
 The reference initialises most weights with tf.random_normal (std 1) and biases with
 zeros; GAT projections and LSTM kernels use Glorot-uniform, as TF1's layers did.
 """
-from typing import Optional
+from typing import List
 
 import numpy as np
 import tensorflow as tf
@@ -26,10 +26,12 @@ def zeros_var(shape, name: str) -> tf.Variable:
 class StackedLSTM(tf.Module):
     """Multi-layer LSTM (TF1 LSTMCell maths: gates i, j, f, o; forget bias 1.0).
 
-    Written out by hand, not keras.layers.LSTM, for two reasons: the first layer's input
-    projection can be computed once per frame and gathered (frames are shared between
-    random subsequences), and the state can be reset inside a row, which lets several
-    short subsequences share one row of a batch (see models/sm_sge.py, packing).
+    Written out by hand, not keras.layers.LSTM, because it runs on a ragged, time-major
+    batch: step t holds the rows of every sequence still running at t, and those rows come
+    first in step t-1 (sequences sorted by length, longest first). The random draws of
+    the pretext task have lengths 1..f, so no step works on padding (models/sm_sge.py).
+    Each layer runs over all steps before the next layer starts, so a layer's input
+    projection is one large product, not one per step.
     """
 
     def __init__(self, input_dim: int, hidden: int, num_layers: int,
@@ -48,35 +50,38 @@ class StackedLSTM(tf.Module):
         """First layer's input projection x W_x + b for every frame: [..., D] -> [..., 4H]."""
         return tf.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
 
-    def _recur(self, projected: tf.Tensor, w_h: tf.Tensor,
-               keep: Optional[tf.Tensor]) -> tf.Tensor:
-        """projected [B, T, 4H]; keep [B, T] (0 resets the state before that step)."""
-        batch = tf.shape(projected)[0]
-        h = c = tf.zeros([batch, self.hidden], projected.dtype)
+    def _recur(self, projected: List[tf.Tensor], w_h: tf.Tensor) -> List[tf.Tensor]:
+        """projected: per step [n_t, 4H] with n_t non-increasing -> per step h [n_t, H]."""
+        h = c = None
         outputs = []
-        for t in range(projected.shape[1]):
-            if keep is not None and t > 0:
-                k = keep[:, t:t + 1]
-                h, c = h * k, c * k
-            # The state starts at zero, so the first step needs no recurrent product.
-            z = projected[:, t] if t == 0 else projected[:, t] + tf.matmul(h, w_h)
+        for t, z in enumerate(projected):
+            n = z.shape[0]
+            if t > 0:   # the state starts at zero: the first step has no recurrent product
+                h, c = h[:n], c[:n]
+                z = z + tf.matmul(h, w_h)
             i, j, f, o = tf.split(z, 4, axis=-1)
             c = tf.sigmoid(i) * tf.tanh(j) if t == 0 else (
                 tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(j))
             h = tf.sigmoid(o) * tf.tanh(c)
             outputs.append(h)
-        return tf.stack(outputs, axis=1)
+        return outputs
 
-    def from_projection(self, projected: tf.Tensor, keep: Optional[tf.Tensor] = None):
-        """Run all layers given the first layer's projected inputs; returns [B, T, H]."""
-        out = self._recur(projected, self.kernels[0][self.input_dim:], keep)
+    def run_steps(self, projected: List[tf.Tensor]) -> List[tf.Tensor]:
+        """All layers on a ragged time-major batch, given the first layer's projected
+        inputs per step ([n_t, 4H], n_t non-increasing); returns the top layer's outputs
+        per step ([n_t, H])."""
+        sizes = [p.shape[0] for p in projected]
+        out = self._recur(projected, self.kernels[0][self.input_dim:])
         for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
-            proj = tf.tensordot(out, kernel[:self.hidden], 1) + bias
-            out = self._recur(proj, kernel[self.hidden:], keep)
+            proj = tf.matmul(tf.concat(out, 0), kernel[:self.hidden]) + bias
+            out = self._recur(tf.split(proj, sizes, 0), kernel[self.hidden:])
         return out
 
-    def __call__(self, x: tf.Tensor, keep: Optional[tf.Tensor] = None) -> tf.Tensor:
-        return self.from_projection(self.project_input(x), keep)
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        """x [B, T, D] (equal lengths) -> outputs [B, T, H]."""
+        projected = self.project_input(x)
+        steps = self.run_steps([projected[:, t] for t in range(x.shape[1])])
+        return tf.stack(steps, axis=1)
 
 
 class Adam(tf.Module):

@@ -5,14 +5,15 @@ distinct frames, shared by the whole batch; each scale's LSTM reads the sampled 
 features and every output reconstructs the sampled frames' skeletons of its own scale
 (SSR) and of the coarser ones (CSI).
 
-Speed: LSTMs are causal, so several draws can share one row of a batch when the state is
-reset where a new draw starts. Draw k is packed with draw f-k, so the f draws of a round
-fit in ceil((f+1)/2) rows of length f and each scale needs one LSTM call per step, not f.
-The first layer's input projection is computed once per frame and gathered, since draws
-only pick frames. `pretext_losses_per_draw` keeps the straightforward one-call-per-draw
-form; tests check that both give the same losses.
+Speed: the draws of a step have lengths 1..f, so they are run together as one ragged,
+time-major batch (longest draw first): step t holds only the draws longer than t, and each
+scale makes one LSTM call per step instead of one per draw, with no padding. The first
+layer's input projection is computed once per frame and gathered, since draws only pick
+frames. `pretext_losses_per_draw` keeps the straightforward one-call-per-draw form; tests
+check that both give the same losses.
 """
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -42,7 +43,7 @@ class ReconstructionHead(tf.Module):
 
 
 # ----------------------------------------------------------------------------------------
-# Random subsequence draws and their packing into rows (pure NumPy).
+# Random subsequence draws and their ragged layout (pure NumPy).
 
 def sample_draws(length: int, sample_num: int, rng: np.random.Generator) -> List[np.ndarray]:
     """For every k = 1..f, `sample_num` times: k sorted distinct frame indices."""
@@ -50,59 +51,46 @@ def sample_draws(length: int, sample_num: int, rng: np.random.Generator) -> List
             for _ in range(sample_num) for k in range(1, length + 1)]
 
 
-def packing_rows(draw_lengths: List[int], length: int) -> List[List[int]]:
-    """Group draws (by position in draw_lengths) into rows of at most `length` frames.
+@dataclass(frozen=True)
+class RaggedDraws:
+    """Where every sampled frame of a step's draws sits in the ragged time-major batch.
 
-    First-fit decreasing: with one draw of every length 1..f this pairs k with f-k.
+    Draws are ordered longest first; slot order is step-major: step t lists the
+    `rows_per_step[t]` draws longer than t. `source[q]` = (draw, position) read by slot q
+    and `weight[q]` is the slot's share of the loss. All of this depends only on the draw
+    lengths (fixed for a run), so it is built once; only the frame indices change per step.
     """
-    order = sorted(range(len(draw_lengths)), key=lambda i: -draw_lengths[i])
-    rows, room = [], []
-    for i in order:
-        for r, free in enumerate(room):
-            if draw_lengths[i] <= free:
-                rows[r].append(i)
-                room[r] -= draw_lengths[i]
-                break
-        else:
-            rows.append([i])
-            room.append(length - draw_lengths[i])
-    return rows
+    rows_per_step: Tuple[int, ...]
+    source: Tuple[Tuple[int, int], ...]
+    weight: np.ndarray
+
+    def frames(self, draws: List[np.ndarray]) -> np.ndarray:
+        """Frame index read by every slot, [slots] int32."""
+        return np.array([draws[d][p] for d, p in self.source], np.int32)
 
 
-def pack_draws(draws: List[np.ndarray], length: int, loss: str = "l1", packed: bool = True):
-    """Arrays that lay the draws out in rows of `length` slots.
-
-    Returns frame_index [R, f] (frame read by each slot), keep [R, f] (0 where a draw
-    starts after another in the same row: the LSTM state is reset there) and weight
-    [R, f] (each slot's share of the loss; 0 for padding). With packed=False every draw
-    gets a row of its own (padding only), which is the simple layout.
-    """
-    lengths = [len(d) for d in draws]
-    rows = packing_rows(lengths, length) if packed else [[i] for i in range(len(draws))]
-    frame_index = np.zeros((len(rows), length), np.int32)
-    keep = np.ones((len(rows), length), np.float32)
-    weight = np.zeros((len(rows), length), np.float32)
-    for r, members in enumerate(rows):
-        t = 0
-        for i in members:
-            k = lengths[i]
-            frame_index[r, t:t + k] = draws[i]
-            keep[r, t] = 0.0 if t > 0 else 1.0
+def ragged_draws(draw_lengths: List[int], loss: str = "l1") -> RaggedDraws:
+    order = sorted(range(len(draw_lengths)), key=lambda d: -draw_lengths[d])
+    rows_per_step, source, weight = [], [], []
+    for t in range(max(draw_lengths)):
+        running = [d for d in order if draw_lengths[d] > t]
+        rows_per_step.append(len(running))
+        for d in running:
+            source.append((d, t))
             # Per draw the reference takes a mean over its k frames (l1, MSE) or a sum
             # (l2); the scale's loss is then the mean over draws.
-            weight[r, t:t + k] = (1.0 if loss == "l2" else 1.0 / k) / len(draws)
-            t += k
-    return frame_index, keep, weight
+            weight.append((1.0 if loss == "l2" else 1.0 / draw_lengths[d]) / len(draw_lengths))
+    return RaggedDraws(tuple(rows_per_step), tuple(source), np.array(weight, np.float32))
 
 
-def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str) -> tf.Tensor:
-    """Per-slot error, reduced over batch and coordinates: [B, ..., D] -> [...]."""
-    diff = pred - target
+def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str, batch_axis: int = 0) -> tf.Tensor:
+    """Per-slot error, reduced over the batch axis and the coordinates (last axis)."""
+    diff, axes = pred - target, [batch_axis, -1]
     if loss == "l1":
-        return tf.reduce_mean(tf.abs(diff), axis=[0, -1])
+        return tf.reduce_mean(tf.abs(diff), axis=axes)
     if loss == "MSE":
-        return tf.reduce_mean(tf.square(diff), axis=[0, -1])
-    return 0.5 * tf.reduce_sum(tf.square(diff), axis=[0, -1])   # tf.nn.l2_loss
+        return tf.reduce_mean(tf.square(diff), axis=axes)
+    return 0.5 * tf.reduce_sum(tf.square(diff), axis=axes)   # tf.nn.l2_loss
 
 
 # ----------------------------------------------------------------------------------------
@@ -172,23 +160,27 @@ class SMSGE(tf.Module):
         return {s: tf.reshape(c, [tf.shape(c)[0], tf.shape(c)[1], self.nodes[s] * 3])
                 for s, c in coords.items()}
 
-    def pretext_losses(self, x: tf.Tensor, frame_index: tf.Tensor, keep: tf.Tensor,
-                       weight: tf.Tensor, loss: str = "l1") -> Dict[str, tf.Tensor]:
-        """Losses of the four scales for the draws laid out by pack_draws."""
+    def pretext_losses(self, x: tf.Tensor, frames: tf.Tensor, layout: RaggedDraws,
+                       loss: str = "l1") -> Dict[str, tf.Tensor]:
+        """Losses of the scales for the draws laid out by `layout`; frames [slots] holds
+        the frame each slot reads (layout.frames(draws))."""
+        batch = x.shape[0]
+        sizes = [n * batch for n in layout.rows_per_step]
         coords = self.scale_coordinates(x)
         feats = self.frame_features(coords)
-        targets = {s: tf.gather(t, frame_index, axis=1) for s, t in self._targets(coords).items()}
-        batch = tf.shape(x)[0]
-        rows, slots = frame_index.shape
-        keep_rows = tf.tile(keep, [batch, 1])
+
+        def by_slot(t):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
+            return tf.gather(tf.transpose(t, [1, 0, 2]), frames)
+
+        targets = {s: by_slot(t) for s, t in self._targets(coords).items()}
+        weight = tf.constant(layout.weight)
         losses = {}
         for s in self.scales:
             lstm = self.lstms[s]
-            projected = tf.gather(lstm.project_input(feats[s]), frame_index, axis=1)
-            projected = tf.reshape(projected, [batch * rows, slots, 4 * self.lstm_size])
-            out = tf.reshape(lstm.from_projection(projected, keep_rows),
-                             [batch, rows, slots, self.lstm_size])
-            terms = [tf.reduce_sum(slot_error(head(out), targets[t], loss) * weight)
+            projected = tf.reshape(by_slot(lstm.project_input(feats[s])), [-1, 4 * self.lstm_size])
+            out = tf.concat(lstm.run_steps(tf.split(projected, sizes, 0)), 0)
+            out = tf.reshape(out, [-1, batch, self.lstm_size])
+            terms = [tf.reduce_sum(slot_error(head(out), targets[t], loss, 1) * weight)
                      for t, head in self.heads[s].items()]
             losses[s] = tf.add_n(terms)
         return losses

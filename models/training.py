@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.layers import Adam
-from models.sm_sge import SMSGE, ReIDClassifier, pack_draws, sample_draws
+from models.sm_sge import SMSGE, ReIDClassifier, ragged_draws, sample_draws
 
 
 class Pretrainer:
@@ -16,30 +16,32 @@ class Pretrainer:
     optimizers="one": a single Adam on the sum of the four losses.
     """
 
-    LAYOUTS = ("packed", "padded", "per_draw")
+    LAYOUTS = ("ragged", "per_draw")
 
     def __init__(self, model: SMSGE, lr: float, length: int, loss: str = "l1",
-                 sample_num: int = 1, optimizers: str = "four", layout: str = "packed",
+                 sample_num: int = 1, optimizers: str = "four", layout: str = "ragged",
                  jit: bool = False):
-        """layout: "packed" (draws share rows, one LSTM call per scale; the default),
-        "padded" (one row per draw) or "per_draw" (one LSTM call per draw, the
-        reference's structure; kept for tests and the benchmark)."""
+        """layout: "ragged" (all draws in one ragged batch, one LSTM call per scale and
+        step; the default) or "per_draw" (one LSTM call per draw, the reference's
+        structure; kept for tests and the benchmark)."""
         assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
+        # Draw lengths are 1..f, sample_num times, whatever the frames: one layout per run.
+        self.ragged = ragged_draws(list(range(1, length + 1)) * sample_num, loss)
         if optimizers == "four":
             self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
         else:
             self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
-        self._step = tf.function(self._step_impl, jit_compile=jit)
+        self._step = tf.function(self._step_impl, jit_compile=jit, autograph=False)
 
-    def _step_impl(self, x, *layout):
+    def _step_impl(self, x, *frames):
         with tf.GradientTape(persistent=True) as tape:
             if self.layout == "per_draw":
-                losses = self.model.pretext_losses_per_draw(x, layout, self.loss)
+                losses = self.model.pretext_losses_per_draw(x, frames, self.loss)
             else:
-                losses = self.model.pretext_losses(x, *layout, self.loss)
+                losses = self.model.pretext_losses(x, frames[0], self.ragged, self.loss)
             total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
         if self.optimizers == "four":
             for s, opt in self.opts.items():
@@ -53,11 +55,10 @@ class Pretrainer:
     def step(self, x: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
         draws = sample_draws(self.length, self.sample_num, rng)
         if self.layout == "per_draw":
-            layout = [tf.constant(d, tf.int32) for d in draws]
+            frames = [tf.constant(d, tf.int32) for d in draws]
         else:
-            layout = [tf.constant(a) for a in pack_draws(draws, self.length, self.loss,
-                                                         self.layout == "packed")]
-        losses = self._step(tf.convert_to_tensor(x), *layout)
+            frames = [tf.constant(self.ragged.frames(draws))]
+        losses = self._step(tf.convert_to_tensor(x), *frames)
         return {s: float(v) for s, v in losses.items()}
 
 
@@ -66,7 +67,7 @@ class Encoder:
 
     def __init__(self, model: SMSGE, zero_frame: bool = True):
         self.model, self.zero_frame = model, zero_frame
-        self._encode = tf.function(lambda x: model.encode(x, zero_frame))
+        self._encode = tf.function(lambda x: model.encode(x, zero_frame), autograph=False)
 
     def __call__(self, x) -> tf.Tensor:
         return self._encode(tf.convert_to_tensor(x))
@@ -86,12 +87,12 @@ class ReIDTrainer:
     def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
         self.classifier, self.encoder = classifier, encoder
         self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
-        self._train = tf.function(self._train_impl)
-        self._eval = tf.function(self._eval_impl)
+        self._train = tf.function(self._train_impl, autograph=False)
+        self._eval = tf.function(self._eval_impl, autograph=False)
         if encoder is not None:
             self._train_raw = tf.function(
                 lambda x, y: self._train_impl(tf.stop_gradient(encoder.model.encode(
-                    x, encoder.zero_frame)), y))
+                    x, encoder.zero_frame)), y), autograph=False)
 
     def _loss(self, logits, labels):
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from models.mgrn import collaborative_message
-from models.sm_sge import SMSGE, ReIDClassifier, pack_draws, packing_rows, sample_draws
+from models.sm_sge import SMSGE, ReIDClassifier, ragged_draws, sample_draws
 from models.training import Encoder, Pretrainer, ReIDTrainer
 from utils.graphs import build_graph
 from utils.skeleton import KINECT_V1, KINECT_V2
@@ -66,28 +66,34 @@ def test_zero_frame_prefix_reads_a_zero_feature(small_model):
     np.testing.assert_allclose(small_model.encode(x)[:, -1, 32:48].numpy(), expected, rtol=1e-5)
 
 
-def test_packing_pairs_k_with_f_minus_k():
-    assert sorted(sorted([k + 1 for k in row]) for row in packing_rows(list(range(1, 7)), 6)) == \
-        [[1, 5], [2, 4], [3], [6]]
+def test_ragged_layout_runs_each_draw_while_it_lasts():
     draws = sample_draws(6, 2, np.random.default_rng(0))
     assert [len(d) for d in draws] == list(range(1, 7)) * 2
     assert all(np.all(np.diff(d) > 0) for d in draws)           # sorted, distinct
-    fi, keep, weight = pack_draws(draws, 6)
-    assert fi.shape == (7, 6)      # 12 draws, 42 frames: 7 rows of 6, no padding
-    assert np.all(weight > 0)
-    assert weight.sum() == pytest.approx(1.0)                   # mean over draws of means
+    layout = ragged_draws([len(d) for d in draws])
+    assert layout.rows_per_step == (12, 10, 8, 6, 4, 2)       # 42 slots, no padding
+    assert len(layout.source) == 42 == len(layout.weight)
+    assert layout.weight.sum() == pytest.approx(1.0)            # mean over draws of means
+    frames = layout.frames(draws)
+    # step 0 reads every draw's first frame, longest draws first
+    assert [frames[q] for q in range(12)] == [draws[d][0] for d, _ in layout.source[:12]]
+    assert [len(draws[d]) for d, _ in layout.source[:12]] == [6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    # a draw keeps its row: at step t it is one of the first rows_per_step[t] rows
+    for t, start in ((1, 12), (5, 40)):
+        assert [d for d, p in layout.source[start:start + layout.rows_per_step[t]]] == \
+            [d for d, _ in layout.source[:layout.rows_per_step[t]]]
+    assert ragged_draws([1, 2, 3], "l2").weight.tolist() == [pytest.approx(1 / 3)] * 6
 
 
 @pytest.mark.parametrize("loss", ["l1", "MSE", "l2"])
-def test_packed_losses_equal_per_draw_losses(small_model, loss):
+def test_ragged_losses_equal_per_draw_losses(small_model, loss):
     x = tf.constant(batch())
     draws = sample_draws(4, 2, np.random.default_rng(1))
     per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
-    for packed in (True, False):
-        fi, keep, w = pack_draws(draws, 4, loss, packed)
-        got = small_model.pretext_losses(x, tf.constant(fi), tf.constant(keep), tf.constant(w), loss)
-        for s in per_draw:
-            assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
+    layout = ragged_draws([len(d) for d in draws], loss)
+    got = small_model.pretext_losses(x, tf.constant(layout.frames(draws)), layout, loss)
+    for s in per_draw:
+        assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
 
 
 def test_collaborative_message_is_attention_weighted_keys():
