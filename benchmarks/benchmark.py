@@ -2,11 +2,13 @@
 
     python benchmarks/benchmark.py                 # full run (about 10 minutes on 2 cores)
     python benchmarks/benchmark.py --quick         # fewer steps and sweep points
+    python benchmarks/benchmark.py --sections breakdown,reid   # some sections only
 
 Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
   - pre-training step time (median over the timed steps), steps/s and sequences/s at
     batch 64, f=6, for the ragged layout with and without XLA, and for the reference's
     one-LSTM-call-per-draw layout;
+  - a breakdown: the default step with one part left out at a time, and forward only;
   - Re-ID epoch time with cached encodings and with the encoder run every batch;
   - encoding throughput (sequences/s);
   - how the pre-training step grows with sequence length and batch size (ragged, no XLA);
@@ -32,32 +34,66 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def make_model(joints=25, lstm=256, seed=0):
+def make_model(joints=25, lstm=256, seed=0, fusion_lambda=1.0, cross_scale=True):
     from models.sm_sge import SMSGE
     from utils.graphs import build_graph
     from utils.skeleton import layout_for
-    return SMSGE(build_graph(layout_for(joints)), lstm, 8, 1.0, seed=seed)
+    return SMSGE(build_graph(layout_for(joints)), lstm, 8, fusion_lambda, seed=seed,
+                 cross_scale=cross_scale)
 
 
-def time_pretrain(batch, length, layout, jit, steps, joints=25):
+def pretrain_stepper(batch, length, layout, jit, joints=25, optimizers="four",
+                     forward_only=False, **model_options):
+    """A compiled pre-training step on synthetic data: returns (run one step, compile s)."""
     from models.training import Pretrainer
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, size=(batch, length, joints, 3)).astype(np.float32)
-    trainer = Pretrainer(make_model(joints), 0.0005, length, layout=layout, jit=jit)
+    trainer = Pretrainer(make_model(joints, **model_options), 0.0005, length, layout=layout,
+                         jit=jit, optimizers=optimizers)
+    assert not forward_only or layout == "ragged"
+    if forward_only:   # the losses alone: what the backward pass and updates add is the rest
+        import tensorflow as tf
+        trainer._step = tf.function(
+            lambda x, frames: trainer.model.pretext_losses(x, frames, trainer.ragged),
+            jit_compile=jit, autograph=False)
     t0 = time.perf_counter()
     trainer.step(x, rng)
-    compile_s = time.perf_counter() - t0
+    return (lambda: trainer.step(x, rng)), time.perf_counter() - t0
+
+
+def step_times(step, n):
     times = []
-    for _ in range(steps):
+    for _ in range(n):
         t0 = time.perf_counter()
-        trainer.step(x, rng)
+        step()
         times.append(time.perf_counter() - t0)
+    return times
+
+
+def step_summary(times, batch) -> dict:
     # The median: a shared machine adds slow outliers that a mean would keep.
     step_s = float(np.median(times))
-    return dict(batch=batch, length=length, layout=layout, xla=jit, step_s=step_s,
-                step_s_mean=float(np.mean(times)), step_s_min=float(np.min(times)),
-                steps_per_s=1 / step_s, sequences_per_s=batch / step_s,
+    return dict(step_s=step_s, step_s_mean=float(np.mean(times)), step_s_min=float(np.min(times)),
+                steps_per_s=1 / step_s, sequences_per_s=batch / step_s)
+
+
+def time_pretrain(batch, length, layout, jit, steps, **options):
+    step, compile_s = pretrain_stepper(batch, length, layout, jit, **options)
+    return dict(batch=batch, length=length, layout=layout, xla=jit,
+                **step_summary(step_times(step, steps), batch),
                 first_step_s=compile_s, peak_rss_mib=peak_rss_mib())
+
+
+def time_breakdown(steps, rounds=5):
+    """The BREAKDOWN variants, timed in interleaved rounds so that the machine's slow
+    spells hit every variant alike."""
+    steppers = {name: pretrain_stepper(64, 6, "ragged", True, **options)[0]
+                for name, options in BREAKDOWN}
+    times = {name: [] for name in steppers}
+    for _ in range(rounds):
+        for name, step in steppers.items():
+            times[name] += step_times(step, max(1, steps // rounds))
+    return {name: step_summary(t, 64) for name, t in times.items()}
 
 
 def time_encoding(batch, length, repeats=3):
@@ -108,54 +144,94 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     return out
 
 
+# Variants of the default step (ragged + XLA, b64, f=6) that leave one part out; the
+# differences say roughly where a step's time goes.
+BREAKDOWN = (
+    ("default step", {}),
+    ("one optimiser: no repeated MGRN backward passes", dict(optimizers="one")),
+    ("no cross-scale heads: 4 reconstruction heads, not 10", dict(cross_scale=False)),
+    ("no collaborative relations (lambda 0)", dict(fusion_lambda=0.0)),
+    ("forward pass only: losses, no gradients or updates", dict(forward_only=True)),
+)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sections", default="pretrain,breakdown,reid,sweeps",
+                    help="comma-separated subset of pretrain,breakdown,reid,sweeps")
     ap.add_argument("--out", default="benchmarks/results/benchmark.json")
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
+    unknown = sections - {"pretrain", "breakdown", "reid", "sweeps"}
+    if unknown:
+        ap.error(f"unknown section(s) {', '.join(sorted(unknown))}; "
+                 "choose from pretrain, breakdown, reid, sweeps")
     steps = 3 if args.quick else 20
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
     import tensorflow as tf
     from utils.pipeline import device_description
-    results = dict(device=device_description(), tensorflow=tf.__version__, python=platform.python_version(),
-                   reference_step_s=REFERENCE_STEP_SECONDS, pretrain={}, sweep_length=[],
-                   sweep_batch=[])
+    results = dict(device=device_description(), tensorflow=tf.__version__,
+                   python=platform.python_version(), reference_step_s=REFERENCE_STEP_SECONDS)
     print(f"Device: {results['device']}  TensorFlow {tf.__version__}")
+    if "pretrain" in sections:
+        results["pretrain"] = pretrain_section(steps)
+    if "breakdown" in sections:
+        results["breakdown"] = time_breakdown(2 * steps, rounds=8)
+        for name, r in results["breakdown"].items():
+            print(f"breakdown  {name:55s} {r['step_s']:.3f} s/step")
+    if "reid" in sections:
+        results["reid"] = reid_section(1 if args.quick else 3)
+    if "sweeps" in sections:
+        results["sweep_length"], results["sweep_batch"] = sweeps_section(lengths, batches, steps)
+    from utils.io import atomic_save_json
+    atomic_save_json(args.out, results)
+    print(f"written {args.out}")
+
+
+def pretrain_section(steps):
+    results = {}
     for name, layout, jit in (("ragged+xla", "ragged", True), ("ragged", "ragged", False),
                               ("per_draw+xla", "per_draw", True),
                               ("per_draw (reference structure)", "per_draw", False)):
         r = time_pretrain(64, 6, layout, jit, steps)
-        results["pretrain"][name] = r
+        results[name] = r
         print(f"pre-train step KS20 b64 f6  {name:32s} {r['step_s']:.3f} s/step  "
               f"{r['sequences_per_s']:.0f} seq/s  (first step {r['first_step_s']:.1f} s)  "
               f"x{REFERENCE_STEP_SECONDS / r['step_s']:.2f} vs reference 0.6 s")
-    base = results["pretrain"]["per_draw (reference structure)"]["step_s"]
-    for name, r in results["pretrain"].items():
+    base = results["per_draw (reference structure)"]["step_s"]
+    for r in results.values():
         r["speedup_vs_per_draw"] = base / r["step_s"]
         r["speedup_vs_reference"] = REFERENCE_STEP_SECONDS / r["step_s"]
-    reid = time_reid(epochs=1 if args.quick else 3)
-    results["reid"] = reid
+    return results
+
+
+def reid_section(epochs):
+    reid = time_reid(epochs=epochs)
     print(f"Re-ID epoch (1520 train + 400 test seqs, b64): cached {reid['epoch_s_cached']:.3f} s, "
           f"uncached {reid['epoch_s_uncached']:.3f} s -> x{reid['cache_speedup_per_epoch']:.1f} per "
           f"epoch, x{reid['cache_speedup_200_epoch_stage']:.1f} over a 200-epoch stage incl. encoding")
     print(f"encoding: {reid['encode_sequences_per_s']:.0f} sequences/s")
+    return reid
+
+
+def sweeps_section(lengths, batches, steps):
+    by_length, by_batch = [], []
     # Batch 16 for the length sweep: at f=40 a batch of 64 needs more memory than a
     # 24 GiB machine has (activations of ~f^2/2 LSTM steps per sequence are kept).
     for f in lengths:
         r = time_pretrain(16, f, "ragged", False, max(2, steps // 3))
         r.update(encode_sequences_per_s=time_encoding(16, f))
-        results["sweep_length"].append(r)
+        by_length.append(r)
         print(f"  length {f:3d} b16: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
               f"encoding {r['encode_sequences_per_s']:.0f} seq/s, peak RSS {r['peak_rss_mib']:.0f} MiB")
     for b in batches:
         r = time_pretrain(b, 6, "ragged", False, max(2, steps // 3))
-        results["sweep_batch"].append(r)
+        by_batch.append(r)
         print(f"  batch {b:4d} f6: {r['step_s']:.3f} s/step, {r['sequences_per_s']:.0f} seq/s, "
               f"peak RSS {r['peak_rss_mib']:.0f} MiB")
-    from utils.io import atomic_save_json
-    atomic_save_json(args.out, results)
-    print(f"written {args.out}")
+    return by_length, by_batch
 
 
 if __name__ == "__main__":
