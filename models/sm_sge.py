@@ -80,6 +80,7 @@ class RaggedDraws:
 
 
 def ragged_draws(draw_lengths: List[int], loss: str = "l1") -> RaggedDraws:
+    """The ragged layout of draws of these lengths, with loss weights for `loss`."""
     order = sorted(range(len(draw_lengths)), key=lambda d: -draw_lengths[d])
     rows_per_step, source, weight = [], [], []
     for t in range(max(draw_lengths)):
