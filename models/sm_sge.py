@@ -55,10 +55,15 @@ def reconstruct_all(heads: Dict[str, ReconstructionHead], x: tf.Tensor) -> Dict[
 # ----------------------------------------------------------------------------------------
 # Random subsequence draws and their ragged layout (pure NumPy).
 
+def draw_lengths(length: int, sample_num: int) -> List[int]:
+    """Lengths of a step's draws, in order: 1..f, `sample_num` times."""
+    return list(range(1, length + 1)) * sample_num
+
+
 def sample_draws(length: int, sample_num: int, rng: np.random.Generator) -> List[np.ndarray]:
-    """For every k = 1..f, `sample_num` times: k sorted distinct frame indices."""
+    """One draw per entry of draw_lengths: k sorted distinct frame indices."""
     return [np.sort(rng.choice(length, size=k, replace=False))
-            for _ in range(sample_num) for k in range(1, length + 1)]
+            for k in draw_lengths(length, sample_num)]
 
 
 @dataclass(frozen=True)

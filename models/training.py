@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.layers import Adam
-from models.sm_sge import SMSGE, ReIDClassifier, ragged_draws, sample_draws
+from models.sm_sge import SMSGE, ReIDClassifier, draw_lengths, ragged_draws, sample_draws
 
 
 class Pretrainer:
@@ -27,8 +27,8 @@ class Pretrainer:
         assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
-        # Draw lengths are 1..f, sample_num times, whatever the frames: one layout per run.
-        self.ragged = ragged_draws(list(range(1, length + 1)) * sample_num, loss)
+        # Draw lengths do not depend on the frames drawn: one layout serves the whole run.
+        self.ragged = ragged_draws(draw_lengths(length, sample_num), loss)
         if optimizers == "four":
             self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
