@@ -144,6 +144,8 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     return out
 
 
+SECTIONS = ("pretrain", "breakdown", "reid", "sweeps")
+
 # Variants of the default step (ragged + XLA, b64, f=6) that leave one part out; the
 # differences say roughly where a step's time goes.
 BREAKDOWN = (
@@ -158,15 +160,15 @@ BREAKDOWN = (
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sections", default="pretrain,breakdown,reid,sweeps",
-                    help="comma-separated subset of pretrain,breakdown,reid,sweeps")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", default="benchmarks/results/benchmark.json")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
-    unknown = sections - {"pretrain", "breakdown", "reid", "sweeps"}
+    unknown = sections - set(SECTIONS)
     if unknown:
         ap.error(f"unknown section(s) {', '.join(sorted(unknown))}; "
-                 "choose from pretrain, breakdown, reid, sweeps")
+                 f"choose from {', '.join(SECTIONS)}")
     steps = 3 if args.quick else 20
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
