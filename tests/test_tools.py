@@ -22,3 +22,17 @@ def test_seed_runner_end_to_end(tmp_path, monkeypatch, capsys):
     assert "Over 2 seeds" in out and "mAP" in out
     assert list((tmp_path / "RN" / "demo" / "4").glob("seeds_retrieval_*.json"))
     assert seeds.main(["--seeds", "0"]) == 2
+
+
+def test_benchmark_rejects_an_unknown_section_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "benchmark.py"),
+                           "--sections", "pretrain,speed", "--out", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown section(s) speed; choose from pretrain, breakdown, reid, sweeps" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "b.json").exists()
