@@ -2,19 +2,20 @@
 
     python evaluate.py --dataset KS20 --model_dir best
     python evaluate.py --dataset demo --model_dir RN/demo/6/<run folder>
+    python evaluate.py --dataset KS20 --model_dir RN/best_models/KS20_87.5_95.8_formal  # authors' file
 
 This script only parses flags; the work is done in utils/pipeline.py.
 """
 import sys
 
-from utils.cli import common_options, evaluation_parser, guarded, select_device
+from utils.cli import common_options, evaluation_parser, guarded, model_options, select_device
 
 
 def main(argv=None) -> int:
     args = evaluation_parser().parse_args(argv)
 
     def work():
-        opts = dict(common_options(args), model_dir=args.model_dir)
+        opts = dict(common_options(args), **model_options(args), model_dir=args.model_dir)
         select_device(opts["gpu"])
         from utils.pipeline import run_evaluation
         run_evaluation(opts)

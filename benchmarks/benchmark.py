@@ -8,6 +8,7 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
   - pre-training step time (median over the timed steps), steps/s and sequences/s at
     batch 64, f=6, for the ragged layout with and without XLA, and for the reference's
     one-LSTM-call-per-draw layout;
+  - the same step in the KGBD shape (20 joints, LSTM 128, batch 256);
   - a breakdown: the default step with one part left out at a time, and forward only;
   - Re-ID epoch time with cached encodings and with the encoder run every batch;
   - encoding throughput (sequences/s);
@@ -35,6 +36,7 @@ def peak_rss_mib() -> float:
 
 
 def make_model(joints=25, lstm=256, seed=0, fusion_lambda=1.0, cross_scale=True):
+    """A full SM-SGE encoder: the KS20 shape by default, KGBD's with joints=20, lstm=128."""
     from models.sm_sge import SMSGE
     from utils.graphs import build_graph
     from utils.skeleton import layout_for
@@ -49,7 +51,7 @@ def pretrain_stepper(batch, length, layout, jit, joints=25, optimizers="four",
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, size=(batch, length, joints, 3)).astype(np.float32)
     trainer = Pretrainer(make_model(joints, **model_options), 0.0005, length, layout=layout,
-                         jit=jit, optimizers=optimizers)
+                         jit=jit, optimizers=optimizers, rng=rng)
     assert not forward_only or layout == "ragged"
     if forward_only:   # the losses alone: what the backward pass and updates add is the rest
         import tensorflow as tf
@@ -57,8 +59,8 @@ def pretrain_stepper(batch, length, layout, jit, joints=25, optimizers="four",
             lambda x, frames: trainer.model.pretext_losses(x, frames, trainer.ragged),
             jit_compile=jit, autograph=False)
     t0 = time.perf_counter()
-    trainer.step(x, rng)
-    return (lambda: trainer.step(x, rng)), time.perf_counter() - t0
+    trainer.step(x)
+    return (lambda: trainer.step(x)), time.perf_counter() - t0
 
 
 def step_times(step, n):
@@ -98,8 +100,9 @@ def time_breakdown(steps, rounds=5):
 
 def time_encoding(batch, length, repeats=3):
     from models.training import Encoder
+    from models.draws import reid_prefixes
     x = np.random.default_rng(0).normal(0, 0.3, size=(batch, length, 25, 3)).astype(np.float32)
-    encoder = Encoder(make_model())
+    encoder = Encoder(make_model(), reid_prefixes(length))
     encoder(x)                                           # compile
     t0 = time.perf_counter()
     for _ in range(repeats):
@@ -111,13 +114,14 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     """One Re-ID epoch = a pass over the training batches + scoring the selection set.
     Uncached runs the frozen encoder on both every epoch (the reference's way); cached
     encodes both once, before the first epoch."""
+    from models.draws import reid_prefixes
     from models.sm_sge import ReIDClassifier
     from models.training import Encoder, ReIDTrainer
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, size=(n_train, length, 25, 3)).astype(np.float32)
     xt = rng.normal(0, 0.3, size=(n_test, length, 25, 3)).astype(np.float32)
     y, yt = rng.integers(0, classes, n_train), rng.integers(0, classes, n_test)
-    encoder = Encoder(make_model())
+    encoder = Encoder(make_model(), reid_prefixes(length))
     encoder.encode_all(x[:batch], batch)                 # compile
     t0 = time.perf_counter()
     enc, enc_t = encoder.encode_all(x, batch), encoder.encode_all(xt, batch)
@@ -144,7 +148,7 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     return out
 
 
-SECTIONS = ("pretrain", "breakdown", "reid", "sweeps")
+SECTIONS = ("pretrain", "kgbd", "breakdown", "reid", "sweeps")
 
 # Variants of the default step (ragged + XLA, b64, f=6) that leave one part out; the
 # differences say roughly where a step's time goes.
@@ -179,6 +183,8 @@ def main():
     print(f"Device: {results['device']}  TensorFlow {tf.__version__}")
     if "pretrain" in sections:
         results["pretrain"] = pretrain_section(steps)
+    if "kgbd" in sections:
+        results["kgbd"] = kgbd_section(steps)
     if "breakdown" in sections:
         results["breakdown"] = time_breakdown(2 * steps, rounds=8)
         for name, r in results["breakdown"].items():
@@ -207,6 +213,14 @@ def pretrain_section(steps):
         r["speedup_vs_per_draw"] = base / r["step_s"]
         r["speedup_vs_reference"] = REFERENCE_STEP_SECONDS / r["step_s"]
     return results
+
+
+def kgbd_section(steps):
+    """The KGBD shape: 20 joints, LSTM 128, batch 256, f=6 (the default layout, XLA)."""
+    r = time_pretrain(256, 6, "ragged", True, max(3, steps // 2), joints=20, lstm=128)
+    print(f"pre-train step KGBD b256 f6 ragged+xla {r['step_s']:.3f} s/step  "
+          f"{r['sequences_per_s']:.0f} seq/s  (first step {r['first_step_s']:.1f} s)")
+    return r
 
 
 def reid_section(epochs):

@@ -13,8 +13,10 @@ def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0) -> 
     return tf.Variable(rng.normal(0.0, std, size=shape).astype(np.float32), name=name)
 
 
-def glorot_var(shape, rng: np.random.Generator, name: str) -> tf.Variable:
-    fan_in, fan_out = (np.prod(shape[:-1]) if len(shape) > 2 else shape[0]), shape[-1]
+def glorot_var(shape, rng: np.random.Generator, name: str, fans=None) -> tf.Variable:
+    """Glorot-uniform; `fans` = (fan_in, fan_out) where they are not the last two axes
+    (several heads' kernels stacked in one variable keep the limit of a single head)."""
+    fan_in, fan_out = fans or (shape[-2], shape[-1])
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return tf.Variable(rng.uniform(-limit, limit, size=shape).astype(np.float32), name=name)
 

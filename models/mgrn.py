@@ -43,12 +43,15 @@ class StructuralRelation(tf.Module):
         self.neighbours, self.neighbour_bias = tf.constant(index), tf.constant(bias)
         self.w_in = normal_var([3, FEATURES], rng, "w_in")
         self.b_in = zeros_var([FEATURES], "b_in")
-        self.w_head = glorot_var([heads, FEATURES, FEATURES], rng, "w_head")
-        self.a_src = glorot_var([heads, FEATURES], rng, "a_src")
-        self.a_dst = glorot_var([heads, FEATURES], rng, "a_dst")
+        # Per head, as the reference's 1x1 convolutions: a projection (no bias) and two
+        # scorers with biases, each with the Glorot limits of a single head (fan-in 8).
+        self.w_head = glorot_var([heads, FEATURES, FEATURES], rng, "w_head", (FEATURES, FEATURES))
+        self.a_src = glorot_var([heads, FEATURES], rng, "a_src", (FEATURES, 1))
+        self.a_dst = glorot_var([heads, FEATURES], rng, "a_dst", (FEATURES, 1))
+        # The scorer biases are added before the LeakyReLU, so they do not cancel.
+        self.a_src_bias = zeros_var([heads], "a_src_bias")
+        self.a_dst_bias = zeros_var([heads], "a_dst_bias")
         self.b_head = zeros_var([heads, 1, FEATURES], "b_head")
-        # The reference's 1x1 scorer convolutions also carry biases; a constant added to
-        # every logit of a row cancels in the softmax, so they are left out.
 
     def __call__(self, coords: tf.Tensor) -> tf.Tensor:
         frames, nodes = coords.shape[0], coords.shape[1]
@@ -63,7 +66,9 @@ class StructuralRelation(tf.Module):
                            tf.einsum("fpg,pg->fp", w, self.a_dst)], axis=1)
         z, src, dst = tf.split(tf.matmul(h, w_all), [heads * FEATURES, heads, heads], axis=1)
         z = tf.reshape(z, [frames, nodes, heads, FEATURES])
-        src, dst = tf.reshape(src, [frames, nodes, heads]), tf.reshape(dst, [frames, nodes, heads])
+        # Both scorer biases ride on src: leaky_relu(src_i + b_src + dst_j + b_dst).
+        src = tf.reshape(src, [frames, nodes, heads]) + (self.a_src_bias + self.a_dst_bias)
+        dst = tf.reshape(dst, [frames, nodes, heads])
         # logits_ij = LeakyReLU(src_i + dst_j) for the allowed neighbours j of each node i
         dst = tf.gather(dst, self.neighbours, axis=1)                      # [M, N, K, P]
         logits = tf.nn.leaky_relu(src[:, :, None] + dst, alpha=0.2) + self.neighbour_bias[..., None]
@@ -76,9 +81,13 @@ class StructuralRelation(tf.Module):
 
 class MGRN(tf.Module):
     def __init__(self, masks: dict, heads: int, fusion_lambda: float,
-                 rng: np.random.Generator, scales=SCALES, name: str = "mgrn"):
+                 rng: np.random.Generator, scales=SCALES, struct_only: bool = False,
+                 name: str = "mgrn"):
+        """struct_only: the reference's --struct_only switch: no collaborative relations
+        (the fusion weights exist but are not used)."""
         super().__init__(name=name)
         self.fusion_lambda = float(fusion_lambda)
+        self.struct_only = bool(struct_only)
         self.scales = tuple(scales)   # a subset for the scale ablations of the paper
         self.structural = {s: StructuralRelation(masks[s], heads, rng, f"sr_{s}")
                            for s in self.scales}
@@ -88,7 +97,7 @@ class MGRN(tf.Module):
 
     def __call__(self, coords: dict) -> dict:
         h = {s: self.structural[s](coords[s]) for s in self.scales}
-        if self.fusion_lambda == 0.0:
+        if self.struct_only or self.fusion_lambda == 0.0:
             return h
         fused = {}
         for s in self.scales:   # every message reads the pre-fusion features

@@ -12,12 +12,12 @@ layer's input projection is computed once per frame and gathered, since draws on
 frames. `pretext_losses_per_draw` keeps the straightforward one-call-per-draw form; tests
 check that both give the same losses.
 """
-from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from models.draws import RaggedDraws
 from models.layers import StackedLSTM, normal_var, zeros_var
 from models.mgrn import FEATURES, MGRN
 from utils.graphs import SCALES, MultiScaleGraph
@@ -26,6 +26,8 @@ from utils.graphs import SCALES, MultiScaleGraph
 RECONSTRUCTS = {"joint": ("joint", "part", "body"), "part": ("part", "body"),
                 "body": ("body",), "hyper": ("hyper", "joint", "part", "body")}
 LOSSES = ("l1", "MSE", "l2")
+# Scales in the order the reference concatenates their encodings for Re-ID.
+ENCODING_ORDER = ("hyper", "joint", "part", "body")
 
 
 class ReconstructionHead(tf.Module):
@@ -52,53 +54,6 @@ def reconstruct_all(heads: Dict[str, ReconstructionHead], x: tf.Tensor) -> Dict[
             for t, h in zip(names, tf.split(hidden, len(names), axis=1))}
 
 
-# ----------------------------------------------------------------------------------------
-# Random subsequence draws and their ragged layout (pure NumPy).
-
-def draw_lengths(length: int, sample_num: int) -> List[int]:
-    """Lengths of a step's draws, in order: 1..f, `sample_num` times."""
-    return list(range(1, length + 1)) * sample_num
-
-
-def sample_draws(length: int, sample_num: int, rng: np.random.Generator) -> List[np.ndarray]:
-    """One draw per entry of draw_lengths: k sorted distinct frame indices."""
-    return [np.sort(rng.choice(length, size=k, replace=False))
-            for k in draw_lengths(length, sample_num)]
-
-
-@dataclass(frozen=True)
-class RaggedDraws:
-    """Where every sampled frame of a step's draws sits in the ragged time-major batch.
-
-    Draws are ordered longest first; slot order is step-major: step t lists the
-    `rows_per_step[t]` draws longer than t. `source[q]` = (draw, position) read by slot q
-    and `weight[q]` is the slot's share of the loss. All of this depends only on the draw
-    lengths (fixed for a run), so it is built once; only the frame indices change per step.
-    """
-    rows_per_step: Tuple[int, ...]
-    source: Tuple[Tuple[int, int], ...]
-    weight: np.ndarray
-
-    def frames(self, draws: List[np.ndarray]) -> np.ndarray:
-        """Frame index read by every slot, [slots] int32."""
-        return np.array([draws[d][p] for d, p in self.source], np.int32)
-
-
-def ragged_draws(draw_lengths: List[int], loss: str = "l1") -> RaggedDraws:
-    """The ragged layout of draws of these lengths, with loss weights for `loss`."""
-    order = sorted(range(len(draw_lengths)), key=lambda d: -draw_lengths[d])
-    rows_per_step, source, weight = [], [], []
-    for t in range(max(draw_lengths)):
-        running = [d for d in order if draw_lengths[d] > t]
-        rows_per_step.append(len(running))
-        for d in running:
-            source.append((d, t))
-            # Per draw the reference takes a mean over its k frames (l1, MSE) or a sum
-            # (l2); the scale's loss is then the mean over draws.
-            weight.append((1.0 if loss == "l2" else 1.0 / draw_lengths[d]) / len(draw_lengths))
-    return RaggedDraws(tuple(rows_per_step), tuple(source), np.array(weight, np.float32))
-
-
 def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str, batch_axis: int = 0) -> tf.Tensor:
     """Per-slot error, reduced over the batch axis and the coordinates (last axis)."""
     diff, axes = pred - target, [batch_axis, -1]
@@ -114,10 +69,11 @@ def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str, batch_axis: int = 
 class SMSGE(tf.Module):
     def __init__(self, graph: MultiScaleGraph, lstm_size: int = 256, heads: int = 8,
                  fusion_lambda: float = 1.0, num_layers: int = 2, seed: int = 0,
-                 scales=SCALES, cross_scale: bool = True, name: str = "sm_sge"):
+                 scales=SCALES, cross_scale: bool = True, struct_only: bool = False,
+                 name: str = "sm_sge"):
         """scales: the graph scales to use (all four in the paper's model; subsets for its
         scale ablation). cross_scale=False drops the cross-scale reconstruction heads
-        (CSI), keeping each scale's own (SSR)."""
+        (CSI), keeping each scale's own (SSR). struct_only: no collaborative relations."""
         super().__init__(name=name)
         rng = np.random.default_rng(seed)
         self.graph = graph
@@ -125,7 +81,7 @@ class SMSGE(tf.Module):
         self.scales = tuple(s for s in SCALES if s in scales)
         self.node_maps = {s: tf.constant(graph.node_maps[s]) for s in self.scales}
         self.nodes = {s: graph.num_nodes(s) for s in self.scales}
-        self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng, self.scales)
+        self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng, self.scales, struct_only)
         self.lstms = {s: StackedLSTM(self.nodes[s] * FEATURES, lstm_size, num_layers, rng,
                                      f"lstm_{s}") for s in self.scales}
         targets = {s: tuple(t for t in RECONSTRUCTS[s] if t in self.scales and
@@ -137,6 +93,11 @@ class SMSGE(tf.Module):
     @property
     def embedding_size(self) -> int:
         return len(self.scales) * self.lstm_size
+
+    @property
+    def encoding_scales(self) -> Tuple[str, ...]:
+        """Order of the scales in an encoding: the reference's I, J, P, B."""
+        return tuple(s for s in ENCODING_ORDER if s in self.scales)
 
     def scale_variables(self, scale: str):
         """Everything the scale's loss can reach: the whole MGRN, its LSTM, its heads."""
@@ -164,7 +125,7 @@ class SMSGE(tf.Module):
         behaviour) a zero frame feature is appended, giving the (f+1)-th prefix."""
         feats = self.frame_features(self.scale_coordinates(x))
         outs = []
-        for s in self.scales:
+        for s in self.encoding_scales:
             f = feats[s]
             if zero_frame:
                 f = tf.concat([f, tf.zeros_like(f[:, :1])], axis=1)
@@ -177,18 +138,19 @@ class SMSGE(tf.Module):
                 for s, c in coords.items()}
 
     def pretext_losses(self, x: tf.Tensor, frames: tf.Tensor, layout: RaggedDraws,
-                       loss: str = "l1") -> Dict[str, tf.Tensor]:
+                       loss: str = "l1", margin: int = 0) -> Dict[str, tf.Tensor]:
         """Losses of the scales for the draws laid out by `layout`; frames [slots] holds
-        the frame each slot reads (layout.frames(draws))."""
+        the frame each slot reads (layout.frames(draws)); its target is the skeleton
+        `margin` frames later (the reference's pred_margin; 0 = reconstruction)."""
         batch = x.shape[0]
         sizes = [n * batch for n in layout.rows_per_step]
         coords = self.scale_coordinates(x)
         feats = self.frame_features(coords)
 
-        def by_slot(t):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
-            return tf.gather(tf.transpose(t, [1, 0, 2]), frames)
+        def by_slot(t, shift=0):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
+            return tf.gather(tf.transpose(t, [1, 0, 2]), frames + shift)
 
-        targets = {s: by_slot(t) for s, t in self._targets(coords).items()}
+        targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
         weight = tf.constant(layout.weight)
         losses = {}
         for s in self.scales:
@@ -203,7 +165,7 @@ class SMSGE(tf.Module):
         return losses
 
     def pretext_losses_per_draw(self, x: tf.Tensor, draws: List[np.ndarray],
-                                loss: str = "l1") -> Dict[str, tf.Tensor]:
+                                loss: str = "l1", margin: int = 0) -> Dict[str, tf.Tensor]:
         """Same losses, one LSTM call per draw (the reference's structure)."""
         coords = self.scale_coordinates(x)
         feats = self.frame_features(coords)
@@ -215,7 +177,7 @@ class SMSGE(tf.Module):
                 out = self.lstms[s](tf.gather(feats[s], idx, axis=1))
                 terms = []
                 for t, head in self.heads[s].items():
-                    err = slot_error(head(out), tf.gather(targets[t], idx, axis=1), loss)
+                    err = slot_error(head(out), tf.gather(targets[t], idx + margin, axis=1), loss)
                     terms.append(tf.reduce_sum(err) if loss == "l2" else tf.reduce_mean(err))
                 per_draw.append(tf.add_n(terms))
             losses[s] = tf.add_n(per_draw) / len(draws)

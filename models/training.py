@@ -1,11 +1,12 @@
 """Training steps: self-supervised pre-training (method §4) and the Re-ID classifier (§5)."""
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from models.layers import Adam
-from models.sm_sge import SMSGE, ReIDClassifier, draw_lengths, ragged_draws, sample_draws
+from models.draws import ragged_draws, sample_draws
+from models.sm_sge import SMSGE, ReIDClassifier
 
 
 class Pretrainer:
@@ -14,21 +15,32 @@ class Pretrainer:
     optimizers="four" (reference): one Adam per scale's loss, each updating every
     variable that loss reaches, so shared MGRN weights take four steps per batch.
     optimizers="one": a single Adam on the sum of the four losses.
+
+    Draws (method §4): by default, as the reference, the random subsequences are drawn
+    once, here, and used at every step of every epoch; fresh_draws=True draws new ones
+    at every step (the paper's wording).
     """
 
     LAYOUTS = ("ragged", "per_draw")
 
     def __init__(self, model: SMSGE, lr: float, length: int, loss: str = "l1",
                  sample_num: int = 1, optimizers: str = "four", layout: str = "ragged",
-                 jit: bool = False):
+                 jit: bool = False, rng: Optional[np.random.Generator] = None,
+                 margin: int = 0, ordered: bool = False, s_range: str = "all",
+                 fresh_draws: bool = False):
         """layout: "ragged" (all draws in one ragged batch, one LSTM call per scale and
         step; the default) or "per_draw" (one LSTM call per draw, the reference's
-        structure; kept for tests and the benchmark)."""
+        structure; kept for tests and the benchmark). margin, ordered and s_range are the
+        reference's pred_margin, ord_sample and s_range (see sample_draws)."""
         assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
+        self.margin, self.ordered, self.s_range = margin, ordered, s_range
+        self.fresh_draws = fresh_draws
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.draws = self.new_draws()
         # Draw lengths do not depend on the frames drawn: one layout serves the whole run.
-        self.ragged = ragged_draws(draw_lengths(length, sample_num), loss)
+        self.ragged = ragged_draws([len(d) for d in self.draws], loss)
         if optimizers == "four":
             self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
@@ -36,12 +48,19 @@ class Pretrainer:
             self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
         self._step = tf.function(self._step_impl, jit_compile=jit, autograph=False)
 
+    def new_draws(self) -> List[np.ndarray]:
+        return sample_draws(self.length, self.sample_num, self.rng, self.margin,
+                            self.ordered, self.s_range)
+
+    def losses(self, x, *frames) -> Dict[str, tf.Tensor]:
+        """The scales' pretext losses for the step's draws (frames as `step` passes them)."""
+        if self.layout == "per_draw":
+            return self.model.pretext_losses_per_draw(x, frames, self.loss, self.margin)
+        return self.model.pretext_losses(x, frames[0], self.ragged, self.loss, self.margin)
+
     def _step_impl(self, x, *frames):
         with tf.GradientTape(persistent=True) as tape:
-            if self.layout == "per_draw":
-                losses = self.model.pretext_losses_per_draw(x, frames, self.loss)
-            else:
-                losses = self.model.pretext_losses(x, frames[0], self.ragged, self.loss)
+            losses = self.losses(x, *frames)
             total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
         if self.optimizers == "four":
             for s, opt in self.opts.items():
@@ -52,22 +71,30 @@ class Pretrainer:
         del tape
         return losses
 
-    def step(self, x: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
-        draws = sample_draws(self.length, self.sample_num, rng)
+    def frames(self, draws: List[np.ndarray]) -> List[tf.Tensor]:
         if self.layout == "per_draw":
-            frames = [tf.constant(d, tf.int32) for d in draws]
-        else:
-            frames = [tf.constant(self.ragged.frames(draws))]
-        losses = self._step(tf.convert_to_tensor(x), *frames)
+            return [tf.constant(d, tf.int32) for d in draws]
+        return [tf.constant(self.ragged.frames(draws))]
+
+    def step(self, x: np.ndarray) -> Dict[str, float]:
+        if self.fresh_draws:
+            self.draws = self.new_draws()
+        losses = self._step(tf.convert_to_tensor(x), *self.frames(self.draws))
         return {s: float(v) for s, v in losses.items()}
 
 
 class Encoder:
-    """Frozen-encoder inference, compiled once: x [B, f, V, 3] -> prefix encodings."""
+    """Frozen-encoder inference, compiled once: x [B, f, V, 3] -> the prefix encodings
+    that the classifier reads ([B, K, E]; see reid_prefixes)."""
 
-    def __init__(self, model: SMSGE, zero_frame: bool = True):
-        self.model, self.zero_frame = model, zero_frame
-        self._encode = tf.function(lambda x: model.encode(x, zero_frame), autograph=False)
+    def __init__(self, model: SMSGE, prefixes: slice):
+        self.model, self.prefixes = model, prefixes
+        self._encode = tf.function(self.encode, autograph=False)
+
+    def encode(self, x: tf.Tensor) -> tf.Tensor:
+        """Uncompiled, for use inside other compiled functions."""
+        zero_frame = self.prefixes.stop > x.shape[1]
+        return self.model.encode(x, zero_frame)[:, self.prefixes]
 
     def __call__(self, x) -> tf.Tensor:
         return self._encode(tf.convert_to_tensor(x))
@@ -91,8 +118,8 @@ class ReIDTrainer:
         self._eval = tf.function(self._eval_impl, autograph=False)
         if encoder is not None:
             self._train_raw = tf.function(
-                lambda x, y: self._train_impl(tf.stop_gradient(encoder.model.encode(
-                    x, encoder.zero_frame)), y), autograph=False)
+                lambda x, y: self._train_impl(tf.stop_gradient(encoder.encode(x)), y),
+                autograph=False)
 
     def _loss(self, logits, labels):
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))

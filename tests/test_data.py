@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from utils.data import (balanced_order, full_batches, load_reid_data, read_split,
+from utils.data import (full_batches, load_reid_data, read_split, reference_epoch_order,
                         stratified_holdout, write_split)
 from utils.datasets import locate
 from utils.demo import generate_recordings, write_demo
@@ -109,19 +109,29 @@ def test_casia_layouts():
     cross = locate("CASIA_B", 20, view=3, root="D")
     assert cross.train_dir == os.path.join("D", "CASIA_B", "20", "view_3", "CASIA_B_train_npy_data")
     match = locate("CASIA_B", 20, probe_type="cl.nm", root="D")
-    assert match.test_dir == os.path.join("D", "CASIA_B_match", "20", "CASIA_B_test_npy_data", "cl.nm")
+    # the reference reads the folder of the probe condition, the part before the dot
+    assert match.test_dir == os.path.join("D", "CASIA_B_match", "20", "CASIA_B_test_npy_data", "cl")
 
 
-def test_balanced_order_runs_hold_every_identity_equally():
-    labels = np.array([0] * 5 + [1] * 2 + [2] * 3)
-    order = balanced_order(labels, np.random.default_rng(0))
-    assert len(order) == 15
-    runs = labels[order].reshape(-1, 3)
-    assert all(sorted(r) == [0, 1, 2] for r in runs)
-    for c in range(3):   # every own sample used, short identities topped up from themselves
-        assert set(order[labels[order] == c]) == set(np.flatnonzero(labels == c))
-    assert [len(b) for b in full_batches(order, 4)] == [4, 4, 4]
-    with pytest.raises(UserError, match="15 training sequences .* make no full batch of 16"):
+def test_reference_epoch_order_blocks_and_redraws():
+    # 3 identities with 5, 2 and 3 samples (stored interleaved); batch 6 -> 2 per identity
+    labels = np.array([0, 1, 2, 0, 0, 1, 2, 0, 2, 0])
+    order = reference_epoch_order(labels, 6, np.random.default_rng(0))
+    assert len(order) == 2 * (10 // 6) * 3 * 2                  # 2*floor(N/batch) blocks of C*bpc
+    np.testing.assert_array_equal(labels[order], [0, 0, 1, 1, 2, 2] * 2)
+    # block 0 takes every identity's first two samples in stored order
+    np.testing.assert_array_equal(order[:6], [0, 3, 1, 5, 2, 6])
+    # block 1: identity 0 still has samples 3..4 of its list; identity 1 has none left and
+    # identity 2 only one, so both are re-drawn from their own samples
+    np.testing.assert_array_equal(order[6:8], [4, 7])
+    assert set(order[8:10]) <= {1, 5} and set(order[10:12]) <= {2, 6, 8}
+    again = reference_epoch_order(labels, 6, np.random.default_rng(0))
+    np.testing.assert_array_equal(order, again)                # seeded re-draws
+    with pytest.raises(UserError, match="smaller than the 3 identities"):
+        reference_epoch_order(labels, 2, np.random.default_rng(0))
+    assert 9 not in order   # as in the reference, two blocks never reach identity 0's 5th sample
+    assert [len(b) for b in full_batches(order, 5)] == [5, 5]   # the last partial batch dropped
+    with pytest.raises(UserError, match="12 training sequences .* make no full batch of 16"):
         full_batches(order, 16)
 
 

@@ -75,7 +75,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
 
 def test_evaluate_bad_model_dir(tmp_path):
     proc = run("evaluate.py", ["--model_dir", "RN/nothing"], tmp_path)
-    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    assert proc.returncode == 2 and "no checkpoint at RN/nothing" in proc.stderr
     proc = run("evaluate.py", ["--dataset", "KS20"], tmp_path)
     assert proc.returncode == 2 and "no saved classification model" in proc.stderr
 

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 
+from models.draws import S_RANGES
 from utils.datasets import CASIA_PROBE_TYPES, REGISTRY
 from utils.errors import UserError
 
@@ -25,35 +26,57 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="classification", choices=("classification", "retrieval"),
                    help="classification (the paper's) or retrieval (probe/gallery CMC and mAP)")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--data_dir", default="Datasets",
+                   help="folder holding the datasets in the released layout (default: Datasets)")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that shape the model or its scoring: SM-SGE.py, and evaluate.py for the
+    authors' checkpoints (our own run folders carry their settings in config.json)."""
+    p.add_argument("--fusion_lambda", default="1", help="collaboration fusion coefficient, 0..1")
+    p.add_argument("--P", default="8", help="attention heads per structural relation layer")
+    p.add_argument("--n_hood", default="1", help="joint-scale attention neighbourhood: (A+I)^n_hood")
+    p.add_argument("--batch_size", default="", help="override the per-dataset batch size (also the scoring batch)")
+    p.add_argument("--zero_frame", default="1", help="1: the reference's zero-frame prefix (f+1 prefixes)")
+    p.add_argument("--drop_last_test", default="1",
+                   help="1: like the reference, score test data in full batches only")
+    # The reference's research switches that change the maths (README: "Research switches").
+    p.add_argument("--struct_only", default="0", help="1: no collaborative relations (reference switch)")
+    p.add_argument("--global_att", default="0", help="1: attention over all node pairs (reference switch)")
+    p.add_argument("--last_pre", default="0", help="1: only the last prefix's logits (reference switch)")
+    p.add_argument("--pred_margin", default="0", help="0, 1, 2: predict frames that many steps ahead")
 
 
 def training_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="SM-SGE.py", description="Self-supervised pre-training of SM-SGE, then person Re-ID.")
     _add_data_flags(p)
-    p.add_argument("--fusion_lambda", default="1", help="collaboration fusion coefficient, 0..1")
-    p.add_argument("--P", default="8", help="attention heads per structural relation layer")
+    _add_model_flags(p)
     p.add_argument("--sample_num", default="1", help="sampling rounds r of the pretext task")
     p.add_argument("--pre_train", default="1", help="1: pre-train; 0: reload the saved pre-trained model")
     p.add_argument("--save_flag", default="1", help="1: save the Re-ID model under RN/")
     p.add_argument("--pre_epochs", default="", help="pre-training epochs (default: per dataset)")
     p.add_argument("--patience", default="100", help="early-stopping patience of the Re-ID stage")
     p.add_argument("--loss", default="l1", help="reconstruction loss: l1, MSE or l2")
-    p.add_argument("--n_hood", default="1", help="attention neighbourhood: (A+I)^n_hood")
+    p.add_argument("--task", default="pre", choices=("pre", "none"),
+                   help="pre: self-supervised pre-training; none: Re-ID on the untrained encoder")
+    p.add_argument("--ord_sample", default="0", help="1: subsequence draws take frames 0..k-1 (reference switch)")
+    p.add_argument("--s_range", default="all", choices=S_RANGES,
+                   help="reference switch: any value but 'all' keeps only the first draw (k=1) in the losses")
+    p.add_argument("--fresh_draws", default="0",
+                   help="1: new random subsequences every step (the paper's wording); 0: drawn once (reference)")
+    p.add_argument("--encoder_ckpt", default="",
+                   help="with --pre_train 0: start from an authors' pre-trained TF1 checkpoint (prefix or folder)")
     # Beyond the reference.
     p.add_argument("--seed", default="0", help="seed of weights, sampling and data order")
     p.add_argument("--selection", default="test", choices=("test", "val"),
                    help="model selection on the test set (reference) or on a validation split")
     p.add_argument("--val_fraction", default="0.2", help="share of each identity held out with --selection val")
-    p.add_argument("--batch_size", default="", help="override the per-dataset batch size")
     p.add_argument("--pre_lr", default="", help="override the per-dataset pre-training learning rate")
     p.add_argument("--reid_lr", default="", help="override the per-dataset Re-ID learning rate")
     p.add_argument("--max_reid_epochs", default="0", help="cap on Re-ID epochs (0: until early stop)")
-    p.add_argument("--zero_frame", default="1", help="1: append the reference's zero frame (f+1 prefixes)")
     p.add_argument("--optimizers", default="four", choices=("four", "one"),
                    help="four per-scale Adam optimisers (reference) or one on the summed loss")
-    p.add_argument("--drop_last_test", default="1",
-                   help="1: like the reference, score test data in full batches only")
     p.add_argument("--scales", default="joint,part,body,hyper",
                    help="graph scales to use, comma-separated (the paper's scale ablation)")
     p.add_argument("--csi", default="1", help="1: cross-scale skeleton inference heads; 0: own scale only")
@@ -65,8 +88,10 @@ def training_parser() -> argparse.ArgumentParser:
 def evaluation_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a saved SM-SGE Re-ID model.")
     _add_data_flags(p)
+    _add_model_flags(p)
     p.add_argument("--model_dir", default="best",
-                   help="'best' (highest recorded Rank-1 for this dataset/split/length) or a run folder under RN/")
+                   help="'best' (highest recorded Rank-1 for this dataset/split/length), a run "
+                        "folder under RN/, or an authors' TF1 checkpoint (its .ckpt prefix or folder)")
     return p
 
 
@@ -124,28 +149,45 @@ def common_options(args) -> dict:
                 progress=not args.no_progress)
     gpu = _int(args, "gpu", -1)
     opts["gpu"] = gpu
+    opts["data_dir"] = args.data_dir
     return opts
 
 
+def model_options(args) -> dict:
+    length = _int(args, "length", 1, 200)
+    margin = _int(args, "pred_margin", 0, 2)
+    if length - 2 * margin < 1:
+        raise UserError(f"--pred_margin {margin} leaves no draw for --length {length}; "
+                        f"use a margin below {length / 2:g}")
+    return dict(fusion_lambda=_float(args, "fusion_lambda", 0.0, 1.0), P=_int(args, "P", 1, 64),
+                n_hood=_int(args, "n_hood", 1, 10),
+                batch_size=_int(args, "batch_size", 1, allow_empty=True),
+                zero_frame=_flag01(args, "zero_frame"),
+                drop_last_test=_flag01(args, "drop_last_test"),
+                struct_only=_flag01(args, "struct_only"), global_att=_flag01(args, "global_att"),
+                last_pre=_flag01(args, "last_pre"), pred_margin=margin)
+
+
 def training_options(args) -> dict:
-    opts = common_options(args)
+    opts = dict(common_options(args), **model_options(args))
     if args.loss not in ("l1", "MSE", "l2"):
         raise UserError(f"--loss must be l1, MSE or l2, got '{args.loss}'")
+    if args.encoder_ckpt and args.pre_train != "0":
+        raise UserError("--encoder_ckpt loads a pre-trained encoder: use it with --pre_train 0")
     opts.update(
-        fusion_lambda=_float(args, "fusion_lambda", 0.0, 1.0),
-        P=_int(args, "P", 1, 64), sample_num=_int(args, "sample_num", 1, 20),
+        sample_num=_int(args, "sample_num", 1, 20),
         pre_train=_flag01(args, "pre_train"), save_flag=_flag01(args, "save_flag"),
         pre_epochs=_int(args, "pre_epochs", 0, allow_empty=True),
-        patience=_int(args, "patience", 1), loss=args.loss, n_hood=_int(args, "n_hood", 1, 10),
+        patience=_int(args, "patience", 1), loss=args.loss,
         seed=_int(args, "seed", 0), selection=args.selection,
         val_fraction=_float(args, "val_fraction", 0.01, 0.9),
-        batch_size=_int(args, "batch_size", 1, allow_empty=True),
         pre_lr=_float(args, "pre_lr", 1e-8, 10.0, allow_empty=True),
         reid_lr=_float(args, "reid_lr", 1e-8, 10.0, allow_empty=True),
         max_reid_epochs=_int(args, "max_reid_epochs", 0),
-        zero_frame=_flag01(args, "zero_frame"), optimizers=args.optimizers,
-        drop_last_test=_flag01(args, "drop_last_test"), cache=_flag01(args, "cache"),
-        xla=_flag01(args, "xla"), scales=_scales(args.scales), cross_scale=_flag01(args, "csi"))
+        optimizers=args.optimizers, cache=_flag01(args, "cache"),
+        xla=_flag01(args, "xla"), scales=_scales(args.scales), cross_scale=_flag01(args, "csi"),
+        task=args.task, ord_sample=_flag01(args, "ord_sample"), s_range=args.s_range,
+        fresh_draws=_flag01(args, "fresh_draws"), encoder_ckpt=args.encoder_ckpt or None)
     return opts
 
 

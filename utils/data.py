@@ -157,20 +157,33 @@ def load_reid_data(loc: DataLocation) -> ReIDData:
     return ReIDData(train, test, id_list)
 
 
-def balanced_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Reorder so each run of num_classes consecutive samples holds one of every identity.
+def reference_epoch_order(labels: np.ndarray, batch_size: int,
+                          rng: np.random.Generator) -> np.ndarray:
+    """The reference's training order (its class_samp_gen), built once per run and used
+    for pre-training and Re-ID alike, every epoch.
 
-    Identities with fewer samples are topped up by re-sampling their own samples, as the
-    reference does, so every identity contributes equally to every batch.
+    With C identities (sorted) and bpc = batch_size // C it makes 2 * (N // batch_size)
+    blocks; block i takes, for every identity, its samples [bpc*i, bpc*(i+1)) in stored
+    order, or, once fewer than bpc are left, bpc random re-draws (with replacement) of
+    that identity's samples. The order is therefore longer than N (about 1.3-1.9 N).
     """
-    groups: Dict[int, np.ndarray] = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
-    longest = max(len(g) for g in groups.values())
-    columns = []
-    for c in sorted(groups):
-        members = rng.permutation(groups[c])
-        extra = rng.choice(members, longest - len(members), replace=True)
-        columns.append(np.concatenate([members, extra]))
-    return np.stack(columns, axis=1).reshape(-1)
+    classes = np.unique(labels)
+    per_class = batch_size // len(classes)
+    if per_class == 0:
+        raise UserError(f"batch size {batch_size} is smaller than the {len(classes)} "
+                        f"identities; the class-balanced order needs one of each per batch")
+    members = {c: np.flatnonzero(labels == c) for c in classes}
+    order = []
+    for block in range(2 * (len(labels) // batch_size)):
+        for c in classes:
+            chunk = members[c][per_class * block:per_class * (block + 1)]
+            if len(chunk) < per_class:
+                chunk = members[c][rng.integers(0, len(members[c]), per_class)]
+            order.append(chunk)
+    if not order:
+        raise UserError(f"{len(labels)} training sequences make no full batch of "
+                        f"{batch_size}; lower --batch_size")
+    return np.concatenate(order)
 
 
 def full_batches(order: np.ndarray, batch_size: int) -> List[np.ndarray]:

@@ -33,7 +33,7 @@ REGISTRY = {
     "KS20": DatasetSpec("KS20", 25, 20, 64, 256, 0.0005, 200, 0.0025, (4, 6, 8, 10), AUTHORS),
     "IAS": DatasetSpec("IAS", 20, 11, 64, 256, 0.0025, 120, 0.0025, (4, 6, 8, 10), AUTHORS),
     "KGBD": DatasetSpec("KGBD", 20, 164, 256, 128, 0.0025, 160, 0.0025, (4, 6, 8, 10), AUTHORS),
-    "BIWI": DatasetSpec("BIWI", 20, 28, 256, 256, 0.005, 200, 0.0025, (4, 6, 8, 10), AUTHORS),
+    "BIWI": DatasetSpec("BIWI", 20, 28, 256, 256, 0.005, 120, 0.0025, (4, 6, 8, 10), AUTHORS),
     "CASIA_B": DatasetSpec("CASIA_B", 14, 124, 128, 256, 0.0005, 160, 0.0005, (20, 30, 40),
                            AUTHORS, pretrain_epochs_probe=200),
     # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
@@ -68,11 +68,16 @@ class DataLocation:
 
 
 def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
-           probe_type: Optional[str] = None, root: str = DATASETS_ROOT) -> DataLocation:
-    """Resolve the released folder layout (method §1) for one dataset variant."""
+           probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
+           protocol: str = "classification") -> DataLocation:
+    """Resolve the released folder layout (method §1) for one dataset variant. A dataset
+    prepared from raw recordings (tools/prepare_kgbd.py) keeps its retrieval protocol, whose
+    training walks differ, in <f>/retrieval/; it is used for --protocol retrieval."""
     get_spec(dataset)   # unknown names fail here, with the list of known ones
     base = os.path.join(root, dataset, str(length))
     tag = test_tag = run_tag = dataset
+    if protocol == "retrieval" and os.path.isdir(os.path.join(base, "retrieval")):
+        base, run_tag = os.path.join(base, "retrieval"), f"{dataset}-retrieval"
     if dataset == "IAS":
         if split not in IAS_SPLITS:
             raise UserError("IAS needs --split A or --split B" + (f" (got {split!r})" if split else ""))
@@ -86,9 +91,11 @@ def locate(dataset: str, length: int, split: Optional[str] = None, view: Optiona
                                 f"{', '.join(CASIA_PROBE_TYPES)}")
             base = os.path.join(root, "CASIA_B_match", str(length))
             run_tag = f"CASIA_B_match-{probe_type}"
+            # The reference reads the test folder named by the probe condition alone
+            # (the part before the dot): nm.nm, nm.cl and nm.bg all read .../nm/.
             return DataLocation(dataset, length,
                                 os.path.join(base, f"{tag}_train_npy_data"),
-                                os.path.join(base, f"{tag}_test_npy_data", probe_type),
+                                os.path.join(base, f"{tag}_test_npy_data", probe_type.split(".")[0]),
                                 tag, tag, run_tag)
         if view is None:
             raise UserError("CASIA_B needs --view 0..10 (cross-view) or --probe_type (matching)")

@@ -84,7 +84,10 @@ class MultiScaleGraph:
         return {s: np.einsum("nv,...vc->...nc", m, joints) for s, m in self.node_maps.items()}
 
 
-def build_graph(layout: SkeletonLayout, n_hood: int = 1) -> MultiScaleGraph:
+def build_graph(layout: SkeletonLayout, n_hood: int = 1, global_att: bool = False) -> MultiScaleGraph:
+    """n_hood widens the joint-scale mask only (the part, body and hyper-joint masks keep
+    1, as in the reference); global_att (the reference's --global_att) allows attention
+    between every pair of nodes at every scale."""
     v = layout.num_joints
     joint_adj = adjacency(v, layout.bones)
     pairs = bone_midpoint_pairs(joint_adj)
@@ -100,5 +103,8 @@ def build_graph(layout: SkeletonLayout, n_hood: int = 1) -> MultiScaleGraph:
         "body": pooling_matrix(layout.body_groups, v),
         "hyper": midpoint_matrix(pairs, v),
     }
-    masks = {s: attention_mask(a, n_hood) for s, a in adjs.items()}
+    if global_att:
+        masks = {s: attention_mask(np.ones_like(a)) for s, a in adjs.items()}
+    else:
+        masks = {s: attention_mask(a, n_hood if s == "joint" else 1) for s, a in adjs.items()}
     return MultiScaleGraph(layout, maps, adjs, masks)

@@ -15,21 +15,27 @@ import numpy as np
 from tqdm import tqdm
 
 from utils.checkpoints import load_config, load_module, save_config, save_module
-from utils.data import (ReIDData, balanced_order, full_batches, load_reid_data, read_split,
-                        stratified_holdout)
-from utils.datasets import DataLocation, get_spec, locate
+from utils.data import (ReIDData, full_batches, load_reid_data, read_split,
+                        reference_epoch_order, stratified_holdout)
+from utils.datasets import DATASETS_ROOT, DataLocation, get_spec, locate
 from utils.demo import ensure_demo
 from utils.errors import UserError
 from utils.graphs import SCALES, build_graph
 from utils.io import atomic_save_json
-from utils.metrics import (cmc_and_map, cmc_nauc, confusion, pairwise_euclidean,
-                           rank_n_from_scores, roc_nauc)
+from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, rank_n_from_scores,
+                           roc_nauc)
 from utils.skeleton import layout_for
 
 PRETRAINED_ROOT = "Pre-Trained"
 RN_ROOT = "RN"
 ARCH_KEYS = ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints",
-             "scales", "cross_scale")
+             "scales", "cross_scale", "struct_only", "global_att")
+# The reference's research switches (method §4-5; README "Research switches"), with the
+# values that give the paper's model. Those that change pre-training name its folder.
+SWITCH_DEFAULTS = dict(task="pre", struct_only=False, global_att=False, last_pre=False,
+                       ord_sample=False, s_range="all", pred_margin=0, fresh_draws=False)
+PRETRAIN_SWITCHES = ("struct_only", "global_att", "ord_sample", "s_range", "pred_margin",
+                     "fresh_draws")
 
 
 # ----------------------------------------------------------------------------------------
@@ -38,9 +44,11 @@ ARCH_KEYS = ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "
 def resolve_config(opts: dict) -> dict:
     """Fill per-dataset settings (method §6) into the options the user gave."""
     spec = get_spec(opts["dataset"])
-    cfg = dict(opts)
+    cfg = dict(SWITCH_DEFAULTS)
+    cfg.update(opts)
     cfg.setdefault("scales", list(SCALES))
     cfg.setdefault("cross_scale", True)
+    cfg.setdefault("data_dir", DATASETS_ROOT)
     cfg["num_joints"] = spec.num_joints
     cfg["lstm_size"] = spec.lstm_size
     cfg["batch_size"] = opts.get("batch_size") or spec.batch_size
@@ -49,6 +57,8 @@ def resolve_config(opts: dict) -> dict:
     if opts.get("pre_epochs") is None:
         probe = opts.get("probe_type") and spec.pretrain_epochs_probe
         cfg["pre_epochs"] = spec.pretrain_epochs_probe if probe else spec.pretrain_epochs
+    if cfg["task"] == "none":   # no pre-training: Re-ID on the randomly initialised encoder
+        cfg["pre_epochs"] = 0
     # On IAS the reference keeps a Re-ID model only from epoch 10 on.
     cfg["min_save_epoch"] = 10 if opts["dataset"] == "IAS" else 0
     return cfg
@@ -58,7 +68,8 @@ def data_location(cfg: dict) -> DataLocation:
     if cfg["dataset"] in ("demo", "demo20"):
         ensure_demo(cfg["dataset"], cfg["length"])
     return locate(cfg["dataset"], cfg["length"], cfg.get("split"), cfg.get("view"),
-                  cfg.get("probe_type"))
+                  cfg.get("probe_type"), cfg.get("data_dir") or DATASETS_ROOT,
+                  cfg.get("protocol", "classification"))
 
 
 def pretrained_dir(cfg: dict) -> str:
@@ -73,6 +84,11 @@ def pretrained_dir(cfg: dict) -> str:
         name += "_scales-" + "-".join(cfg["scales"])
     if not cfg["cross_scale"]:
         name += "_noCSI"
+    for key in PRETRAIN_SWITCHES:
+        if cfg.get(key, SWITCH_DEFAULTS[key]) != SWITCH_DEFAULTS[key]:
+            name += f"_{key}-{str(cfg[key]).replace('/', '')}"
+    if cfg["task"] == "none":
+        name += "_task-none"
     return os.path.join(PRETRAINED_ROOT, tag, str(cfg["length"]), name)
 
 
@@ -102,9 +118,24 @@ def device_description() -> str:
 
 def build_model(cfg: dict):
     from models.sm_sge import SMSGE
-    graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"])
+    graph = build_graph(layout_for(cfg["num_joints"]), cfg["n_hood"], cfg.get("global_att", False))
     return SMSGE(graph, cfg["lstm_size"], cfg["P"], cfg["fusion_lambda"], seed=cfg["seed"],
-                 scales=cfg["scales"], cross_scale=cfg["cross_scale"])
+                 scales=cfg["scales"], cross_scale=cfg["cross_scale"],
+                 struct_only=cfg.get("struct_only", False))
+
+
+def build_encoder(cfg: dict, model):
+    from models.draws import reid_prefixes
+    from models.training import Encoder
+    return Encoder(model, reid_prefixes(cfg["length"], cfg.get("pred_margin", 0),
+                                        cfg.get("zero_frame", True), cfg.get("last_pre", False)))
+
+
+def training_order(cfg: dict, labels: np.ndarray) -> list:
+    """The reference's epoch order, cut into full batches: built once per run (seeded),
+    used by pre-training and by the Re-ID stage, every epoch."""
+    order = reference_epoch_order(labels, cfg["batch_size"], np.random.default_rng([cfg["seed"], 1]))
+    return full_batches(order, cfg["batch_size"])
 
 
 def count_parameters(*modules) -> int:
@@ -119,19 +150,22 @@ def _bar(iterable, cfg, **kw):
 # ----------------------------------------------------------------------------------------
 # Pre-training
 
-def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=print) -> list:
+def pretrain(cfg: dict, model, sequences: np.ndarray, batches: list, log=print) -> list:
     from models.training import Pretrainer
     trainer = Pretrainer(model, cfg["pre_lr"], cfg["length"], cfg["loss"], cfg["sample_num"],
-                         cfg["optimizers"], jit=cfg.get("xla", True))
-    rng = np.random.default_rng(cfg["seed"])
-    order = balanced_order(labels, rng)          # labels only order the batches
-    batches = full_batches(order, cfg["batch_size"])
+                         cfg["optimizers"], jit=cfg.get("xla", True),
+                         rng=np.random.default_rng([cfg["seed"], 2]), margin=cfg["pred_margin"],
+                         ordered=cfg["ord_sample"], s_range=cfg["s_range"],
+                         fresh_draws=cfg["fresh_draws"])
+    if not cfg["fresh_draws"]:
+        log("Subsequence draws (fixed for the whole run, as the reference): "
+            + " ".join("[" + ",".join(map(str, d)) + "]" for d in trainer.draws))
     history = []
     for epoch in range(cfg["pre_epochs"]):
         start = time.time()
         sums = dict.fromkeys(model.scales, 0.0)
         for idx in _bar(batches, cfg, desc=f"pre-train {epoch + 1}/{cfg['pre_epochs']}"):
-            for s, v in trainer.step(sequences[idx], rng).items():
+            for s, v in trainer.step(sequences[idx]).items():
                 sums[s] += v
         means = {s: v / len(batches) for s, v in sums.items()}
         history.append(means)
@@ -140,16 +174,24 @@ def pretrain(cfg: dict, model, sequences: np.ndarray, labels: np.ndarray, log=pr
     return history
 
 
-def pretrain_or_load(cfg: dict, data: ReIDData, model, log=print) -> list:
-    """Pre-train `model` and save it, or load its saved weights; returns the loss history."""
+def pretrain_or_load(cfg: dict, data: ReIDData, model, batches: list, log=print,
+                     reference=None) -> list:
+    """Pre-train `model` and save it, or load its saved weights: ours, or those of the
+    authors' checkpoint `reference` (--encoder_ckpt). Returns the loss history."""
+    if reference is not None:
+        from models.reference_checkpoint import load_reference_encoder
+        load_reference_encoder(reference, model)
+        log(f"Loaded the authors' pre-trained encoder from {reference.prefix}")
+        return []
     folder = pretrained_dir(cfg)
     history = []
     if cfg["pre_train"]:
         log(f"Self-supervised pre-training: {cfg['pre_epochs']} epochs, batch "
-            f"{cfg['batch_size']}, lr {cfg['pre_lr']}")
-        history = pretrain(cfg, model, data.train.sequences, data.train_labels, log)
+            f"{cfg['batch_size']}, lr {cfg['pre_lr']}"
+            + (" (--task none: the encoder stays randomly initialised)" if cfg["task"] == "none" else ""))
+        history = pretrain(cfg, model, data.train.sequences, batches, log)
         save_module(os.path.join(folder, "encoder.npz"), model)
-        save_config(folder, {k: cfg[k] for k in ARCH_KEYS + ("pre_epochs", "seed")})
+        save_config(folder, {k: cfg[k] for k in ARCH_KEYS + ("pre_epochs", "seed") + PRETRAIN_SWITCHES})
         log(f"Pre-trained encoder saved to {folder}")
     else:
         path = os.path.join(folder, "encoder.npz")
@@ -164,24 +206,34 @@ def pretrain_or_load(cfg: dict, data: ReIDData, model, log=print) -> list:
 # ----------------------------------------------------------------------------------------
 # Classification protocol (the paper's)
 
-def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_classes: int,
-                     selection_name: str, log=print):
+def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, epoch: int,
+                  min_save_epoch: int = 0):
+    """The reference's rule for one Re-ID epoch: (progress, keep). Progress (which resets
+    the patience) when the accuracy reaches the best so far or the loss the lowest so far;
+    keep the model only when the accuracy beats the best so far (which starts at 0) and the
+    0-based epoch is at least min_save_epoch (IAS: 10)."""
+    progress = acc >= best_acc or loss <= best_loss
+    return progress, progress and acc > best_acc and epoch >= min_save_epoch
+
+
+def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y,
+                     num_classes: int, selection_name: str, log=print):
     """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
 
-    An epoch counts as progress when the selection accuracy reaches its best so far or the
-    loss its lowest so far; the classifier is kept when the accuracy beats the best
-    (IAS: only from epoch 10 on). Training stops after `patience` epochs without progress.
+    Every epoch walks the same `batches` (the run's training order). An epoch counts as
+    progress when the selection accuracy reaches its best so far or the loss its lowest
+    so far; the classifier is kept only when the accuracy beats the best seen so far
+    (earlier epochs included; the best starts at 0) and, on IAS, the epoch is >= 10 (0-based,
+    as the reference counts). Training stops after `patience` epochs without progress.
     With the cache, train_x and sel_x are encodings; without it, raw sequences.
-    Returns (best classifier weights, history, best epoch).
+    Returns (classifier, trainer, history, kept epoch or None when no epoch was kept).
     """
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
     classifier = ReIDClassifier(encoder.model.embedding_size, num_classes, seed=cfg["seed"])
     trainer = ReIDTrainer(classifier, cfg["reid_lr"], encoder)
     raw = not cfg.get("cache", True)
-    rng = np.random.default_rng(cfg["seed"] + 1)
-    batches = full_batches(balanced_order(train_y, rng), cfg["batch_size"])
-    best = dict(acc=0.0, loss=np.inf, weights=None, epoch=-1)
+    best = dict(acc=0.0, loss=np.inf, weights=None, epoch=None)
     history, waited, epoch = [], 0, 0
     max_epochs = cfg.get("max_reid_epochs") or 10 ** 9
     bar = _bar(range(max_epochs), cfg, desc="Re-ID epochs")
@@ -203,9 +255,10 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
         log(f"Re-ID epoch {epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
             f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
             f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}")
-        if ev["accuracy"] >= best["acc"] or ev["loss"] <= best["loss"]:
-            may_keep = epoch >= cfg.get("min_save_epoch", 0)
-            if may_keep and (ev["accuracy"] > best["acc"] or best["weights"] is None):
+        progress, keep = reid_progress(ev["accuracy"], ev["loss"], best["acc"], best["loss"],
+                                       epoch, cfg.get("min_save_epoch", 0))
+        if progress:
+            if keep:
                 best["weights"] = [v.numpy() for v in classifier.trainable_variables]
                 best["epoch"] = epoch + 1
             best["acc"] = max(best["acc"], ev["accuracy"])
@@ -218,11 +271,13 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, sel_x, sel_y, num_cla
                     f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
                 break
     bar.close()
-    if best["weights"] is None:   # never reached min_save_epoch: keep the last state
-        best["weights"] = [v.numpy() for v in classifier.trainable_variables]
-        best["epoch"] = epoch + 1
-    for v, w in zip(classifier.trainable_variables, best["weights"]):
-        v.assign(w)
+    if best["weights"] is None:
+        log(f"NOTE: no epoch was kept (none beat the best {selection_name} accuracy so far"
+            + (f" at epoch {cfg['min_save_epoch'] + 1} or later" if cfg.get("min_save_epoch") else "")
+            + "); the reference would have no model to restore. Reporting the last epoch's classifier.")
+    else:
+        for v, w in zip(classifier.trainable_variables, best["weights"]):
+            v.assign(w)
     return classifier, trainer, history, best["epoch"]
 
 
@@ -236,7 +291,9 @@ def classification_report(trainer, enc: np.ndarray, labels: np.ndarray, num_clas
                 confusion=confusion(ev["logits"].argmax(1), ev["labels"], num_classes))
 
 
-def run_classification(cfg: dict, data: ReIDData, encoder, log=print) -> dict:
+def run_classification(cfg: dict, data: ReIDData, encoder, batches: list, log=print) -> dict:
+    """batches: the run's training order (the one pre-training used); with --selection val
+    the order is rebuilt, the same way, on the training sequences that remain."""
     bs = cfg["batch_size"]
     rng = np.random.default_rng(cfg["seed"] + 2)
     train_x, train_y = data.train.sequences, data.train_labels
@@ -244,6 +301,7 @@ def run_classification(cfg: dict, data: ReIDData, encoder, log=print) -> dict:
         tr, va = stratified_holdout(train_y, cfg["val_fraction"], rng)
         sel_x, sel_y = train_x[va], train_y[va]
         train_x, train_y = train_x[tr], train_y[tr]
+        batches = training_order(cfg, train_y)
         selection_name = "val"
         log(f"Model selection on a validation split of the training data ({len(va)} "
             f"sequences); the test set is scored once, at the end.")
@@ -259,7 +317,7 @@ def run_classification(cfg: dict, data: ReIDData, encoder, log=print) -> dict:
         train_x = encoder.encode_all(train_x, bs, lambda it: _bar(it, cfg, desc="encode train"))
         sel_x = encoder.encode_all(sel_x, bs, lambda it: _bar(it, cfg, desc="encode selection"))
     classifier, trainer, history, best_epoch = train_classifier(
-        cfg, encoder, train_x, train_y, sel_x, sel_y, data.num_classes, selection_name, log)
+        cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes, selection_name, log)
     reid_seconds = time.time() - start
     if cfg["selection"] == "val":
         test_enc = encoder.encode_all(data.test.sequences, bs)
@@ -279,7 +337,7 @@ def retrieval_splits(cfg: dict, loc: DataLocation):
     v, f = spec.num_joints, cfg["length"]
     if cfg["dataset"] == "IAS":
         other = "B" if cfg["split"] == "A" else "A"
-        gallery_loc = locate("IAS", f, other)
+        gallery_loc = locate("IAS", f, other, root=cfg.get("data_dir") or DATASETS_ROOT)
         return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS"),
                 read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS"))
     probe_dir, gallery_dir = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
@@ -303,8 +361,7 @@ def run_retrieval(cfg: dict, encoder, log=print) -> dict:
     bs = cfg["batch_size"]
     q = sequence_encoding(encoder.encode_all(probe.sequences, bs, lambda it: _bar(it, cfg, desc="encode probe")))
     g = sequence_encoding(encoder.encode_all(gallery.sequences, bs, lambda it: _bar(it, cfg, desc="encode gallery")))
-    cmc, mean_ap, valid, skipped = cmc_and_map(pairwise_euclidean(q, g), probe.person_ids,
-                                               gallery.person_ids)
+    cmc, mean_ap, valid, skipped = cmc_and_map_features(q, g, probe.person_ids, gallery.person_ids)
     if skipped:
         log(f"{skipped} probe sequences have no true match in the gallery and are skipped")
     pick = lambda n: float(cmc[min(n, len(cmc)) - 1])   # noqa: E731
@@ -375,6 +432,11 @@ def save_run(cfg: dict, result: dict, model, log=print) -> str:
 def run_training(opts: dict, log=print) -> dict:
     """The full pipeline of SM-SGE.py; returns the result dict (also used by tests)."""
     cfg = resolve_config(opts)
+    reference = None
+    if cfg.get("encoder_ckpt"):
+        from models.reference_checkpoint import ReferenceCheckpoint
+        reference = ReferenceCheckpoint(cfg["encoder_ckpt"])
+        adopt_checkpoint_sizes(cfg, reference)
     loc = data_location(cfg)
     data = load_reid_data(loc)
     log(f"Dataset {loc.run_tag}, f={cfg['length']}: {len(data.train_labels)} training and "
@@ -382,7 +444,6 @@ def run_training(opts: dict, log=print) -> dict:
         f"{cfg['num_joints']} joints")
     seed_everything(cfg["seed"])
     log(f"Running on {device_description()}, seed {cfg['seed']}")
-    from models.training import Encoder
     start = time.time()
     model = build_model(cfg)
     encoder_params = count_parameters(model)
@@ -395,14 +456,15 @@ def run_training(opts: dict, log=print) -> dict:
         log(f"Model size: {(encoder_params + head) / 1e6:.2f} M parameters (encoder "
             f"{encoder_params / 1e6:.2f} M + Re-ID classifier {head / 1e6:.2f} M; the paper "
             f"reports 5.58 M)")
-    pre_history = pretrain_or_load(cfg, data, model, log)
+    batches = training_order(cfg, data.train_labels)
+    pre_history = pretrain_or_load(cfg, data, model, batches, log, reference)
     pretrain_seconds = time.time() - start
-    encoder = Encoder(model, cfg["zero_frame"])
+    encoder = build_encoder(cfg, model)
     if cfg["protocol"] == "retrieval":
         result = run_retrieval(cfg, encoder, log)
         params = count_parameters(model)
     else:
-        result = run_classification(cfg, data, encoder, log)
+        result = run_classification(cfg, data, encoder, batches, log)
         params = count_parameters(model, result["classifier"])
     result.update(pretext_history=pre_history, pretrain_seconds=pretrain_seconds,
                   parameters=params)
@@ -417,7 +479,7 @@ def run_training(opts: dict, log=print) -> dict:
 
 def find_best_run(opts: dict) -> str:
     loc = locate(opts["dataset"], opts["length"], opts.get("split"), opts.get("view"),
-                 opts.get("probe_type"))
+                 opts.get("probe_type"), opts.get("data_dir") or DATASETS_ROOT, opts["protocol"])
     parent = os.path.join(RN_ROOT, loc.run_tag, str(opts["length"]))
     candidates = []
     for path in glob.glob(os.path.join(parent, "*", "metrics.json")):
@@ -436,24 +498,78 @@ def find_best_run(opts: dict) -> str:
     return max(candidates)[1]
 
 
+def adopt_checkpoint_sizes(cfg: dict, ckpt) -> dict:
+    """Take the LSTM size and heads from an authors' checkpoint; its joints must fit the
+    dataset. Returns the checkpoint's sizes."""
+    sizes = ckpt.sizes()
+    if sizes["num_joints"] != cfg["num_joints"]:
+        raise UserError(f"{ckpt.prefix} is a {sizes['num_joints']}-joint model, but "
+                        f"{cfg['dataset']} has {cfg['num_joints']} joints; check --dataset")
+    cfg["lstm_size"], cfg["P"] = sizes["lstm_size"], sizes["heads"]
+    return sizes
+
+
+def evaluate_reference_checkpoint(opts: dict, log=print) -> dict:
+    """evaluate.py on the authors' own model files (RN/best_models/..., Pre-Trained/...)."""
+    from models.reference_checkpoint import (ReferenceCheckpoint, load_reference_classifier,
+                                             load_reference_encoder)
+    from models.sm_sge import ReIDClassifier
+    cfg = resolve_config(dict(opts, seed=0, scales=list(SCALES), cross_scale=True))
+    ckpt = ReferenceCheckpoint(opts["model_dir"])
+    sizes = adopt_checkpoint_sizes(cfg, ckpt)
+    log(f"Authors' checkpoint {ckpt.prefix}: {sizes['num_joints']} joints, LSTM "
+        f"{sizes['lstm_size']}, {sizes['heads']} heads"
+        + (f", {sizes['num_classes']} identities" if ckpt.has_trained_classifier else
+           ", pre-trained encoder (no Re-ID classifier)"))
+    model = build_model(cfg)
+    load_reference_encoder(ckpt, model)
+    encoder = build_encoder(cfg, model)
+    if cfg["protocol"] == "retrieval":
+        result = run_retrieval(cfg, encoder, log)
+    else:
+        data = load_reid_data(data_location(cfg))
+        if ckpt.has_trained_classifier and sizes["num_classes"] != data.num_classes:
+            raise UserError(f"{ckpt.prefix} classifies {sizes['num_classes']} identities, the "
+                            f"data has {data.num_classes}; check --dataset/--split")
+        classifier = ReIDClassifier(model.embedding_size, data.num_classes)
+        load_reference_classifier(ckpt, classifier)
+        result = score_classifier(cfg, encoder, classifier, data, log)
+    print_summary(cfg, result, log)
+    return result
+
+
+def score_classifier(cfg: dict, encoder, classifier, data: ReIDData, log=print) -> dict:
+    from models.training import ReIDTrainer
+    trainer = ReIDTrainer(classifier, cfg["reid_lr"])
+    enc = encoder.encode_all(data.test.sequences, cfg["batch_size"],
+                             lambda it: _bar(it, cfg, desc="encode test"))
+    result = classification_report(trainer, enc, data.test_labels, data.num_classes, cfg)
+    result["selection_set"] = cfg.get("selection", "test")
+    np.set_printoptions(linewidth=200, threshold=100000)
+    log("Confusion matrix (rows: true identity, columns: predicted):")
+    log(str(result["confusion"]))
+    return result
+
+
 def run_evaluation(opts: dict, log=print) -> dict:
     folder = opts["model_dir"]
     if folder == "best":
         folder = find_best_run(opts)
         log(f"Best saved model (highest recorded Rank-1): {folder}")
-    if not os.path.isdir(folder):
-        raise UserError(f"--model_dir {folder} is not a folder; give a run folder under RN/ or 'best'")
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        return evaluate_reference_checkpoint(dict(opts, model_dir=folder), log)
     cfg = load_config(folder)
     for key in ("dataset", "length", "split", "view", "probe_type"):
         if opts.get(key) not in (None, "") and cfg.get(key) not in (None, "") and opts[key] != cfg[key]:
             raise UserError(f"{folder} was trained with {key}={cfg[key]}, not {opts[key]}")
     cfg["progress"] = opts.get("progress", True)
     cfg["protocol"] = opts.get("protocol", cfg.get("protocol"))
+    if opts.get("data_dir"):
+        cfg["data_dir"] = opts["data_dir"]
     model = build_model(cfg)
     load_module(os.path.join(folder, "encoder.npz"), model)
-    from models.training import Encoder, ReIDTrainer
     from models.sm_sge import ReIDClassifier
-    encoder = Encoder(model, cfg.get("zero_frame", True))
+    encoder = build_encoder(cfg, model)
     if cfg["protocol"] == "retrieval":
         result = run_retrieval(cfg, encoder, log)
     else:
@@ -462,13 +578,6 @@ def run_evaluation(opts: dict, log=print) -> dict:
         data = load_reid_data(data_location(cfg))
         classifier = ReIDClassifier(model.embedding_size, data.num_classes, seed=cfg["seed"])
         load_module(os.path.join(folder, "classifier.npz"), classifier)
-        trainer = ReIDTrainer(classifier, cfg["reid_lr"])
-        enc = encoder.encode_all(data.test.sequences, cfg["batch_size"],
-                                 lambda it: _bar(it, cfg, desc="encode test"))
-        result = classification_report(trainer, enc, data.test_labels, data.num_classes, cfg)
-        result["selection_set"] = cfg.get("selection", "test")
-        np.set_printoptions(linewidth=200, threshold=100000)
-        log("Confusion matrix (rows: true identity, columns: predicted):")
-        log(str(result["confusion"]))
+        result = score_classifier(cfg, encoder, classifier, data, log)
     print_summary(cfg, result, log)
     return result

@@ -1,0 +1,211 @@
+"""Parity with the authors' own code, on the outputs it produced (tests/fixtures/parity,
+copied from ../shared/parity; its README says how they were made).
+
+For a 25-joint (KS20) and a 20-joint (IAS) case: from the reference's initial checkpoint,
+our MGRN features, prefix encodings and summed logits, the four pretext losses with the
+recorded draws and every gradient; from its trained Re-ID checkpoint, the test logits; the
+reference's training order; and evaluate.py on its checkpoint.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.draws import ragged_draws
+from models.reference_checkpoint import (LETTER, ReferenceCheckpoint, load_reference_classifier,
+                                         load_reference_encoder, reference_name_map)
+from models.sm_sge import SMSGE, ReIDClassifier
+from utils.data import labels_for, read_split, reference_epoch_order
+from utils.errors import UserError
+from utils.graphs import build_graph
+from utils.skeleton import layout_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "parity")
+CASES = {"ks20": dict(dataset="KS20", test_tag="KS20", rank1=22.5),
+         "ias": dict(dataset="IAS", test_tag="IAS-A", split="A", rank1=25.0)}
+FORWARD_TOL = 1e-5    # relative to the largest magnitude of the reference tensor
+GRADIENT_TOL = 1e-4
+
+
+def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+class Case:
+    def __init__(self, name: str, stage: str = "init"):
+        self.name, self.folder = name, os.path.join(FIXTURES, name)
+        with open(os.path.join(self.folder, "init", "meta.json")) as fh:
+            self.meta = json.load(fh)
+        self.ref = np.load(os.path.join(self.folder, stage, "reference_outputs.npz"))
+        self.ckpt = ReferenceCheckpoint(os.path.join(self.folder, stage, "model.ckpt"))
+        sizes = self.ckpt.sizes()
+        self.model = SMSGE(build_graph(layout_for(sizes["num_joints"]), self.meta["nhood"]),
+                           sizes["lstm_size"], sizes["heads"], self.meta["fusion_lambda"])
+        load_reference_encoder(self.ckpt, self.model)
+        self.batch, self.length = self.meta["batch_size"], self.meta["time_step"]
+        self.x = self.ref["in_J"].reshape(self.batch, self.length, -1, 3)
+        self.classifier = ReIDClassifier(self.model.embedding_size, sizes["num_classes"])
+        load_reference_classifier(self.ckpt, self.classifier, trained=stage == "rn")
+
+    def encodings(self) -> np.ndarray:
+        """Ours [B, f+1, 4H] laid out as the reference's [(f+1)*B, 4H], prefix-major."""
+        enc = self.model.encode(tf.constant(self.x)).numpy()
+        return np.transpose(enc, [1, 0, 2]).reshape(-1, enc.shape[-1])
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def init_case(request):
+    return Case(request.param)
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def rn_case(request):
+    return Case(request.param, "rn")
+
+
+def test_sizes_are_read_off_the_checkpoint(init_case):
+    sizes = init_case.ckpt.sizes()
+    assert sizes["lstm_size"] == init_case.meta["LSTM_embed"] == 32
+    assert sizes["num_joints"] == init_case.meta["nb_nodes"]
+    assert sizes["heads"] == 8
+    assert sizes["num_classes"] == init_case.ref["labels"].shape[1]
+
+
+def test_scale_inputs_and_masks_equal_the_reference_preprocessing(init_case):
+    coords = init_case.model.scale_coordinates(tf.constant(init_case.x))
+    for scale, letter in LETTER.items():
+        ref = init_case.ref[f"in_{letter}"]
+        np.testing.assert_allclose(coords[scale].numpy().reshape(ref.shape), ref, atol=1e-6)
+        allowed = init_case.model.graph.masks[scale] == 0
+        np.testing.assert_array_equal(allowed, init_case.ref[f"bias_{letter}"][0] == 0)
+
+
+def test_mgrn_features_match(init_case):
+    feats = init_case.model.frame_features(init_case.model.scale_coordinates(tf.constant(init_case.x)))
+    for scale, letter in LETTER.items():
+        ref = init_case.ref[f"mgrn_{letter}"]
+        assert relative_error(feats[scale].numpy().reshape(ref.shape), ref) < FORWARD_TOL, scale
+
+
+def test_prefix_encodings_and_summed_logits_match(init_case):
+    enc = init_case.encodings()
+    assert relative_error(enc, init_case.ref["encodings"]) < FORWARD_TOL
+    logits = init_case.classifier(init_case.model.encode(tf.constant(init_case.x))).numpy()
+    assert relative_error(logits, init_case.ref["logits"]) < FORWARD_TOL
+    labels = init_case.ref["labels"].argmax(1)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    assert float(loss) == pytest.approx(float(init_case.ref["reid_loss"]), rel=FORWARD_TOL)
+
+
+def pretext_gradients(case: Case, layout: str):
+    draws = [case.ref[f"draw_{i}"] for i in range(case.length)]
+    x = tf.constant(case.x)
+    with tf.GradientTape(persistent=True) as tape:
+        if layout == "ragged":
+            ragged = ragged_draws([len(d) for d in draws])
+            losses = case.model.pretext_losses(x, tf.constant(ragged.frames(draws)), ragged)
+        else:
+            losses = case.model.pretext_losses_per_draw(x, draws)
+    grads = {s: dict(zip([id(v) for v in case.model.scale_variables(s)],
+                         tape.gradient(losses[s], case.model.scale_variables(s))))
+             for s in case.model.scales}
+    return losses, grads
+
+
+@pytest.mark.parametrize("layout", ["ragged", "per_draw"])
+def test_pretext_losses_and_every_gradient_match(init_case, layout):
+    case = init_case
+    losses, grads = pretext_gradients(case, layout)
+    names = reference_name_map(case.model)
+    worst = 0.0
+    for scale, letter in LETTER.items():
+        assert float(losses[scale]) == pytest.approx(float(case.ref[f"loss_{letter}"]), rel=FORWARD_TOL)
+        keys = [k for k in case.ref.files if k.startswith(f"grad_{letter}/")]
+        assert keys
+        reached = set()
+        for key in keys:
+            var, part = names[key[len(f"grad_{letter}/"):]]
+            grad = grads[scale][id(var)]
+            assert grad is not None, key
+            ours = grad.numpy() if part is None else grad.numpy()[part]
+            ref = case.ref[key]
+            err = relative_error(ours.reshape(ref.shape), ref)
+            assert err < GRADIENT_TOL, (key, err)
+            worst = max(worst, err)
+            reached.add(id(var))
+        # and nothing else: every variable we give a gradient is one the reference reaches
+        ours_reached = {k for k, g in grads[scale].items() if g is not None}
+        assert ours_reached == reached, scale
+    print(f"{case.name} {layout}: largest relative gradient difference {worst:.2e}")
+
+
+def test_trained_reid_checkpoint_gives_the_reference_test_logits(rn_case):
+    assert relative_error(rn_case.encodings(), rn_case.ref["encodings"]) < FORWARD_TOL
+    logits = rn_case.classifier(rn_case.model.encode(tf.constant(rn_case.x))).numpy()
+    assert relative_error(logits, rn_case.ref["logits"]) < FORWARD_TOL
+    labels = rn_case.ref["labels"].argmax(1)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    assert float(loss) == pytest.approx(float(rn_case.ref["loss"]), rel=FORWARD_TOL)
+
+
+def test_untrained_copy_is_not_taken_for_the_trained_classifier(rn_case):
+    untrained = ReIDClassifier(rn_case.model.embedding_size, rn_case.ref["labels"].shape[1])
+    load_reference_classifier(rn_case.ckpt, untrained, trained=False)
+    assert not np.allclose(untrained.w1.numpy(), rn_case.classifier.w1.numpy())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_training_order_labels_equal_the_references(name):
+    case = CASES[name]
+    ds = case["dataset"]
+    train = read_split(os.path.join(FIXTURES, name, "Datasets", ds, "6", f"{ds}_train_npy_data"),
+                       ds, 6, 25 if ds == "KS20" else 20, False, ds)
+    labels = labels_for(train.person_ids, np.unique(train.person_ids))
+    ref = np.load(os.path.join(FIXTURES, name, "init", "reference_outputs.npz"))
+    batch = ref["in_J"].shape[0] // 6
+    for seed in (0, 1):   # only which sample fills a re-draw slot depends on the seed
+        order = reference_epoch_order(labels, batch, np.random.default_rng(seed))
+        np.testing.assert_array_equal(labels[order], ref["epoch_labels"])
+    # the first batch holds no re-draw: it is exactly the reference's first batch
+    first = train.sequences[order[:batch]]
+    np.testing.assert_allclose(first.reshape(ref["in_J"].shape), ref["in_J"], atol=1e-6)
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path):
+    case_dir = os.path.join(FIXTURES, "ks20", "rn")
+    wrong = SMSGE(build_graph(layout_for(20)), 32, 8)          # a 20-joint model
+    with pytest.raises(UserError, match=r"variable .* has shape .*needs"):
+        load_reference_encoder(case_dir, wrong)
+    with pytest.raises(UserError, match="no variable"):
+        load_reference_encoder(case_dir, SMSGE(build_graph(layout_for(25)), 32, 9))
+    with pytest.raises(UserError, match="no TF checkpoint"):
+        ReferenceCheckpoint(str(tmp_path))
+    (tmp_path / "m.ckpt.index").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="cannot read checkpoint"):
+        ReferenceCheckpoint(str(tmp_path / "m.ckpt"))
+    init = ReferenceCheckpoint(os.path.join(FIXTURES, "ks20", "init", "model.ckpt"))
+    with pytest.raises(UserError, match="no trained Re-ID classifier"):
+        load_reference_classifier(init, ReIDClassifier(128, 20))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_evaluate_script_prints_the_reference_rank1(name):
+    case = CASES[name]
+    ref = np.load(os.path.join(FIXTURES, name, "rn", "reference_outputs.npz"))
+    batch = ref["labels"].shape[0]
+    args = ["--dataset", case["dataset"], "--model_dir", os.path.join(FIXTURES, name, "rn"),
+            "--data_dir", os.path.join(FIXTURES, name, "Datasets"), "--batch_size", str(batch),
+            "--no_progress"] + (["--split", case["split"]] if "split" in case else [])
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py")] + args,
+                          capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Confusion matrix" in proc.stdout
+    rank1 = float(re.search(r"Rank-1 ([0-9.]+) ", proc.stdout).group(1))
+    assert rank1 == pytest.approx(case["rank1"], abs=1e-6)
