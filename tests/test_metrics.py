@@ -35,3 +35,16 @@ def test_cmc_and_map_hand_worked():
     ap_q1 = (1 / 3 + 2 / 4) / 2
     assert mean_ap == pytest.approx((ap_q1 + 1.0) / 2)
     assert cmc_nauc(cmc) == pytest.approx(0.75)
+
+
+def test_chunked_retrieval_metrics_equal_the_whole_matrix():
+    from utils.metrics import cmc_and_map_features, pairwise_euclidean
+    rng = np.random.default_rng(0)
+    q, g = rng.normal(size=(37, 5)), rng.normal(size=(50, 5))
+    qid, gid = rng.integers(0, 8, 37), rng.integers(0, 6, 50)   # ids 6, 7: no true match
+    whole = cmc_and_map(pairwise_euclidean(q, g), qid, gid, chunk=1000)
+    for chunk in (1, 7):
+        parts = cmc_and_map_features(q, g, qid, gid, chunk=chunk)
+        np.testing.assert_allclose(parts[0], whole[0])
+        assert parts[1:] == pytest.approx(whole[1:])
+    assert whole[3] == int(np.isin(qid, [6, 7]).sum()) > 0

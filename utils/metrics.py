@@ -35,26 +35,51 @@ def confusion(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np
     return confusion_matrix(labels, predicted, labels=np.arange(num_classes))
 
 
-def cmc_and_map(distances: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray):
+def cmc_and_map(distances: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
+                chunk: int = 1024):
     """CMC curve and mAP from a [queries, gallery] distance matrix.
 
     Queries with no true match in the gallery are skipped and counted.
     Returns (cmc [gallery size], mAP, number of valid queries, number skipped).
     """
+    return _merge_cmc((_cmc_chunk(distances[s:s + chunk], query_ids[s:s + chunk], gallery_ids)
+                       for s in range(0, len(query_ids), chunk)), distances.shape[1])
+
+
+def cmc_and_map_features(queries: np.ndarray, gallery: np.ndarray, query_ids: np.ndarray,
+                         gallery_ids: np.ndarray, chunk: int = 1024):
+    """cmc_and_map of Euclidean distances between feature rows, computed a chunk of
+    queries at a time: a real probe/gallery set (KGBD: 15k x 32k windows) would need
+    tens of GB as one matrix."""
+    return _merge_cmc((_cmc_chunk(pairwise_euclidean(queries[s:s + chunk], gallery),
+                                  query_ids[s:s + chunk], gallery_ids)
+                       for s in range(0, len(query_ids), chunk)), len(gallery_ids))
+
+
+def _cmc_chunk(distances, query_ids, gallery_ids):
+    """(first-hit counts per rank, AP of each valid query, skipped queries) of some queries."""
     order = np.argsort(distances, axis=1, kind="stable")
     matches = gallery_ids[order] == query_ids[:, None]          # [Q, G]
     valid = matches.any(axis=1)
     matches = matches[valid]
-    if not len(matches):
-        return np.zeros(distances.shape[1]), 0.0, 0, int((~valid).sum())
-    first_hit = matches.argmax(axis=1)
-    cmc = np.zeros(distances.shape[1])
-    np.add.at(cmc, first_hit, 1)
-    cmc = np.cumsum(cmc) / len(matches)
+    counts = np.zeros(distances.shape[1])
+    np.add.at(counts, matches.argmax(axis=1), 1)
     hits = np.cumsum(matches, axis=1)
     precision_at_hit = hits / np.arange(1, matches.shape[1] + 1)
-    ap = (precision_at_hit * matches).sum(axis=1) / matches.sum(axis=1)
-    return cmc, float(ap.mean()), int(len(matches)), int((~valid).sum())
+    ap = (precision_at_hit * matches).sum(axis=1) / np.maximum(matches.sum(axis=1), 1)
+    return counts, ap, int((~valid).sum())
+
+
+def _merge_cmc(chunks, gallery_size: int):
+    counts, aps, skipped = np.zeros(gallery_size), [], 0
+    for c, ap, s in chunks:
+        counts += c
+        aps.append(ap)
+        skipped += s
+    aps = np.concatenate(aps) if aps else np.zeros(0)
+    if not len(aps):
+        return np.zeros(gallery_size), 0.0, 0, skipped
+    return np.cumsum(counts) / len(aps), float(aps.mean()), int(len(aps)), skipped
 
 
 def cmc_nauc(cmc: np.ndarray) -> float:

@@ -189,6 +189,10 @@ def pretrain_or_load(cfg: dict, data: ReIDData, model, batches: list, log=print,
         log(f"Self-supervised pre-training: {cfg['pre_epochs']} epochs, batch "
             f"{cfg['batch_size']}, lr {cfg['pre_lr']}"
             + (" (--task none: the encoder stays randomly initialised)" if cfg["task"] == "none" else ""))
+        reference_epochs = get_spec(cfg["dataset"]).pretrain_epochs
+        if cfg["task"] != "none" and cfg["pre_epochs"] < reference_epochs:
+            log(f"NOTE: {cfg['pre_epochs']} pre-training epochs, fewer than the reference's "
+                f"{reference_epochs} for {cfg['dataset']}: a shortened run")
         history = pretrain(cfg, model, data.train.sequences, batches, log)
         save_module(os.path.join(folder, "encoder.npz"), model)
         save_config(folder, {k: cfg[k] for k in ARCH_KEYS + ("pre_epochs", "seed") + PRETRAIN_SWITCHES})
@@ -270,6 +274,9 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
                 log(f"Early stop after epoch {epoch + 1}: best {selection_name} Rank-1 "
                     f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
                 break
+    else:
+        log(f"NOTE: Re-ID stopped by --max_reid_epochs {max_epochs} before the reference's "
+            f"early stopping (patience {cfg['patience']}): a shortened run")
     bar.close()
     if best["weights"] is None:
         log(f"NOTE: no epoch was kept (none beat the best {selection_name} accuracy so far"

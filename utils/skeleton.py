@@ -88,6 +88,23 @@ LAYOUTS = {layout.num_joints: layout for layout in (KINECT_V1, KINECT_V2, CASIA_
 V2_TO_V1 = (0, 1, 20, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
 
 
+# Layouts by the names the data preparation tool accepts (--layout).
+LAYOUTS_BY_NAME = {"kinect_v1": KINECT_V1, "kinect_v2": KINECT_V2, "casia14": CASIA_14}
+
+# Joint names in the raw KGBD text files (Andersson & Araujo, AAAI 2015), mapped onto
+# Kinect v1 joint names. The files list joints in their own order (head first), not in
+# the SDK order of KINECT_V1 (hip centre first); frames are re-ordered by these names.
+KGBD_JOINT_NAMES = {
+    "Head": "head", "Shoulder-Center": "shoulder centre", "Shoulder-Right": "right shoulder",
+    "Shoulder-Left": "left shoulder", "Elbow-Right": "right elbow", "Elbow-Left": "left elbow",
+    "Wrist-Right": "right wrist", "Wrist-Left": "left wrist", "Hand-Right": "right hand",
+    "Hand-Left": "left hand", "Spine": "spine", "Hip-centro": "hip centre",
+    "Hip-Right": "right hip", "Hip-Left": "left hip", "Knee-Right": "right knee",
+    "Knee-Left": "left knee", "Ankle-Right": "right ankle", "Ankle-Left": "left ankle",
+    "Foot-Right": "right foot", "Foot-Left": "left foot",
+}
+
+
 def layout_for(num_joints: int) -> SkeletonLayout:
     try:
         return LAYOUTS[num_joints]

@@ -1,0 +1,209 @@
+"""tools/prepare_kgbd.py on small synthetic raw trees written here (no real data in CI)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utils.data import load_reid_data, read_split
+from utils.datasets import locate
+from utils.errors import UserError
+from utils.raw_skeletons import (RawDataError, cut_windows, parse_kgbd_text, prepare,
+                                 split_recordings)
+from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KGBD_ORDER = list(KGBD_JOINT_NAMES)      # the order of the raw files: Head first
+
+
+def kgbd_text(frames: np.ndarray) -> str:
+    """[F, 20, 3] in raw-file joint order -> the KGBD text format."""
+    return "".join(f"{name};{x};{y};{z}\n" for frame in frames
+                   for name, (x, y, z) in zip(KGBD_ORDER, frame))
+
+
+def raw_frames(pid: int, walk: int, count: int) -> np.ndarray:
+    """Recognisable values: x = person, y = walk, z = frame, plus the joint's raw index."""
+    f = np.zeros((count, 20, 3), np.float32)
+    f[..., 0] = pid + np.arange(20) / 100.0
+    f[..., 1] = walk
+    f[..., 2] = np.arange(count)[:, None]
+    return f
+
+
+def write_kgbd_tree(root, walks=None):
+    """Persons 1..4 with 5, 5, 3 and 4 walks of 60-80 frames; person 4's walk 4 has only
+    25 frames (shorter than 20 + f for f = 6)."""
+    walks = walks or {1: 5, 2: 5, 3: 3, 4: 4}
+    for pid, n in walks.items():
+        folder = root / "Data" / f"Person{pid:03d}"
+        folder.mkdir(parents=True)
+        for w in range(1, n + 1):
+            count = 25 if (pid, w) == (4, 4) else 60 + 5 * w
+            (folder / f"{w}.txt").write_text(kgbd_text(raw_frames(pid, w, count)))
+    return root
+
+
+def test_joints_are_mapped_by_name():
+    frames = raw_frames(7, 1, 3)
+    parsed = parse_kgbd_text(kgbd_text(frames))
+    assert parsed.shape == (3, 20, 3)
+    for raw_index, raw_name in enumerate(KGBD_ORDER):
+        ours = KINECT_V1.joint_names.index(KGBD_JOINT_NAMES[raw_name])
+        np.testing.assert_allclose(parsed[:, ours, 0], 7 + raw_index / 100.0, rtol=1e-6)
+    # spot checks by name: the hip centre comes first in our layout, the head is joint 3
+    assert KINECT_V1.joint_names[0] == "hip centre" and KGBD_ORDER.index("Hip-centro") == 11
+    np.testing.assert_allclose(parsed[0, 0, 0], 7.11, rtol=1e-6)
+    np.testing.assert_allclose(parsed[0, 3, 0], 7.00, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda lines: lines[:5] + ["Head;1;2"] + lines[6:], "t.txt:6: expected 'JointName;x;y;z'"),
+    (lambda lines: lines[:5] + ["Nose;1;2;3"] + lines[6:], "t.txt:6: unknown joint name 'Nose'"),
+    (lambda lines: lines[:5] + ["Elbow-Left;a;2;3"] + lines[6:], "t.txt:6: coordinates are not numbers"),
+    (lambda lines: lines[:23] + lines[24:], "t.txt:21: the frame starting here lacks Shoulder-Left"),
+    (lambda lines: lines[1:], "t.txt:1: the first frame does not start with Head"),
+    (lambda lines: [], "t.txt: the file holds no frames"),
+])
+def test_malformed_files_name_file_and_line(mutate, message):
+    lines = kgbd_text(raw_frames(1, 1, 3)).splitlines()
+    with pytest.raises(RawDataError) as err:
+        parse_kgbd_text("\n".join(mutate(lines)), "t.txt")
+    assert message in str(err.value)
+
+
+def test_trimming_and_windows():
+    frames = np.arange(57)[:, None, None] * np.ones((1, 2, 3))
+    w = cut_windows(frames, 6)
+    assert w.shape == (6, 6, 2, 3)                      # 57 - 20 = 37 frames -> 6 windows
+    assert w[0, 0, 0, 0] == 10 and w[-1, -1, 0, 0] == 45  # first 10 dropped, remainder dropped
+    assert cut_windows(frames[:25], 6).shape[0] == 0    # shorter than 20 + f: no window
+
+
+def test_splits_are_disjoint_complete_and_seeded():
+    names = {1: ["1", "2", "3", "4", "5"], 2: ["1", "2", "3"], 3: ["1", "2", "3", "4"], 4: ["1"]}
+    cls = split_recordings(names, "classification", np.random.default_rng(0))
+    assert set(cls) == {1, 2, 3}                        # one walk only: left out
+    assert all(list(r.values()).count("test") == 1 and len(r) == len(names[p]) for p, r in cls.items())
+    ret = split_recordings(names, "retrieval", np.random.default_rng(0))
+    assert sorted(ret[1].values()) == ["gallery", "gallery", "probe", "train", "train"]
+    assert sorted(ret[2].values()) == ["gallery", "probe", "train"]       # three walks: one each
+    assert sorted(ret[3].values()) == ["gallery", "gallery", "probe", "train"]
+    assert split_recordings(names, "retrieval", np.random.default_rng(0)) == ret
+    assert any(split_recordings(names, "classification", np.random.default_rng(s)) != cls
+               for s in range(1, 5))
+
+
+def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    out = tmp_path / "Datasets"
+    result = prepare(str(raw), str(out), lengths=(6,), seed=3, log=lambda *_: None)
+    man = json.loads((out / "KGBD" / "6" / "manifest.json").read_text())
+    assert man == json.loads(json.dumps(result.manifests[6]))
+    assert man["seed"] == 3 and man["trim_frames"] == 10
+    cls = man["protocols"]["classification"]
+    assert set(cls["persons"]) == {"1", "2", "3", "4"}
+    p4 = cls["persons"]["4"]["recordings"]
+    assert p4["4.txt"]["windows"] == 0 and p4["4.txt"]["frames"] == 25
+    assert p4["1.txt"] == dict(role=p4["1.txt"]["role"], frames=65, frames_kept=42, windows=7)
+
+    # person 4's short walk has no window: if it is their test walk, they are left out
+    assert ("left_out" in cls["persons"]["4"]) == (p4["4.txt"]["role"] == "test")
+    kept = [p for p, e in cls["persons"].items() if "left_out" not in e]
+    data = load_reid_data(locate("KGBD", 6, root=str(out)))
+    assert data.num_classes == len(kept) >= 3
+    assert len(data.train_labels) == cls["windows"]["train"]
+    assert len(data.test_labels) == cls["windows"]["test"]
+    # a window is 6 consecutive kept frames of one walk of one person; frames are centred,
+    # so read the raw z (frame number) and y (walk) through the un-centred hip centre offset
+    train = read_split(str(out / "KGBD" / "6" / "KGBD_train_npy_data"), "KGBD", 6, 20, False, "KGBD")
+    raw_x = np.load(out / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy").reshape(-1, 6, 20)
+    assert np.all(np.diff(raw_x[:, :, 0], axis=1) == 1) and raw_x[:, 0, 0].min() >= 10
+    np.testing.assert_allclose(train.sequences[..., 0, :], 0)            # centred on joint 0
+    # walks are disjoint between train and test, per person
+    for pid, entry in cls["persons"].items():
+        roles = [r["role"] for r in entry["recordings"].values()]
+        assert roles.count("test") == 1
+    ret = man["protocols"]["retrieval"]
+    rloc = locate("KGBD", 6, root=str(out), protocol="retrieval")
+    assert rloc.run_tag == "KGBD-retrieval" and rloc.train_dir.endswith(os.path.join("retrieval", "KGBD_train_npy_data"))
+    probe = read_split(os.path.join(rloc.test_dir, "probe"), "KGBD", 6, 20, True, "KGBD")
+    gallery = read_split(os.path.join(rloc.test_dir, "gallery"), "KGBD", 6, 20, True, "KGBD")
+    assert len(probe.person_ids) == ret["windows"]["probe"]
+    assert len(gallery.person_ids) == ret["windows"]["gallery"]
+    assert set(probe.person_ids) == {int(p) for p, e in ret["persons"].items() if "left_out" not in e}
+
+    # same seed, same files
+    again = prepare(str(raw), str(tmp_path / "again"), lengths=(6,), seed=3, log=lambda *_: None)
+    assert again.manifests[6]["protocols"] == result.manifests[6]["protocols"]
+    for name in ("source_x_KGBD_6.npy", "frame_id_KGBD_6.npy"):
+        np.testing.assert_array_equal(
+            np.load(out / "KGBD" / "6" / "KGBD_train_npy_data" / name),
+            np.load(tmp_path / "again" / "KGBD" / "6" / "KGBD_train_npy_data" / name))
+
+
+def test_bad_file_stops_or_is_skipped_and_nothing_half_written(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    bad = raw / "Data" / "Person002" / "2.txt"
+    lines = bad.read_text().splitlines()
+    bad.write_text("\n".join(lines[:30] + ["Knee-Left;0.1;;0.3"] + lines[31:]))
+    out = tmp_path / "Datasets"
+    with pytest.raises(RawDataError, match=r"Person002/2.txt:31: coordinates are not numbers"):
+        prepare(str(raw), str(out), lengths=(6,), log=lambda *_: None)
+    assert not os.path.exists(out / "KGBD") or os.listdir(out / "KGBD") == []   # nothing left behind
+    result = prepare(str(raw), str(out), lengths=(6,), skip_bad=True, log=lambda *_: None)
+    assert len(result.skipped_files) == 1 and "2.txt:31" in result.skipped_files[0]
+    assert "2.txt" not in result.manifests[6]["protocols"]["classification"]["persons"]["2"]["recordings"]
+
+
+def test_generic_folders_in_a_named_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    for person in ("alice", "bob"):
+        for rec in range(3):
+            frames = rng.normal(size=(50, 25, 3)).astype(np.float32)
+            folder = tmp_path / "raw" / person
+            folder.mkdir(parents=True, exist_ok=True)
+            if rec == 0:   # one row per frame, 75 numbers
+                np.savetxt(folder / f"r{rec}.csv", frames.reshape(50, 75), delimiter=",")
+            else:
+                np.save(folder / f"r{rec}.npy", frames)
+    out = tmp_path / "Datasets"
+    result = prepare(str(tmp_path / "raw"), str(out), name="KS20", fmt="folders",
+                     layout_name="kinect_v2", lengths=(4,), log=lambda *_: None)
+    persons = result.manifests[4]["protocols"]["classification"]["persons"]
+    assert {p["folder"] for p in persons.values()} == {"alice", "bob"}   # ids 1, 2
+    data = load_reid_data(locate("KS20", 4, root=str(out)))
+    assert data.train.sequences.shape[2] == KINECT_V2.num_joints
+    with pytest.raises(UserError, match="dataset KGBD has 20 joints, the Kinect v2"):
+        prepare(str(tmp_path / "raw"), str(out), fmt="folders", layout_name="kinect_v2",
+                lengths=(4,), log=lambda *_: None)
+    (tmp_path / "raw" / "bob" / "r1.npy").write_bytes(b"junk")
+    with pytest.raises(RawDataError, match="r1.npy: cannot read it"):
+        prepare(str(tmp_path / "raw"), str(out), name="KS20", fmt="folders",
+                layout_name="kinect_v2", lengths=(4,), log=lambda *_: None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere"], "raw data folder nowhere not found"),
+    (["{raw}", "--lengths", "6,x"], "--lengths takes comma-separated integers"),
+    (["{raw}", "--format", "folders", "--layout", "kinect_v9"], "unknown --layout 'kinect_v9'"),
+])
+def test_script_errors_are_one_line(tmp_path, args, message):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    args = [a.replace("{raw}", str(raw)) for a in args]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "prepare_kgbd.py")] + args,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+
+
+def test_script_end_to_end(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "prepare_kgbd.py"), str(raw),
+                           "--lengths", "4,6", "--no_progress"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "f=6: classification:" in proc.stdout
+    assert sorted(os.listdir(tmp_path / "Datasets" / "KGBD")) == ["4", "6"]

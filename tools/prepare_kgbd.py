@@ -1,0 +1,76 @@
+"""Turn raw skeleton recordings into the released layout that SM-SGE.py reads.
+
+    python tools/prepare_kgbd.py RAW_DATA_DIR                  # KGBD text files (Data/PersonNNN/K.txt)
+    python tools/prepare_kgbd.py RAW --lengths 6 --seed 1
+    python tools/prepare_kgbd.py RAW --format folders --layout kinect_v2 --name KS20
+
+Writes, for every length f, <out>/<name>/<f>/ (classification protocol: one walk per
+person for testing), <out>/<name>/<f>/retrieval/ (probe/gallery protocol) and
+<out>/<name>/<f>/manifest.json. The method and format are in utils/raw_skeletons.py and the
+README ("Preparing KGBD from its raw recordings").
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from utils.cli import guarded  # noqa: E402
+from utils.errors import UserError  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prepare_kgbd.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("raw_dir", help="raw data: KGBD's Data/ folder (or the repository above it), "
+                                   "or <root>/<person>/<recording>.{npy,csv} with --format folders")
+    p.add_argument("--out", default="Datasets", help="output root (default: Datasets)")
+    p.add_argument("--lengths", default="4,6,8,10", help="comma-separated window lengths f")
+    p.add_argument("--seed", default="0", help="seed of the walk splits (same seed, same files)")
+    p.add_argument("--format", default="kgbd", choices=("kgbd", "folders"))
+    p.add_argument("--layout", default="kinect_v1",
+                   help="joint layout of --format folders: kinect_v1, kinect_v2 or casia14")
+    p.add_argument("--name", default="KGBD", help="dataset name to write (a name SM-SGE.py knows)")
+    p.add_argument("--skip_bad", action="store_true",
+                   help="skip unreadable or malformed files (and count them) instead of stopping")
+    p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def parse_lengths(text: str):
+    try:
+        lengths = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(f"--lengths takes comma-separated integers, got {text!r}") from None
+    if not lengths or lengths[0] < 1 or lengths[-1] > 200:
+        raise UserError(f"--lengths must be between 1 and 200, got {text!r}")
+    return lengths
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+
+    def work():
+        from tqdm import tqdm
+        from utils.raw_skeletons import prepare, summary_line
+        try:
+            seed = int(args.seed)
+        except ValueError:
+            raise UserError(f"--seed must be an integer, got {args.seed!r}") from None
+        lengths = parse_lengths(args.lengths)
+        start = time.time()
+        result = prepare(args.raw_dir, args.out, args.name, args.format, args.layout, lengths,
+                         seed, args.skip_bad,
+                         progress=lambda it: tqdm(it, desc="reading recordings", leave=False,
+                                                  disable=True if args.no_progress else None))
+        for length in lengths:
+            print(summary_line(result.manifests[length]))
+        if result.skipped_files:
+            print(f"{len(result.skipped_files)} file(s) skipped (--skip_bad); listed in each manifest.json")
+        print(f"written under {os.path.join(args.out, args.name)} in {time.time() - start:.0f} s")
+    return guarded(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Raw skeleton recordings -> the released pre-processed layout (tools/prepare_kgbd.py).
+
+Two input formats:
+- "kgbd": the Kinect Gait Biometry Dataset as distributed (Data/PersonNNN/K.txt): one text
+  file per walk, one `JointName;x;y;z` line per joint, 20 lines per frame, each frame
+  starting with `Head`. Joints are re-ordered by name into the Kinect v1 layout.
+- "folders": `<root>/<person>/<recording>.{npy,csv}`, each [frames, joints, 3] or one
+  row per frame of joints*3 numbers (x, y, z of joint 0, then joint 1, ...), joints in the
+  order of a named layout (utils/skeleton.py).
+
+Processing, as the authors' later pre-processing (TranSG) describes it: drop the first and
+last `trim` frames of every recording, then cut non-overlapping windows of f frames
+(stride f; the remainder is dropped). Splits are by recording, never by window, so that
+no walk feeds both training and testing:
+- classification (the SM-SGE paper's protocol, our reading of SGELA/AGE): per person one
+  recording (seeded choice) is the test set, the others are training data;
+- retrieval (SimMC, SPC-MGR, Hi-MPC, TranSG): per person one recording is the probe, two
+  the gallery, the rest training (a person with three recordings: one of each).
+All functions but `prepare` are pure and work on in-memory arrays.
+"""
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from utils.errors import UserError
+from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, LAYOUTS_BY_NAME, SkeletonLayout
+
+TRIM_FRAMES = 10
+FORMATS = ("kgbd", "folders")
+
+
+class RawDataError(UserError):
+    """A raw file that cannot be read: the message names the file and line."""
+
+
+# ----------------------------------------------------------------------------------------
+# Parsing
+
+def parse_kgbd_text(text: str, source: str = "<text>") -> np.ndarray:
+    """One KGBD walk -> [frames, 20, 3] float32 in Kinect v1 joint order."""
+    order = {name: KINECT_V1.joint_names.index(ours) for name, ours in KGBD_JOINT_NAMES.items()}
+    frames, current, seen, start_line = [], None, set(), 0
+
+    def close(line_no):
+        if len(seen) != len(order):
+            missing = sorted(set(order) - seen)
+            raise RawDataError(f"{source}:{start_line}: the frame starting here lacks "
+                               f"{', '.join(missing)} (it ends before line {line_no})")
+        frames.append(current)
+
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split(";")
+        if len(parts) != 4:
+            raise RawDataError(f"{source}:{line_no}: expected 'JointName;x;y;z', got {line[:60]!r}")
+        name = parts[0]
+        if name not in order:
+            raise RawDataError(f"{source}:{line_no}: unknown joint name {name!r}")
+        try:
+            xyz = [float(v) for v in parts[1:]]
+        except ValueError:
+            raise RawDataError(f"{source}:{line_no}: coordinates are not numbers: {line[:60]!r}") from None
+        if not all(np.isfinite(xyz)):
+            raise RawDataError(f"{source}:{line_no}: coordinates are not finite: {line[:60]!r}")
+        if name == "Head":
+            if current is not None:
+                close(line_no)
+            current, seen, start_line = np.zeros((len(order), 3), np.float32), set(), line_no
+        elif current is None:
+            raise RawDataError(f"{source}:{line_no}: the first frame does not start with Head")
+        if name in seen:
+            raise RawDataError(f"{source}:{line_no}: joint {name} appears twice in one frame")
+        seen.add(name)
+        current[order[name]] = xyz
+    if current is None:
+        raise RawDataError(f"{source}: the file holds no frames")
+    close(line_no + 1)
+    return np.stack(frames)
+
+
+def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
+    """A generic recording (.npy or .csv) -> [frames, joints, 3] float32."""
+    joints = layout.num_joints
+    try:
+        if path.endswith(".npy"):
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise RawDataError(f"{path}: cannot read it ({str(exc).splitlines()[0][:80]})") from None
+    if arr.ndim == 2 and arr.shape[1] == 3 * joints:
+        arr = arr.reshape(len(arr), joints, 3)
+    if arr.ndim != 3 or arr.shape[1:] != (joints, 3):
+        raise RawDataError(f"{path}: shape {arr.shape}; expected [frames, {joints}, 3] or "
+                           f"[frames, {3 * joints}] for the {layout.name} layout")
+    if len(arr) == 0:
+        raise RawDataError(f"{path}: the recording holds no frames")
+    if not np.all(np.isfinite(arr)):
+        raise RawDataError(f"{path}: holds NaN or infinite coordinates")
+    return arr.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------
+# Finding recordings
+
+@dataclass
+class Recording:
+    person: str          # folder name, e.g. Person015
+    person_id: int       # the id written to the dataset files
+    name: str            # file name without folder, e.g. 3.txt
+    path: str
+
+
+def _natural_key(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def discover(root: str, fmt: str) -> List[Recording]:
+    """All recordings under root, persons and recordings in natural order. Person ids are
+    the number in the folder name (Person015 -> 15) when every folder has one, else 1, 2, ..."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not os.path.isdir(root):
+        raise UserError(f"raw data folder {root} not found; for KGBD, fetch the repository "
+                        f"Vortander/KinectGait and give its Data/ folder")
+    if fmt == "kgbd" and os.path.isdir(os.path.join(root, "Data")):
+        root = os.path.join(root, "Data")
+    exts = (".txt",) if fmt == "kgbd" else (".npy", ".csv")
+    persons = sorted((d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+                      and not d.startswith(".")), key=_natural_key)
+    numbers = [re.findall(r"\d+", p) for p in persons]
+    use_numbers = all(numbers) and len({int(n[-1]) for n in numbers}) == len(persons)
+    found = []
+    for i, person in enumerate(persons):
+        pid = int(numbers[i][-1]) if use_numbers else i + 1
+        folder = os.path.join(root, person)
+        for name in sorted(os.listdir(folder), key=_natural_key):
+            if name.endswith(exts) and os.path.isfile(os.path.join(folder, name)):
+                found.append(Recording(person, pid, name, os.path.join(folder, name)))
+    if not found:
+        raise UserError(f"no recordings ({'/'.join(exts)} files in one folder per person) "
+                        f"under {root}")
+    return found
+
+
+# ----------------------------------------------------------------------------------------
+# Windows and splits (pure)
+
+def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES) -> np.ndarray:
+    """Drop `trim` frames at both ends, then non-overlapping windows of `length` frames:
+    [frames, J, 3] -> [windows, length, J, 3] (none when the walk is too short)."""
+    kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
+    count = len(kept) // length
+    return kept[:count * length].reshape(count, length, *frames.shape[1:])
+
+
+def split_recordings(names_by_person: Dict[int, List[str]], protocol: str,
+                     rng: np.random.Generator) -> Dict[int, Dict[str, str]]:
+    """{person: {recording: role}}. Roles: train/test (classification) or
+    train/probe/gallery (retrieval). Persons are visited in sorted order, so the same seed
+    gives the same split. Persons with too few recordings get no roles (left out)."""
+    out = {}
+    for pid in sorted(names_by_person):
+        names = list(names_by_person[pid])
+        shuffled = [names[i] for i in rng.permutation(len(names))]
+        if protocol == "classification":
+            if len(names) < 2:
+                continue
+            roles = ["test"] + ["train"] * (len(names) - 1)
+        else:
+            if len(names) < 3:
+                continue
+            gallery = 2 if len(names) >= 4 else 1
+            roles = ["probe"] + ["gallery"] * gallery + ["train"] * (len(names) - 1 - gallery)
+        out[pid] = dict(zip(shuffled, roles))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# The whole tool
+
+@dataclass
+class Prepared:
+    manifests: Dict[int, dict] = field(default_factory=dict)   # length -> manifest
+    skipped_files: List[str] = field(default_factory=list)
+
+
+def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayout,
+                    skip_bad: bool, progress=None) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """({path: [frames, J, 3]}, skipped-file messages): a bad file raises, or with
+    skip_bad is skipped and reported."""
+    arrays, skipped = {}, []
+    for rec in (progress(recordings) if progress else recordings):
+        try:
+            if fmt == "kgbd":
+                try:
+                    with open(rec.path, encoding="utf-8", errors="strict") as fh:
+                        text = fh.read()
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise RawDataError(f"{rec.path}: cannot read it ({exc.__class__.__name__})") from None
+                arrays[rec.path] = parse_kgbd_text(text, rec.path)
+            else:
+                arrays[rec.path] = read_recording(rec.path, layout)
+        except RawDataError as exc:
+            if not skip_bad:
+                raise
+            skipped.append(str(exc))
+    return arrays, skipped
+
+
+PROTOCOL_ROLES = {"classification": ("train", "test"), "retrieval": ("train", "probe", "gallery")}
+
+
+def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
+                   protocol: str, seed: int, trim: int = TRIM_FRAMES):
+    """Windows of every role and the manifest entries of one protocol and length. A person
+    left without windows in some role (walks too short, too few walks) is left out of the
+    protocol altogether, and the manifest says why."""
+    by_person: Dict[int, List[Recording]] = {}
+    for rec in recordings:
+        if rec.path in arrays:
+            by_person.setdefault(rec.person_id, []).append(rec)
+    names = {pid: [r.name for r in recs] for pid, recs in by_person.items()}
+    roles = split_recordings(names, protocol, np.random.default_rng(seed))
+    needed = PROTOCOL_ROLES[protocol]
+    windows: Dict[str, List[np.ndarray]] = {}
+    ids: Dict[str, List[np.ndarray]] = {}
+    persons = {}
+    for pid, recs in sorted(by_person.items()):
+        entry = dict(folder=recs[0].person, recordings={}, windows={})
+        mine: Dict[str, List[np.ndarray]] = {}
+        for rec in recs:
+            role = roles.get(pid, {}).get(rec.name, "unused")
+            w = cut_windows(arrays[rec.path], length, trim)
+            entry["recordings"][rec.name] = dict(
+                role=role, frames=int(len(arrays[rec.path])),
+                frames_kept=int(len(w) * length), windows=int(len(w)))
+            entry["windows"][role] = entry["windows"].get(role, 0) + int(len(w))
+            if len(w):
+                mine.setdefault(role, []).append(w)
+        lacking = [r for r in needed if r not in mine]
+        if lacking:
+            entry["left_out"] = f"no {'/'.join(lacking)} windows of {length} frames"
+        else:
+            for role in needed:
+                w = np.concatenate(mine[role])
+                windows.setdefault(role, []).append(w)
+                ids.setdefault(role, []).append(np.full(len(w), pid, np.int64))
+        persons[str(pid)] = entry
+    if not windows:
+        raise UserError(f"no person has windows of {length} frames in every role of the "
+                        f"{protocol} protocol ({', '.join(needed)}): are the recordings shorter "
+                        f"than {2 * trim + length} frames, or too few per person?")
+    joined = {role: (np.concatenate(windows[role]), np.concatenate(ids[role])) for role in needed}
+    return joined, persons
+
+
+def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: str) -> None:
+    from utils.data import write_split
+    train_x, train_ids = joined["train"]
+    write_split(os.path.join(folder, f"{name}_train_npy_data"), name, length, train_x, train_ids, False)
+    test_dir = os.path.join(folder, f"{name}_test_npy_data")
+    if protocol == "classification":
+        write_split(test_dir, name, length, *joined["test"], True)
+        return
+    for role in ("probe", "gallery"):
+        write_split(os.path.join(test_dir, role), name, length, *joined[role], True)
+    # The loader also reads a test set beside training: probe and gallery together.
+    write_split(test_dir, name, length,
+                np.concatenate([joined["probe"][0], joined["gallery"][0]]),
+                np.concatenate([joined["probe"][1], joined["gallery"][1]]), True)
+
+
+def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
+            layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
+            skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print) -> Prepared:
+    """Read every recording, then write both protocols for every length under
+    <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
+    manifest.json per length. Everything is built in a temporary folder and moved into
+    place only when complete."""
+    from utils.datasets import get_spec
+    layout = KINECT_V1 if fmt == "kgbd" else LAYOUTS_BY_NAME.get(layout_name)
+    if layout is None:
+        raise UserError(f"unknown --layout {layout_name!r}; choose one of {', '.join(LAYOUTS_BY_NAME)}")
+    spec = get_spec(name)
+    if spec.num_joints != layout.num_joints:
+        raise UserError(f"dataset {name} has {spec.num_joints} joints, the {layout.name} layout "
+                        f"{layout.num_joints}; pick a --name with that joint count")
+    recordings = discover(root, fmt)
+    arrays, skipped = load_recordings(recordings, fmt, layout, skip_bad, progress)
+    for message in skipped:
+        log(f"skipped: {message}")
+    if not arrays:
+        raise UserError(f"no readable recordings under {root}")
+    result = Prepared(skipped_files=skipped)
+    base = os.path.join(out, name)
+    os.makedirs(base, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=base, prefix=".tmp-prepare-")
+    try:
+        for length in lengths:
+            stage = os.path.join(staging, str(length))
+            manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout.name,
+                            name=name, length=length, seed=seed, trim_frames=trim,
+                            window_stride=length, skipped_files=skipped, protocols={})
+            for protocol in ("classification", "retrieval"):
+                joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim)
+                for pid, entry in persons.items():
+                    if "left_out" in entry:
+                        log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
+                folder = stage if protocol == "classification" else os.path.join(stage, "retrieval")
+                write_protocol(folder, name, length, joined, protocol)
+                manifest["protocols"][protocol] = dict(
+                    folder="." if protocol == "classification" else "retrieval",
+                    windows={role: int(len(x)) for role, (x, _) in sorted(joined.items())},
+                    persons=persons)
+            with open(os.path.join(stage, "manifest.json"), "w") as fh:
+                json.dump(manifest, fh, indent=1, sort_keys=True)
+            result.manifests[length] = manifest
+        for length in lengths:   # all lengths complete: move them into place
+            final, old = os.path.join(base, str(length)), None
+            if os.path.exists(final):
+                old = os.path.join(staging, f"old-{length}")
+                os.rename(final, old)
+            os.rename(os.path.join(staging, str(length)), final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def summary_line(manifest: dict) -> str:
+    parts = []
+    for protocol, info in manifest["protocols"].items():
+        parts.append(f"{protocol}: " + ", ".join(f"{n} {role}" for role, n in info["windows"].items()))
+    return f"f={manifest['length']}: " + "; ".join(parts) + " windows"
+
