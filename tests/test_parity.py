@@ -6,7 +6,6 @@ our MGRN features, prefix encodings and summed logits, the four pretext losses w
 recorded draws and every gradient; from its trained Re-ID checkpoint, the test logits; the
 reference's training order; and evaluate.py on its checkpoint.
 """
-import json
 import os
 import re
 import subprocess
@@ -14,59 +13,31 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from models.draws import ragged_draws
 from models.reference_checkpoint import (LETTER, ReferenceCheckpoint, load_reference_classifier,
-                                         load_reference_encoder, reference_name_map)
+                                         load_reference_encoder)
 from models.sm_sge import SMSGE, ReIDClassifier
+from tools.parity_report import FIXTURES, ParityCase, relative_error
 from utils.data import labels_for, read_split, reference_epoch_order
 from utils.errors import UserError
 from utils.graphs import build_graph
 from utils.skeleton import layout_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures", "parity")
 CASES = {"ks20": dict(dataset="KS20", test_tag="KS20", rank1=22.5),
          "ias": dict(dataset="IAS", test_tag="IAS-A", split="A", rank1=25.0)}
 FORWARD_TOL = 1e-5    # relative to the largest magnitude of the reference tensor
 GRADIENT_TOL = 1e-4
 
 
-def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
-
-
-class Case:
-    def __init__(self, name: str, stage: str = "init"):
-        self.name, self.folder = name, os.path.join(FIXTURES, name)
-        with open(os.path.join(self.folder, "init", "meta.json")) as fh:
-            self.meta = json.load(fh)
-        self.ref = np.load(os.path.join(self.folder, stage, "reference_outputs.npz"))
-        self.ckpt = ReferenceCheckpoint(os.path.join(self.folder, stage, "model.ckpt"))
-        sizes = self.ckpt.sizes()
-        self.model = SMSGE(build_graph(layout_for(sizes["num_joints"]), self.meta["nhood"]),
-                           sizes["lstm_size"], sizes["heads"], self.meta["fusion_lambda"])
-        load_reference_encoder(self.ckpt, self.model)
-        self.batch, self.length = self.meta["batch_size"], self.meta["time_step"]
-        self.x = self.ref["in_J"].reshape(self.batch, self.length, -1, 3)
-        self.classifier = ReIDClassifier(self.model.embedding_size, sizes["num_classes"])
-        load_reference_classifier(self.ckpt, self.classifier, trained=stage == "rn")
-
-    def encodings(self) -> np.ndarray:
-        """Ours [B, f+1, 4H] laid out as the reference's [(f+1)*B, 4H], prefix-major."""
-        enc = self.model.encode(tf.constant(self.x)).numpy()
-        return np.transpose(enc, [1, 0, 2]).reshape(-1, enc.shape[-1])
-
-
 @pytest.fixture(scope="module", params=sorted(CASES))
 def init_case(request):
-    return Case(request.param)
+    return ParityCase(request.param)
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def rn_case(request):
-    return Case(request.param, "rn")
+    return ParityCase(request.param, "rn")
 
 
 def test_sizes_are_read_off_the_checkpoint(init_case):
@@ -78,80 +49,50 @@ def test_sizes_are_read_off_the_checkpoint(init_case):
 
 
 def test_scale_inputs_and_masks_equal_the_reference_preprocessing(init_case):
-    coords = init_case.model.scale_coordinates(tf.constant(init_case.x))
+    inputs = init_case.scale_inputs()
     for scale, letter in LETTER.items():
         ref = init_case.ref[f"in_{letter}"]
-        np.testing.assert_allclose(coords[scale].numpy().reshape(ref.shape), ref, atol=1e-6)
+        np.testing.assert_allclose(inputs[scale].reshape(ref.shape), ref, atol=1e-6)
         allowed = init_case.model.graph.masks[scale] == 0
         np.testing.assert_array_equal(allowed, init_case.ref[f"bias_{letter}"][0] == 0)
 
 
 def test_mgrn_features_match(init_case):
-    feats = init_case.model.frame_features(init_case.model.scale_coordinates(tf.constant(init_case.x)))
+    feats = init_case.mgrn_features()
     for scale, letter in LETTER.items():
         ref = init_case.ref[f"mgrn_{letter}"]
-        assert relative_error(feats[scale].numpy().reshape(ref.shape), ref) < FORWARD_TOL, scale
+        assert relative_error(feats[scale].reshape(ref.shape), ref) < FORWARD_TOL, scale
 
 
 def test_prefix_encodings_and_summed_logits_match(init_case):
-    enc = init_case.encodings()
-    assert relative_error(enc, init_case.ref["encodings"]) < FORWARD_TOL
-    logits = init_case.classifier(init_case.model.encode(tf.constant(init_case.x))).numpy()
+    assert relative_error(init_case.encodings(), init_case.ref["encodings"]) < FORWARD_TOL
+    logits, loss = init_case.logits_and_loss()
     assert relative_error(logits, init_case.ref["logits"]) < FORWARD_TOL
-    labels = init_case.ref["labels"].argmax(1)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    assert float(loss) == pytest.approx(float(init_case.ref["reid_loss"]), rel=FORWARD_TOL)
-
-
-def pretext_gradients(case: Case, layout: str):
-    draws = [case.ref[f"draw_{i}"] for i in range(case.length)]
-    x = tf.constant(case.x)
-    with tf.GradientTape(persistent=True) as tape:
-        if layout == "ragged":
-            ragged = ragged_draws([len(d) for d in draws])
-            losses = case.model.pretext_losses(x, tf.constant(ragged.frames(draws)), ragged)
-        else:
-            losses = case.model.pretext_losses_per_draw(x, draws)
-    grads = {s: dict(zip([id(v) for v in case.model.scale_variables(s)],
-                         tape.gradient(losses[s], case.model.scale_variables(s))))
-             for s in case.model.scales}
-    return losses, grads
+    assert loss == pytest.approx(float(init_case.ref["reid_loss"]), rel=FORWARD_TOL)
 
 
 @pytest.mark.parametrize("layout", ["ragged", "per_draw"])
 def test_pretext_losses_and_every_gradient_match(init_case, layout):
     case = init_case
-    losses, grads = pretext_gradients(case, layout)
-    names = reference_name_map(case.model)
-    worst = 0.0
+    losses, grads, reached = case.pretext(layout)
     for scale, letter in LETTER.items():
-        assert float(losses[scale]) == pytest.approx(float(case.ref[f"loss_{letter}"]), rel=FORWARD_TOL)
+        assert losses[scale] == pytest.approx(float(case.ref[f"loss_{letter}"]), rel=FORWARD_TOL)
         keys = [k for k in case.ref.files if k.startswith(f"grad_{letter}/")]
+        names = {k[len(f"grad_{letter}/"):] for k in keys}
         assert keys
-        reached = set()
+        # the variables our loss reaches are exactly those the reference's reaches
+        assert reached[scale] == names, scale
         for key in keys:
-            var, part = names[key[len(f"grad_{letter}/"):]]
-            grad = grads[scale][id(var)]
-            assert grad is not None, key
-            ours = grad.numpy() if part is None else grad.numpy()[part]
             ref = case.ref[key]
-            err = relative_error(ours.reshape(ref.shape), ref)
+            err = relative_error(grads[scale][key[len(f"grad_{letter}/"):]].reshape(ref.shape), ref)
             assert err < GRADIENT_TOL, (key, err)
-            worst = max(worst, err)
-            reached.add(id(var))
-        # and nothing else: every variable we give a gradient is one the reference reaches
-        ours_reached = {k for k, g in grads[scale].items() if g is not None}
-        assert ours_reached == reached, scale
-    print(f"{case.name} {layout}: largest relative gradient difference {worst:.2e}")
 
 
 def test_trained_reid_checkpoint_gives_the_reference_test_logits(rn_case):
     assert relative_error(rn_case.encodings(), rn_case.ref["encodings"]) < FORWARD_TOL
-    logits = rn_case.classifier(rn_case.model.encode(tf.constant(rn_case.x))).numpy()
+    logits, loss = rn_case.logits_and_loss()
     assert relative_error(logits, rn_case.ref["logits"]) < FORWARD_TOL
-    labels = rn_case.ref["labels"].argmax(1)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    assert float(loss) == pytest.approx(float(rn_case.ref["loss"]), rel=FORWARD_TOL)
+    assert loss == pytest.approx(float(rn_case.ref["loss"]), rel=FORWARD_TOL)
 
 
 def test_untrained_copy_is_not_taken_for_the_trained_classifier(rn_case):
