@@ -150,3 +150,16 @@ def test_evaluate_script_prints_the_reference_rank1(name):
     assert "Confusion matrix" in proc.stdout
     rank1 = float(re.search(r"Rank-1 ([0-9.]+) ", proc.stdout).group(1))
     assert rank1 == pytest.approx(case["rank1"], abs=1e-6)
+
+
+def test_evaluate_script_runs_retrieval_on_an_authors_checkpoint():
+    """IAS-A probes against IAS-B as gallery, encoded by the reference's trained encoder."""
+    args = ["--dataset", "IAS", "--split", "A", "--protocol", "retrieval",
+            "--model_dir", os.path.join(FIXTURES, "ias", "rn"),
+            "--data_dir", os.path.join(FIXTURES, "ias", "Datasets"), "--batch_size", "22",
+            "--no_progress"]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py")] + args,
+                          capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"Retrieval \(44 probes, gallery 44\): Rank-1 [0-9.]+ .* mAP [0-9.]+", proc.stdout)
