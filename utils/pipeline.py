@@ -394,6 +394,10 @@ def print_summary(cfg: dict, result: dict, log=print) -> None:
         f"Rank-1 {100 * result['rank1']:.2f}  Rank-5 {100 * result['rank5']:.2f}  "
         f"Rank-10 {100 * result['rank10']:.2f}  nAUC {100 * result['nauc']:.2f}  "
         f"loss {result['loss']:.4f}")
+    if "best_epoch" in result:
+        log(f"Re-ID model of epoch {result['best_epoch']} of {len(result['reid_history'])} "
+            f"(chosen on the {sel} set)" if result["best_epoch"] else
+            f"No Re-ID epoch was kept; the last of {len(result['reid_history'])} epochs is reported")
     if sel == "test":
         log("(model chosen on the test set, as in the reference: an optimistic estimate)")
 
