@@ -1,9 +1,10 @@
 """The SM-SGE encoder: MGRN per frame, one 2-layer LSTM per scale, reconstruction heads.
 
 Pretext task (method §4): for every k = 1..f (repeated `sample_num` times) draw k sorted
-distinct frames, shared by the whole batch; each scale's LSTM reads the sampled frame
-features and every output reconstructs the sampled frames' skeletons of its own scale
-(SSR) and of the coarser ones (CSI).
+distinct frames, shared by the whole batch (as the reference: once per run, see
+models/draws.py); each scale's LSTM reads the sampled frame features and every output
+reconstructs the sampled frames' skeletons of its own scale (SSR) and of the coarser ones
+(CSI), or the skeletons `margin` frames later (the reference's pred_margin).
 
 Speed: the draws of a step have lengths 1..f, so they are run together as one ragged,
 time-major batch (longest draw first): step t holds only the draws longer than t, and each
