@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from models.mgrn import collaborative_message
-from models.draws import (draw_lengths, ragged_draws, reid_prefixes, sample_draws)
+from models.draws import ragged_draws, reid_prefixes, sample_draws
 from models.sm_sge import SMSGE, ReIDClassifier
 from models.training import Encoder, Pretrainer, ReIDTrainer
 from utils.graphs import build_graph

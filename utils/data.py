@@ -9,7 +9,7 @@ Layout (method §1), for a folder and a file tag <T> and length <f>:
 import os
 import pickle
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
