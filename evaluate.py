@@ -15,7 +15,8 @@ def main(argv=None) -> int:
     args = evaluation_parser().parse_args(argv)
 
     def work():
-        opts = dict(common_options(args), **model_options(args), model_dir=args.model_dir)
+        opts = common_options(args)
+        opts.update(model_options(args, opts["length"]), model_dir=args.model_dir)
         select_device(opts["gpu"])
         from utils.pipeline import run_evaluation
         run_evaluation(opts)

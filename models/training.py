@@ -41,6 +41,7 @@ class Pretrainer:
         self.draws = self.new_draws()
         # Draw lengths do not depend on the frames drawn: one layout serves the whole run.
         self.ragged = ragged_draws([len(d) for d in self.draws], loss)
+        self._frames = self.frames(self.draws)   # the step's index tensors, rebuilt on redraws
         if optimizers == "four":
             self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
@@ -79,7 +80,8 @@ class Pretrainer:
     def step(self, x: np.ndarray) -> Dict[str, float]:
         if self.fresh_draws:
             self.draws = self.new_draws()
-        losses = self._step(tf.convert_to_tensor(x), *self.frames(self.draws))
+            self._frames = self.frames(self.draws)
+        losses = self._step(tf.convert_to_tensor(x), *self._frames)
         return {s: float(v) for s, v in losses.items()}
 
 

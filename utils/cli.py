@@ -153,8 +153,8 @@ def common_options(args) -> dict:
     return opts
 
 
-def model_options(args) -> dict:
-    length = _int(args, "length", 1, 200)
+def model_options(args, length: int) -> dict:
+    """The model flags; `length` (already parsed by common_options) bounds --pred_margin."""
     margin = _int(args, "pred_margin", 0, 2)
     if length - 2 * margin < 1:
         raise UserError(f"--pred_margin {margin} leaves no draw for --length {length}; "
@@ -169,7 +169,8 @@ def model_options(args) -> dict:
 
 
 def training_options(args) -> dict:
-    opts = dict(common_options(args), **model_options(args))
+    opts = common_options(args)
+    opts.update(model_options(args, opts["length"]))
     if args.loss not in ("l1", "MSE", "l2"):
         raise UserError(f"--loss must be l1, MSE or l2, got '{args.loss}'")
     if args.encoder_ckpt and args.pre_train != "0":
