@@ -3,14 +3,34 @@
 The reference initialises most weights with tf.random_normal (std 1) and biases with
 zeros; GAT projections and LSTM kernels use Glorot-uniform, as TF1's layers did.
 """
+import contextlib
 from typing import List
 
 import numpy as np
 import tensorflow as tf
 
+# The float type new variables and constants are built in. float32 is the model's; the
+# parity tests build a float64 twin to measure float32 rounding (float_precision).
+_FLOAT = np.float32
+
+
+def float_dtype():
+    return _FLOAT
+
+
+@contextlib.contextmanager
+def float_precision(dtype):
+    """Build models in `dtype` (np.float32 or np.float64) inside the block."""
+    global _FLOAT
+    previous, _FLOAT = _FLOAT, np.dtype(dtype).type
+    try:
+        yield
+    finally:
+        _FLOAT = previous
+
 
 def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0) -> tf.Variable:
-    return tf.Variable(rng.normal(0.0, std, size=shape).astype(np.float32), name=name)
+    return tf.Variable(rng.normal(0.0, std, size=shape).astype(_FLOAT), name=name)
 
 
 def glorot_var(shape, rng: np.random.Generator, name: str, fans=None) -> tf.Variable:
@@ -18,11 +38,11 @@ def glorot_var(shape, rng: np.random.Generator, name: str, fans=None) -> tf.Vari
     (several heads' kernels stacked in one variable keep the limit of a single head)."""
     fan_in, fan_out = fans or (shape[-2], shape[-1])
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return tf.Variable(rng.uniform(-limit, limit, size=shape).astype(np.float32), name=name)
+    return tf.Variable(rng.uniform(-limit, limit, size=shape).astype(_FLOAT), name=name)
 
 
 def zeros_var(shape, name: str) -> tf.Variable:
-    return tf.Variable(np.zeros(shape, np.float32), name=name)
+    return tf.Variable(np.zeros(shape, _FLOAT), name=name)
 
 
 class StackedLSTM(tf.Module):

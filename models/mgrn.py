@@ -5,7 +5,7 @@ Input: {scale: [M, nodes, 3]} node coordinates of M frames. Output: {scale: [M, 
 import numpy as np
 import tensorflow as tf
 
-from models.layers import glorot_var, normal_var, zeros_var
+from models.layers import float_dtype, glorot_var, normal_var, zeros_var
 from utils.graphs import MASK_OFF, SCALES
 
 FEATURES = 8   # node feature size after structural relation learning
@@ -40,7 +40,7 @@ class StructuralRelation(tf.Module):
     def __init__(self, mask: np.ndarray, heads: int, rng: np.random.Generator, name: str):
         super().__init__(name=name)
         index, bias = neighbour_lists(mask)
-        self.neighbours, self.neighbour_bias = tf.constant(index), tf.constant(bias)
+        self.neighbours, self.neighbour_bias = tf.constant(index), tf.constant(bias.astype(float_dtype()))
         self.w_in = normal_var([3, FEATURES], rng, "w_in")
         self.b_in = zeros_var([FEATURES], "b_in")
         # Per head, as the reference's 1x1 convolutions: a projection (no bias) and two

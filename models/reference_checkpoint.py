@@ -173,7 +173,7 @@ def load_sources(ckpt: ReferenceCheckpoint, sources: List[Source]) -> None:
                             f"the architecture flags")
         values.append((var, value))
     for var, value in values:
-        var.assign(value.astype(np.float32))
+        var.assign(value.astype(var.dtype.as_numpy_dtype))
 
 
 def load_reference_encoder(path_or_ckpt, model) -> ReferenceCheckpoint:

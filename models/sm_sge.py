@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.draws import RaggedDraws
-from models.layers import StackedLSTM, normal_var, zeros_var
+from models.layers import StackedLSTM, float_dtype, normal_var, zeros_var
 from models.mgrn import FEATURES, MGRN
 from utils.graphs import SCALES, MultiScaleGraph
 
@@ -80,7 +80,7 @@ class SMSGE(tf.Module):
         self.graph = graph
         self.lstm_size = lstm_size
         self.scales = tuple(s for s in SCALES if s in scales)
-        self.node_maps = {s: tf.constant(graph.node_maps[s]) for s in self.scales}
+        self.node_maps = {s: tf.constant(graph.node_maps[s].astype(float_dtype())) for s in self.scales}
         self.nodes = {s: graph.num_nodes(s) for s in self.scales}
         self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng, self.scales, struct_only)
         self.lstms = {s: StackedLSTM(self.nodes[s] * FEATURES, lstm_size, num_layers, rng,
@@ -152,7 +152,7 @@ class SMSGE(tf.Module):
             return tf.gather(tf.transpose(t, [1, 0, 2]), frames + shift)
 
         targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
-        weight = tf.constant(layout.weight)
+        weight = tf.constant(layout.weight, x.dtype)
         losses = {}
         for s in self.scales:
             lstm = self.lstms[s]

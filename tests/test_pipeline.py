@@ -131,17 +131,70 @@ def test_failed_save_leaves_no_run_folder(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "RN" / "demo" / "4") == []
 
 
+def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
+    """The cache holds exactly what the frozen encoder gives on a training batch, and the
+    first Re-ID step on it has the uncached step's loss, up to float32 rounding."""
+    import tensorflow as tf
+    from models.sm_sge import ReIDClassifier
+    from models.training import ReIDTrainer
+    from utils import pipeline
+    from utils.data import load_reid_data
+    monkeypatch.chdir(tmp_path)
+    cfg = pipeline.resolve_config(small_opts(pre_epochs=1))
+    data = load_reid_data(pipeline.data_location(cfg))
+    pipeline.seed_everything(0)
+    encoder = pipeline.build_encoder(cfg, pipeline.build_model(cfg))
+    idx = pipeline.training_order(cfg, data.train_labels)[0]
+    x, y = data.train.sequences, data.train_labels
+    cached = encoder.encode_all(x, cfg["batch_size"])[idx]
+    direct = encoder(x[idx]).numpy()
+    # Same rows through the same maths; only the batch composition (and with it the
+    # blocking of the matrix products) differs. Encodings are LSTM outputs (|h| < 1) after
+    # f+1 steps of dot products of at most nodes*8 + H ~ 650 terms of size <= 1, so float32
+    # rounding stays below 650 * eps ~ 1e-4 even in the worst case (no cancellation luck).
+    np.testing.assert_allclose(cached, direct, rtol=0, atol=650 * np.finfo(np.float32).eps)
+
+    losses = []
+    for raw in (False, True):
+        trainer = ReIDTrainer(ReIDClassifier(encoder.model.embedding_size, data.num_classes),
+                              cfg["reid_lr"], encoder)
+        losses.append(trainer.train_batch(x[idx] if raw else cached, y[idx], raw=raw)[0])
+    # First-order bound: |dL| <= sum |dL/de| * max |de| (+ rounding of L itself).
+    classifier = ReIDClassifier(encoder.model.embedding_size, data.num_classes)
+    enc = tf.constant(cached)
+    with tf.GradientTape() as tape:
+        tape.watch(enc)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            tf.constant(y[idx], tf.int64), classifier(enc)))
+    sensitivity = float(tf.reduce_sum(tf.abs(tape.gradient(loss, enc))))
+    bound = 2 * sensitivity * float(np.abs(cached - direct).max()) + 16 * np.finfo(np.float32).eps * abs(losses[0])
+    assert abs(losses[0] - losses[1]) <= bound, (losses, bound)
+
+
 def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
-    """Training the classifier on encodings computed once gives the same run as running
-    the frozen encoder on every batch."""
+    """Two epochs of the whole Re-ID stage with and without the cache: the same run but for
+    float32 rounding. Adam divides each update by the root of its running squared gradient,
+    so a weight whose gradient is near zero moves by up to lr per step whatever its sign
+    noise: rounding differences grow through training instead of staying at 1e-7. After 2
+    epochs, 1.6e-4 relative on the losses was seen on one AVX2 CPU: 1e-2 leaves room for
+    other CPUs, while the exact equality of what is cached is checked tightly in the test
+    above. Accuracies are fractions of sequences: one sequence may flip (abs 1.5/n)."""
     from utils import pipeline
     monkeypatch.chdir(tmp_path)
     runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
                                   log=lambda *_: None) for c in (True, False)]
+    from utils.data import load_reid_data
+    cfg = pipeline.resolve_config(small_opts())
+    n_train = sum(len(b) for b in pipeline.training_order(
+        cfg, load_reid_data(pipeline.data_location(cfg)).train_labels))
+    one = 1.5 / runs[0]["scored"]
+    assert len(runs[0]["reid_history"]) == len(runs[1]["reid_history"]) == 2
     for a, b in zip(runs[0]["reid_history"], runs[1]["reid_history"]):
-        for key in ("train_loss", "train_acc", "sel_loss", "sel_acc"):
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5)
-    assert runs[0]["rank1"] == pytest.approx(runs[1]["rank1"], abs=1e-6)
+        for key in ("train_loss", "sel_loss"):
+            assert a[key] == pytest.approx(b[key], rel=1e-2)
+        assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.5 / n_train)
+        assert a["sel_acc"] == pytest.approx(b["sel_acc"], abs=one)
+    assert runs[0]["rank1"] == pytest.approx(runs[1]["rank1"], abs=one)
 
 
 def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
