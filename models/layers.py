@@ -118,6 +118,9 @@ class Adam(tf.Module):
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
         self.step = tf.Variable(0.0, trainable=False)
 
+    def slot_variables(self) -> list:
+        return self.m + self.v + [self.step]
+
     def apply(self, grads) -> None:
         self.step.assign_add(1.0)
         t = self.step

@@ -72,6 +72,16 @@ class Pretrainer:
         del tape
         return losses
 
+    def state_variables(self) -> list:
+        """Everything a step changes: the model's weights and the optimisers' slots."""
+        return list(self.model.trainable_variables) + [
+            v for opt in self.opts.values() for v in opt.slot_variables()]
+
+    def use_draws(self, draws: List[np.ndarray]) -> None:
+        """Continue with these draws (a resumed run's): same lengths, so the same layout."""
+        self.draws = [np.asarray(d) for d in draws]
+        self._frames = self.frames(self.draws)
+
     def frames(self, draws: List[np.ndarray]) -> List[tf.Tensor]:
         if self.layout == "per_draw":
             return [tf.constant(d, tf.int32) for d in draws]
@@ -122,6 +132,9 @@ class ReIDTrainer:
             self._train_raw = tf.function(
                 lambda x, y: self._train_impl(tf.stop_gradient(encoder.encode(x)), y),
                 autograph=False)
+
+    def state_variables(self) -> list:
+        return list(self.classifier.trainable_variables) + self.opt.slot_variables()
 
     def _loss(self, logits, labels):
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))

@@ -119,8 +119,11 @@ def test_seeded_runs_repeat_exactly(tmp_path, monkeypatch):
     assert a["reid_history"] == b["reid_history"]
 
 
-def test_failed_save_leaves_no_run_folder(tmp_path, monkeypatch):
+def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkeypatch):
+    """A crash while saving leaves the run folder without metrics.json (unfinished) and with
+    its resume checkpoint: evaluate.py's 'best' never picks it, --resume can continue it."""
     from utils import pipeline, plots
+    from utils.errors import UserError
     monkeypatch.chdir(tmp_path)
 
     def boom(*_):
@@ -128,7 +131,10 @@ def test_failed_save_leaves_no_run_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "save_run_plots", boom)
     with pytest.raises(RuntimeError):
         pipeline.run_training(small_opts(save_flag=True, max_reid_epochs=1), log=lambda *_: None)
-    assert os.listdir(tmp_path / "RN" / "demo" / "4") == []
+    (folder,) = (tmp_path / "RN" / "demo" / "4").iterdir()
+    assert "metrics.json" not in os.listdir(folder) and "resume.npz" in os.listdir(folder)
+    with pytest.raises(UserError, match="no saved classification model"):
+        pipeline.find_best_run(small_opts())
 
 
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):

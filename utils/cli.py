@@ -82,6 +82,12 @@ def training_parser() -> argparse.ArgumentParser:
     p.add_argument("--csi", default="1", help="1: cross-scale skeleton inference heads; 0: own scale only")
     p.add_argument("--cache", default="1", help="1: encode once and train the classifier on cached encodings")
     p.add_argument("--xla", default="1", help="1: compile the pre-training step with XLA")
+    p.add_argument("--resume", nargs="?", const="latest", default="",
+                   help="continue an unfinished run: its folder, or none for the newest one with "
+                        "these settings (repeat the run's flags)")
+    p.add_argument("--time_budget", default="",
+                   help="minutes: after the epoch that spends them, save the run and stop "
+                        "(continue with --resume)")
     return p
 
 
@@ -188,7 +194,9 @@ def training_options(args) -> dict:
         optimizers=args.optimizers, cache=_flag01(args, "cache"),
         xla=_flag01(args, "xla"), scales=_scales(args.scales), cross_scale=_flag01(args, "csi"),
         task=args.task, ord_sample=_flag01(args, "ord_sample"), s_range=args.s_range,
-        fresh_draws=_flag01(args, "fresh_draws"), encoder_ckpt=args.encoder_ckpt or None)
+        fresh_draws=_flag01(args, "fresh_draws"), encoder_ckpt=args.encoder_ckpt or None,
+        resume=args.resume or None,
+        time_budget=_float(args, "time_budget", 0.0, allow_empty=True))
     return opts
 
 

@@ -7,9 +7,8 @@ Re-ID classifier with early stopping (classification protocol) or probe/gallery 
 import glob
 import json
 import os
-import shutil
-import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -24,6 +23,7 @@ from utils.graphs import SCALES, build_graph
 from utils.io import atomic_save_json
 from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, rank_n_from_scores,
                            roc_nauc)
+from utils.resume import Budget, RunFolder, TimeBudgetReached, restore_variables
 from utils.skeleton import layout_for
 
 PRETRAINED_ROOT = "Pre-Trained"
@@ -150,41 +150,70 @@ def _bar(iterable, cfg, **kw):
 # ----------------------------------------------------------------------------------------
 # Pre-training
 
-def pretrain(cfg: dict, model, sequences: np.ndarray, batches: list, log=print) -> list:
+def _duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _order_arrays(batches: list) -> dict:
+    return dict(order=np.concatenate(batches), order_sizes=[len(b) for b in batches])
+
+
+def pretrain(cfg: dict, model, sequences: np.ndarray, batches: list, log=print,
+             run: Optional[RunFolder] = None) -> list:
+    """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
+    resumed run's pre-training from its checkpoint."""
     from models.training import Pretrainer
     trainer = Pretrainer(model, cfg["pre_lr"], cfg["length"], cfg["loss"], cfg["sample_num"],
                          cfg["optimizers"], jit=cfg.get("xla", True),
                          rng=np.random.default_rng([cfg["seed"], 2]), margin=cfg["pred_margin"],
                          ordered=cfg["ord_sample"], s_range=cfg["s_range"],
                          fresh_draws=cfg["fresh_draws"])
+    variables = trainer.state_variables()
+    history, first, seconds = [], 0, 0.0
+    state = run.state if run is not None and run.state is not None else None
+    if state is not None and state.stage == "pretrain":
+        restore_variables(variables, state.variables, run.path)
+        trainer.use_draws([state.extras[f"draw{i}"] for i in range(len(trainer.draws))])
+        trainer.rng.bit_generator.state = state.info["rng"]
+        history, first, seconds = state.info["history"], state.info["epoch"], state.info["seconds"]
     if not cfg["fresh_draws"]:
         log("Subsequence draws (fixed for the whole run, as the reference): "
             + " ".join("[" + ",".join(map(str, d)) + "]" for d in trainer.draws))
-    history = []
-    for epoch in range(cfg["pre_epochs"]):
+    total = cfg["pre_epochs"]
+    for epoch in range(first, total):
         start = time.time()
         sums = dict.fromkeys(model.scales, 0.0)
-        for idx in _bar(batches, cfg, desc=f"pre-train {epoch + 1}/{cfg['pre_epochs']}"):
+        for idx in _bar(batches, cfg, desc=f"pre-train {epoch + 1}/{total}"):
             for s, v in trainer.step(sequences[idx]).items():
                 sums[s] += v
         means = {s: v / len(batches) for s, v in sums.items()}
         history.append(means)
+        took = time.time() - start
+        seconds += took
         losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
-        log(f"[{epoch + 1}/{cfg['pre_epochs']}] pretext loss  {losses}  ({time.time() - start:.1f}s)")
-    return history
+        left = total - epoch - 1
+        log(f"[{epoch + 1}/{total}] pretext loss  {losses}  ({took:.1f}s"
+            + (f"; about {_duration(left * seconds / (epoch + 1 - first))} left)" if left else ")"))
+        if run is not None:
+            run.checkpoint(dict(stage="pretrain", epoch=epoch + 1, history=history, seconds=seconds,
+                                rng=trainer.rng.bit_generator.state),
+                           variables, dict({f"draw{i}": d for i, d in enumerate(trainer.draws)},
+                                           **_order_arrays(batches)))
+    return history, seconds
 
 
 def pretrain_or_load(cfg: dict, data: ReIDData, model, batches: list, log=print,
-                     reference=None) -> list:
+                     reference=None, run: Optional[RunFolder] = None):
     """Pre-train `model` and save it, or load its saved weights: ours, or those of the
-    authors' checkpoint `reference` (--encoder_ckpt). Returns the loss history."""
+    authors' checkpoint `reference` (--encoder_ckpt). Returns (loss history, seconds)."""
     if reference is not None:
         from models.reference_checkpoint import load_reference_encoder
         load_reference_encoder(reference, model)
         log(f"Loaded the authors' pre-trained encoder from {reference.prefix}")
-        return []
+        return [], 0.0
     folder = pretrained_dir(cfg)
-    history = []
+    history, seconds = [], 0.0
     if cfg["pre_train"]:
         log(f"Self-supervised pre-training: {cfg['pre_epochs']} epochs, batch "
             f"{cfg['batch_size']}, lr {cfg['pre_lr']}"
@@ -193,7 +222,7 @@ def pretrain_or_load(cfg: dict, data: ReIDData, model, batches: list, log=print,
         if cfg["task"] != "none" and cfg["pre_epochs"] < reference_epochs:
             log(f"NOTE: {cfg['pre_epochs']} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg['dataset']}: a shortened run")
-        history = pretrain(cfg, model, data.train.sequences, batches, log)
+        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run)
         save_module(os.path.join(folder, "encoder.npz"), model)
         save_config(folder, {k: cfg[k] for k in ARCH_KEYS + ("pre_epochs", "seed") + PRETRAIN_SWITCHES})
         log(f"Pre-trained encoder saved to {folder}")
@@ -204,7 +233,7 @@ def pretrain_or_load(cfg: dict, data: ReIDData, model, batches: list, log=print,
                             f"(and the same dataset, length and architecture flags)")
         load_module(path, model)
         log(f"Loaded pre-trained encoder from {folder}")
-    return history
+    return history, seconds
 
 
 # ----------------------------------------------------------------------------------------
@@ -221,7 +250,8 @@ def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, ep
 
 
 def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y,
-                     num_classes: int, selection_name: str, log=print):
+                     num_classes: int, selection_name: str, log=print,
+                     run: Optional[RunFolder] = None, resume_info: Optional[dict] = None):
     """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
 
     Every epoch walks the same `batches` (the run's training order). An epoch counts as
@@ -231,6 +261,8 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
     as the reference counts). Training stops after `patience` epochs without progress.
     With the cache, train_x and sel_x are encodings; without it, raw sequences.
     Returns (classifier, trainer, history, kept epoch or None when no epoch was kept).
+    With a run folder, a checkpoint is written after every epoch (`resume_info`: what the
+    checkpoint also carries of the earlier stage), and a resumed run continues from its own.
     """
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
@@ -238,10 +270,20 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
     trainer = ReIDTrainer(classifier, cfg["reid_lr"], encoder)
     raw = not cfg.get("cache", True)
     best = dict(acc=0.0, loss=np.inf, weights=None, epoch=None)
-    history, waited, epoch = [], 0, 0
+    history, waited, first, seconds = [], 0, 0, 0.0
+    variables = list(encoder.model.trainable_variables) + trainer.state_variables()
+    state = run.state if run is not None and run.state is not None else None
+    if state is not None and state.stage == "reid":
+        restore_variables(variables, state.variables, run.path)
+        info = state.info
+        history, waited, first, seconds = info["history"], info["waited"], info["epoch"], info["seconds"]
+        best.update(acc=info["best_acc"], loss=info["best_loss"], epoch=info["best_epoch"])
+        if info["best_epoch"] is not None:
+            best["weights"] = [state.extras[f"best{i}"] for i in range(len(classifier.trainable_variables))]
     max_epochs = cfg.get("max_reid_epochs") or 10 ** 9
-    bar = _bar(range(max_epochs), cfg, desc="Re-ID epochs")
+    bar = _bar(range(first, max_epochs), cfg, desc="Re-ID epochs")
     for epoch in bar:
+        start = time.time()
         losses, correct, seen = [], 0, 0
         for idx in batches:
             loss, logits = trainer.train_batch(train_x[idx], train_y[idx], raw=raw)
@@ -256,9 +298,11 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
                       sel_loss=ev["loss"], sel_acc=ev["accuracy"],
                       sel_nauc=roc_nauc(ev["logits"], ev["labels"], num_classes))
         history.append(record)
+        took = time.time() - start
+        seconds += took
         log(f"Re-ID epoch {epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
             f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
-            f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}")
+            f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}  ({took:.1f}s)")
         progress, keep = reid_progress(ev["accuracy"], ev["loss"], best["acc"], best["loss"],
                                        epoch, cfg.get("min_save_epoch", 0))
         if progress:
@@ -274,6 +318,12 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
                 log(f"Early stop after epoch {epoch + 1}: best {selection_name} Rank-1 "
                     f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
                 break
+        if run is not None:
+            extras = {f"best{i}": w for i, w in enumerate(best["weights"] or [])}
+            run.checkpoint(dict(resume_info or {}, stage="reid", epoch=epoch + 1, history=history,
+                                waited=waited, seconds=seconds, best_acc=best["acc"],
+                                best_loss=best["loss"], best_epoch=best["epoch"]),
+                           variables, dict(extras, **(_order_arrays(batches))))
     else:
         log(f"NOTE: Re-ID stopped by --max_reid_epochs {max_epochs} before the reference's "
             f"early stopping (patience {cfg['patience']}): a shortened run")
@@ -285,7 +335,7 @@ def train_classifier(cfg: dict, encoder, train_x, train_y, batches, sel_x, sel_y
     else:
         for v, w in zip(classifier.trainable_variables, best["weights"]):
             v.assign(w)
-    return classifier, trainer, history, best["epoch"]
+    return classifier, trainer, history, best["epoch"], seconds
 
 
 def classification_report(trainer, enc: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -298,7 +348,8 @@ def classification_report(trainer, enc: np.ndarray, labels: np.ndarray, num_clas
                 confusion=confusion(ev["logits"].argmax(1), ev["labels"], num_classes))
 
 
-def run_classification(cfg: dict, data: ReIDData, encoder, batches: list, log=print) -> dict:
+def run_classification(cfg: dict, data: ReIDData, encoder, batches: list, log=print,
+                       run: Optional[RunFolder] = None, resume_info: Optional[dict] = None) -> dict:
     """batches: the run's training order (the one pre-training used); with --selection val
     the order is rebuilt, the same way, on the training sequences that remain."""
     bs = cfg["batch_size"]
@@ -318,14 +369,13 @@ def run_classification(cfg: dict, data: ReIDData, encoder, batches: list, log=pr
         selection_name = "test"
         log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
             "use --selection val for a clean estimate.")
-    start = time.time()
     if cfg.get("cache", True):
         log("Encoding sequences once with the frozen encoder ...")
         train_x = encoder.encode_all(train_x, bs, lambda it: _bar(it, cfg, desc="encode train"))
         sel_x = encoder.encode_all(sel_x, bs, lambda it: _bar(it, cfg, desc="encode selection"))
-    classifier, trainer, history, best_epoch = train_classifier(
-        cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes, selection_name, log)
-    reid_seconds = time.time() - start
+    classifier, trainer, history, best_epoch, reid_seconds = train_classifier(
+        cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes, selection_name,
+        log, run, resume_info)
     if cfg["selection"] == "val":
         test_enc = encoder.encode_all(data.test.sequences, bs)
     else:
@@ -406,38 +456,51 @@ def _metrics_for_json(result: dict) -> dict:
     keep = ("rank1", "rank5", "rank10", "nauc", "loss", "scored", "total", "mAP", "nauc_cmc",
             "queries", "skipped_queries", "gallery_size", "best_epoch", "selection_set",
             "reid_seconds", "pretrain_seconds", "parameters", "cmc", "confusion",
-            "pretext_history", "reid_history")
+            "pretext_history", "reid_history", "resumed")
     return {k: result[k] for k in keep if k in result}
 
 
-def save_run(cfg: dict, result: dict, model, log=print) -> str:
-    """Write the run folder atomically: built under a temporary name, then renamed."""
-    from utils.plots import save_run_plots
-    loc = data_location(cfg)
-    parent = os.path.join(RN_ROOT, loc.run_tag, str(cfg["length"]))
-    os.makedirs(parent, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}_{cfg['protocol']}" + (
+def run_parent(cfg: dict) -> str:
+    return os.path.join(RN_ROOT, data_location(cfg).run_tag, str(cfg["length"]))
+
+
+def run_name(cfg: dict) -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"_{cfg['protocol']}" + (
         f"_sel-{cfg['selection']}" if cfg["protocol"] == "classification" else "") + f"_seed{cfg['seed']}"
-    final = os.path.join(parent, name)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
-    try:
-        save_module(os.path.join(tmp, "encoder.npz"), model)
-        if "classifier" in result:
-            save_module(os.path.join(tmp, "classifier.npz"), result["classifier"])
-        save_config(tmp, {k: v for k, v in cfg.items() if k != "progress"})
-        atomic_save_json(os.path.join(tmp, "metrics.json"), _metrics_for_json(result))
-        save_run_plots(tmp, result)
-        suffix = 1
-        while os.path.exists(final):
-            final = os.path.join(parent, f"{name}-{suffix}")
-            suffix += 1
-        os.rename(tmp, final)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
-    log(f"Run saved to {final} (config, weights, metrics.json, plots)")
-    return final
+
+
+def saved_config(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("progress", "resume", "time_budget")}
+
+
+def save_run(cfg: dict, result: dict, model, run: RunFolder, log=print) -> str:
+    """Write the finished run's files into its folder, each atomically, metrics.json last
+    (a folder without it is unfinished), then drop the resume checkpoint."""
+    from utils.plots import save_run_plots
+    save_module(os.path.join(run.path, "encoder.npz"), model)
+    if "classifier" in result:
+        save_module(os.path.join(run.path, "classifier.npz"), result["classifier"])
+    save_run_plots(run.path, result)
+    atomic_save_json(os.path.join(run.path, "metrics.json"), _metrics_for_json(result))
+    run.finish()
+    log(f"Run saved to {run.path} (config, weights, metrics.json, plots)")
+    return run.path
+
+
+def open_run(cfg: dict, log=print) -> Optional[RunFolder]:
+    """The run's folder: a new one, or with --resume the unfinished one to continue."""
+    budget = Budget(cfg.get("time_budget"))
+    if not cfg["save_flag"]:
+        if cfg.get("resume") or cfg.get("time_budget") is not None:
+            raise UserError("--resume and --time_budget need the run folder: drop --save_flag 0")
+        return None
+    if cfg.get("resume"):
+        run = RunFolder.reopen(cfg["resume"], run_parent(cfg), saved_config(cfg), budget)
+        stage = "pre-training" if run.state.stage == "pretrain" else "Re-ID"
+        log(f"Resuming {run.path} at {run.resumed[-1]['at']}: {run.state.info['epoch']} "
+            f"{stage} epochs were done")
+        return run
+    return RunFolder.start(run_parent(cfg), run_name(cfg), saved_config(cfg), budget)
 
 
 def run_training(opts: dict, log=print) -> dict:
@@ -455,7 +518,6 @@ def run_training(opts: dict, log=print) -> dict:
         f"{cfg['num_joints']} joints")
     seed_everything(cfg["seed"])
     log(f"Running on {device_description()}, seed {cfg['seed']}")
-    start = time.time()
     model = build_model(cfg)
     encoder_params = count_parameters(model)
     if cfg["protocol"] == "retrieval":
@@ -467,21 +529,37 @@ def run_training(opts: dict, log=print) -> dict:
         log(f"Model size: {(encoder_params + head) / 1e6:.2f} M parameters (encoder "
             f"{encoder_params / 1e6:.2f} M + Re-ID classifier {head / 1e6:.2f} M; the paper "
             f"reports 5.58 M)")
+    run = open_run(cfg, log)
+    state = run.state if run is not None else None
     batches = training_order(cfg, data.train_labels)
-    pre_history = pretrain_or_load(cfg, data, model, batches, log, reference)
-    pretrain_seconds = time.time() - start
-    encoder = build_encoder(cfg, model)
-    if cfg["protocol"] == "retrieval":
-        result = run_retrieval(cfg, encoder, log)
-        params = count_parameters(model)
-    else:
-        result = run_classification(cfg, data, encoder, batches, log)
-        params = count_parameters(model, result["classifier"])
+    try:
+        if state is not None and state.stage == "reid":   # pre-training was finished
+            restore_variables(model.trainable_variables,
+                              state.variables[:len(model.trainable_variables)], run.path)
+            pre_history, pretrain_seconds = state.info["pretext_history"], state.info["pretrain_seconds"]
+        else:
+            pre_history, pretrain_seconds = pretrain_or_load(cfg, data, model, batches, log,
+                                                             reference, run)
+        encoder = build_encoder(cfg, model)
+        if cfg["protocol"] == "retrieval":
+            result = run_retrieval(cfg, encoder, log)
+            params = count_parameters(model)
+        else:
+            result = run_classification(cfg, data, encoder, batches, log, run, dict(
+                pretext_history=pre_history, pretrain_seconds=pretrain_seconds))
+            params = count_parameters(model, result["classifier"])
+    except TimeBudgetReached:
+        log(f"Stopped: --time_budget {cfg['time_budget']:g} min is spent. The run is saved after "
+            f"its last epoch in {run.path}; continue it with the same command and "
+            f"--resume {run.path}")
+        return dict(stopped=True, run_dir=run.path)
     result.update(pretext_history=pre_history, pretrain_seconds=pretrain_seconds,
                   parameters=params)
+    if run is not None and run.resumed:
+        result["resumed"] = run.resumed
     print_summary(cfg, result, log)
-    if cfg["save_flag"]:
-        result["run_dir"] = save_run(cfg, result, model, log)
+    if run is not None:
+        result["run_dir"] = save_run(cfg, result, model, run, log)
     return result
 
 

@@ -1,0 +1,111 @@
+"""Resumable runs: a run stopped after any epoch (by --time_budget, or killed) and resumed
+ends exactly as the same run uninterrupted, on the same CPU; other settings are refused."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.test_pipeline import FAST, ROOT, small_opts
+from utils.errors import UserError
+
+TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed")
+
+
+def finished_run(parent):
+    (folder,) = [p for p in parent.iterdir() if (p / "metrics.json").exists()]
+    return folder
+
+
+def assert_same_run(a, b):
+    """Every value of metrics.json but the timings, and every saved weight, bit for bit."""
+    ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (a, b))
+    assert set(ma) - set(TIMING_KEYS) == set(mb) - set(TIMING_KEYS)
+    for key in set(ma) - set(TIMING_KEYS):
+        assert ma[key] == mb[key], key
+    for name in ("encoder.npz", "classifier.npz"):
+        with np.load(a / name) as x, np.load(b / name) as y:
+            assert x.files == y.files
+            for k in x.files:
+                np.testing.assert_array_equal(x[k], y[k])
+    assert not (b / "resume.npz").exists()
+    return ma, mb
+
+
+@pytest.mark.parametrize("variant", [dict(selection="test"),
+                                     dict(selection="val", fresh_draws=True)],
+                         ids=["reference", "val-fresh_draws"])
+def test_run_stopped_after_every_epoch_and_resumed_equals_uninterrupted(tmp_path, variant):
+    from utils import pipeline
+    opts = small_opts(save_flag=True, pre_epochs=2, max_reid_epochs=3, patience=5, **variant)
+    os.makedirs(tmp_path / "whole")
+    os.makedirs(tmp_path / "chunks")
+    os.chdir(tmp_path / "whole")
+    pipeline.run_training(opts, log=lambda *_: None)
+    os.chdir(tmp_path / "chunks")
+    lines, chunks = [], 0
+    result = pipeline.run_training(dict(opts, time_budget=0.0), log=lines.append)
+    while result.get("stopped"):        # a budget of 0: every chunk is one epoch
+        chunks += 1
+        assert chunks < 10
+        result = pipeline.run_training(dict(opts, time_budget=0.0, resume="latest"),
+                                       log=lines.append)
+    assert chunks == 5                   # 2 pre-training + 3 Re-ID epochs, one per chunk
+    assert any("--resume" in line and "time_budget" in line for line in lines)
+    assert any(line.startswith("Resuming ") for line in lines)
+    parent = os.path.join("RN", "demo", "4")
+    _, resumed = assert_same_run(finished_run(tmp_path / "whole" / parent),
+                                 finished_run(tmp_path / "chunks" / parent))
+    assert [r["stage"] for r in resumed["resumed"]] == ["pretrain", "pretrain", "reid", "reid", "reid"]
+    assert [r["epochs_done"] for r in resumed["resumed"]] == [1, 2, 1, 2, 3]
+
+
+def run(args, cwd, **kw):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "SM-SGE.py")] + args, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    args = list(FAST)
+    args[args.index("--pre_epochs") + 1] = "3"
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "killed").mkdir()
+    whole = run(args, tmp_path / "whole")
+    killed = run(args, tmp_path / "killed")
+    checkpoint = None
+    deadline = time.time() + 600
+    while checkpoint is None and time.time() < deadline and killed.poll() is None:
+        found = list((tmp_path / "killed").glob("RN/demo/4/*/resume.npz"))
+        checkpoint = found[0] if found else None
+        time.sleep(0.2)
+    assert checkpoint is not None, "no checkpoint appeared before the run ended"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert whole.wait(timeout=900) == 0, whole.stderr.read()[-2000:]
+    resumed = run(args + ["--resume"], tmp_path / "killed")
+    out, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, err[-2000:]
+    assert "Resuming " in out
+    parent = os.path.join("RN", "demo", "4")
+    assert_same_run(finished_run(tmp_path / "whole" / parent), finished_run(tmp_path / "killed" / parent))
+
+
+def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
+    from utils import pipeline
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="no unfinished run under"):
+        pipeline.run_training(small_opts(save_flag=True, resume="latest"), log=lambda *_: None)
+    opts = small_opts(save_flag=True, pre_epochs=2, time_budget=0.0)
+    stopped = pipeline.run_training(opts, log=lambda *_: None)
+    assert stopped["stopped"]
+    with pytest.raises(UserError, match=r"cannot resume .* other settings: seed=0 when started, 1 now"):
+        pipeline.run_training(dict(opts, seed=1, resume="latest"), log=lambda *_: None)
+    with pytest.raises(UserError, match=r"other settings: pre_lr="):
+        pipeline.run_training(dict(opts, pre_lr=0.5, resume=stopped["run_dir"]), log=lambda *_: None)
+    with pytest.raises(UserError, match="need the run folder"):
+        pipeline.run_training(small_opts(save_flag=False, time_budget=1.0), log=lambda *_: None)

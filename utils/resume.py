@@ -1,0 +1,163 @@
+"""Resumable runs: the run folder, its resume checkpoint, and the wall-clock budget.
+
+A training run writes its folder under RN/ when it starts (config.json), then a resume
+checkpoint at the end of every epoch of either stage (one file, replaced atomically: never
+half-written, only the latest kept). A finished run has metrics.json and no checkpoint.
+
+The checkpoint holds every variable that training changes (encoder, classifier, the Adam
+slots and step counters), in a fixed order, and a JSON record of the rest: the stage and
+epochs done, histories, the random generator's state, the draws, the training order, the
+early-stopping counters and the best classifier so far. On the same CPU a resumed run ends
+exactly as an uninterrupted one (tests/test_resume.py).
+"""
+import glob
+import json
+import os
+import time
+from typing import List, Optional
+
+import numpy as np
+
+from utils.errors import UserError
+from utils.io import atomic_save_npz
+
+RESUME_FILE = "resume.npz"
+# Settings that do not change what a run computes: they may differ when resuming.
+OPERATIONAL_KEYS = ("progress", "resume", "time_budget", "data_dir", "gpu")
+
+
+class TimeBudgetReached(Exception):
+    """Raised at the end of an epoch once --time_budget is spent (after the checkpoint)."""
+
+
+class Budget:
+    def __init__(self, minutes: Optional[float]):
+        self.deadline = None if minutes is None else time.time() + 60.0 * minutes
+
+    def spent(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+
+def unfinished_runs(parent: str) -> List[str]:
+    """Run folders under `parent` with a resume checkpoint, oldest first."""
+    found = [os.path.dirname(p) for p in glob.glob(os.path.join(parent, "*", RESUME_FILE))]
+    return sorted(found, key=os.path.getmtime)
+
+
+def first_difference(saved: dict, current: dict) -> Optional[str]:
+    """The first setting (in the current configuration's order) that differs, as a phrase."""
+    for key, value in current.items():
+        if key in OPERATIONAL_KEYS:
+            continue
+        old = saved.get(key)
+        if isinstance(value, tuple):
+            value = list(value)
+        if old != value:
+            return f"{key}={old!r} when started, {value!r} now"
+    return None
+
+
+class ResumeState:
+    """What one checkpoint holds: `arrays` (variables in order, plus named extras) and
+    `info` (JSON-able)."""
+
+    def __init__(self, info: dict, variables: List[np.ndarray], extras: dict):
+        self.info, self.variables, self.extras = info, variables, extras
+
+    @property
+    def stage(self) -> str:
+        return self.info["stage"]
+
+
+def save_state(folder: str, info: dict, variables, extras: dict) -> None:
+    arrays = {f"var{i:05d}": v.numpy() for i, v in enumerate(variables)}
+    arrays.update({f"extra:{k}": np.asarray(a) for k, a in extras.items()})
+    arrays["info"] = np.array(json.dumps(info, default=_jsonable))
+    atomic_save_npz(os.path.join(folder, RESUME_FILE), arrays)
+
+
+def load_state(folder: str) -> ResumeState:
+    path = os.path.join(folder, RESUME_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"{folder} holds no resume checkpoint ({RESUME_FILE}); it is finished "
+                        f"or not a run folder")
+    try:
+        with np.load(path) as data:
+            info = json.loads(str(data["info"]))
+            names = sorted(k for k in data.files if k.startswith("var"))
+            variables = [data[k] for k in names]
+            extras = {k[len("extra:"):]: data[k] for k in data.files if k.startswith("extra:")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"cannot read {path} ({exc.__class__.__name__}); the checkpoint is "
+                        f"damaged") from None
+    return ResumeState(info, variables, extras)
+
+
+def restore_variables(variables, values: List[np.ndarray], folder: str) -> None:
+    variables = list(variables)
+    if len(values) != len(variables) or any(
+            tuple(v.shape) != a.shape for v, a in zip(variables, values)):
+        raise UserError(f"the resume checkpoint in {folder} does not fit the model built from "
+                        f"the flags")
+    for var, value in zip(variables, values):
+        var.assign(value)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+class RunFolder:
+    """The folder of one training run, from its start: config.json at once, the resume
+    checkpoint after every epoch, the final files (metrics.json last) at the end."""
+
+    def __init__(self, path: str, budget: Budget, state: Optional[ResumeState] = None):
+        self.path, self.budget, self.state = path, budget, state
+        self.resumed = list(state.info.get("resumed", [])) if state else []
+
+    @classmethod
+    def start(cls, parent: str, name: str, config: dict, budget: Budget) -> "RunFolder":
+        from utils.checkpoints import save_config
+        os.makedirs(parent, exist_ok=True)
+        path, suffix = os.path.join(parent, name), 1
+        while os.path.exists(path):
+            path, suffix = os.path.join(parent, f"{name}-{suffix}"), suffix + 1
+        os.makedirs(path)
+        save_config(path, config)
+        return cls(path, budget)
+
+    @classmethod
+    def reopen(cls, resume: str, parent: str, config: dict, budget: Budget) -> "RunFolder":
+        """resume: a run folder, or "latest" for the newest unfinished one under `parent`."""
+        from utils.checkpoints import load_config
+        if resume == "latest":
+            candidates = unfinished_runs(parent)
+            if not candidates:
+                raise UserError(f"--resume: no unfinished run under {parent}; start one without "
+                                f"--resume, or give its folder: --resume PATH")
+            resume = candidates[-1]
+        if not os.path.isdir(resume):
+            raise UserError(f"--resume: {resume} is not a folder")
+        difference = first_difference(load_config(resume), config)
+        if difference:
+            raise UserError(f"cannot resume {resume} with other settings: {difference}")
+        state = load_state(resume)
+        run = cls(resume, budget, state)
+        run.resumed.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
+                                epochs_done=state.info["epoch"]))
+        return run
+
+    def checkpoint(self, info: dict, variables, extras: dict) -> None:
+        """Write the resume checkpoint; then stop the run if the time budget is spent."""
+        save_state(self.path, dict(info, resumed=self.resumed), variables, extras)
+        if self.budget.spent():
+            raise TimeBudgetReached()
+
+    def finish(self) -> None:
+        path = os.path.join(self.path, RESUME_FILE)
+        if os.path.exists(path):
+            os.remove(path)
