@@ -37,11 +37,11 @@ def atomic_save_npz(path: str, arrays: dict) -> None:
 def atomic_save_json(path: str, obj) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=_jsonable)
+            json.dump(obj, fh, indent=2, sort_keys=True, default=jsonable)
             fh.write("\n")
 
 
-def _jsonable(value):
+def jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

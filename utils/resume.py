@@ -19,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 
 from utils.errors import UserError
-from utils.io import atomic_save_npz
+from utils.io import atomic_save_npz, jsonable
 
 RESUME_FILE = "resume.npz"
 # Settings that do not change what a run computes: they may differ when resuming.
@@ -72,7 +72,7 @@ class ResumeState:
 def save_state(folder: str, info: dict, variables, extras: dict) -> None:
     arrays = {f"var{i:05d}": v.numpy() for i, v in enumerate(variables)}
     arrays.update({f"extra:{k}": np.asarray(a) for k, a in extras.items()})
-    arrays["info"] = np.array(json.dumps(info, default=_jsonable))
+    arrays["info"] = np.array(json.dumps(info, default=jsonable))
     atomic_save_npz(os.path.join(folder, RESUME_FILE), arrays)
 
 
@@ -101,14 +101,6 @@ def restore_variables(variables, values: List[np.ndarray], folder: str) -> None:
                         f"the flags")
     for var, value in zip(variables, values):
         var.assign(value)
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 class RunFolder:
