@@ -15,10 +15,10 @@ def main(argv=None) -> int:
     args = training_parser().parse_args(argv)
 
     def work():
-        opts = training_options(args)
-        select_device(opts["gpu"])
+        cfg = training_options(args)
+        select_device(cfg.gpu)
         from utils.pipeline import run_training
-        run_training(opts)
+        run_training(cfg)
     return guarded(work)
 
 

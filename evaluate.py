@@ -8,18 +8,17 @@ This script only parses flags; the work is done in utils/pipeline.py.
 """
 import sys
 
-from utils.cli import common_options, evaluation_parser, guarded, model_options, select_device
+from utils.cli import evaluation_options, evaluation_parser, guarded, select_device
 
 
 def main(argv=None) -> int:
     args = evaluation_parser().parse_args(argv)
 
     def work():
-        opts = common_options(args)
-        opts.update(model_options(args, opts["length"]), model_dir=args.model_dir)
-        select_device(opts["gpu"])
+        cfg = evaluation_options(args)
+        select_device(cfg.gpu)
         from utils.pipeline import run_evaluation
-        run_evaluation(opts)
+        run_evaluation(cfg)
     return guarded(work)
 
 

@@ -181,7 +181,7 @@ def main():
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
     import tensorflow as tf
-    from utils.pipeline import device_description
+    from utils.runtime import device_description
     results = dict(device=device_description(), tensorflow=tf.__version__,
                    python=platform.python_version(), reference_step_note=REFERENCE_STEP_NOTE)
     print(f"Device: {results['device']}  TensorFlow {tf.__version__}")

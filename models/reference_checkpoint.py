@@ -199,3 +199,13 @@ def reference_name_map(model) -> Dict[str, Tuple[object, int]]:
         for i, n in enumerate(names):
             out[n] = (var, i if len(names) > 1 else None)
     return out
+
+
+def adopt_checkpoint_sizes(cfg, ckpt: ReferenceCheckpoint):
+    """The run configuration with the LSTM size and heads of an authors' checkpoint, whose
+    joints must fit the dataset; and the checkpoint's sizes."""
+    sizes = ckpt.sizes()
+    if sizes["num_joints"] != cfg.num_joints:
+        raise UserError(f"{ckpt.prefix} is a {sizes['num_joints']}-joint model, but "
+                        f"{cfg.dataset} has {cfg.num_joints} joints; check --dataset")
+    return cfg.replace(lstm_size=sizes["lstm_size"], P=sizes["heads"]), sizes

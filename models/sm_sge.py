@@ -26,7 +26,6 @@ from utils.graphs import SCALES, MultiScaleGraph
 # Which skeletons each scale's LSTM reconstructs: its own (SSR), then coarser ones (CSI).
 RECONSTRUCTS = {"joint": ("joint", "part", "body"), "part": ("part", "body"),
                 "body": ("body",), "hyper": ("hyper", "joint", "part", "body")}
-LOSSES = ("l1", "MSE", "l2")
 # Scales in the order the reference concatenates their encodings for Re-ID.
 ENCODING_ORDER = ("hyper", "joint", "part", "body")
 

@@ -34,7 +34,7 @@ class Pretrainer:
         reference's pred_margin, ord_sample and s_range (see sample_draws)."""
         assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
-        self.sample_num, self.layout, self.optimizers = sample_num, layout, optimizers
+        self.sample_num, self.layout, self.optimizer_mode = sample_num, layout, optimizers
         self.margin, self.ordered, self.s_range = margin, ordered, s_range
         self.fresh_draws = fresh_draws
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -43,10 +43,10 @@ class Pretrainer:
         self.ragged = ragged_draws([len(d) for d in self.draws], loss)
         self._frames = self.frames(self.draws)   # the step's index tensors, rebuilt on redraws
         if optimizers == "four":
-            self.opts = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
+            self.optimizers = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
         else:
-            self.opts = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
+            self.optimizers = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
         self._step = tf.function(self._step_impl, jit_compile=jit, autograph=False)
 
     def new_draws(self) -> List[np.ndarray]:
@@ -63,11 +63,11 @@ class Pretrainer:
         with tf.GradientTape(persistent=True) as tape:
             losses = self.losses(x, *frames)
             total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
-        if self.optimizers == "four":
-            for s, opt in self.opts.items():
+        if self.optimizer_mode == "four":
+            for s, opt in self.optimizers.items():
                 opt.apply(tape.gradient(losses[s], opt.variables_))
         else:
-            opt = self.opts["all"]
+            opt = self.optimizers["all"]
             opt.apply(tape.gradient(total, opt.variables_))
         del tape
         return losses
@@ -75,7 +75,7 @@ class Pretrainer:
     def state_variables(self) -> list:
         """Everything a step changes: the model's weights and the optimisers' slots."""
         return list(self.model.trainable_variables) + [
-            v for opt in self.opts.values() for v in opt.slot_variables()]
+            v for opt in self.optimizers.values() for v in opt.slot_variables()]
 
     def use_draws(self, draws: List[np.ndarray]) -> None:
         """Continue with these draws (a resumed run's): same lengths, so the same layout."""
@@ -118,6 +118,13 @@ class Encoder:
         for s in (progress(starts) if progress else starts):
             out.append(self(sequences[s:s + batch_size]).numpy())
         return np.concatenate(out)
+
+
+def sequence_encoding(prefix_encodings: np.ndarray) -> np.ndarray:
+    """One vector per sequence for matching: the mean of its prefix encodings (the same
+    vectors the classifier sums logits over), L2-normalised."""
+    mean = prefix_encodings.mean(axis=1)
+    return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
 
 
 class ReIDTrainer:

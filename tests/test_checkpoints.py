@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils.checkpoints import load_config, load_module, save_config, save_module
+from utils.checkpoints import load_module, save_module
+from utils.config import RunConfig
+from utils.data import retrieval_splits
+from utils.storage import data_location, load_config, save_config
 from utils.errors import UserError
 
 
@@ -43,25 +46,23 @@ def test_config_errors(tmp_path):
 
 
 def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypatch):
-    from utils import pipeline
     from utils.data import write_split
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     for sub, test in (("KGBD_train_npy_data", False), ("KGBD_test_npy_data", True)):
         write_split(os.path.join("Datasets", "KGBD", "4", sub), "KGBD", 4,
                     rng.normal(size=(4, 4, 20, 3)).astype(np.float32), np.array([1, 1, 2, 2]), test)
-    cfg = dict(dataset="KGBD", length=4, split=None, view=None, probe_type=None, batch_size=2)
+    cfg = RunConfig(dataset="KGBD", length=4, batch_size=2)
     with pytest.raises(UserError, match="retrieval needs .*probe.*gallery"):
-        pipeline.retrieval_splits(cfg, pipeline.data_location(cfg))
+        retrieval_splits(data_location(cfg))
 
 
 def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
     from tests.test_data import write_ias
-    from utils import pipeline
     monkeypatch.chdir(tmp_path)
     write_ias("Datasets")
-    cfg = dict(dataset="IAS", length=4, split="B", view=None, probe_type=None)
-    probe, gallery = pipeline.retrieval_splits(cfg, pipeline.data_location(cfg))
+    cfg = RunConfig(dataset="IAS", length=4, split="B")
+    probe, gallery = retrieval_splits(data_location(cfg))
     b = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-B_4.npy"))
     a = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-A_4.npy"))
     # sequences are centred on load: compare joint 1 relative to joint 0 of the first frame

@@ -43,11 +43,27 @@ def test_shapes_through_every_stage(small_model):
     assert logits.shape == (4, 7)
 
 
-def test_full_size_parameter_count_is_near_the_paper():
+def expected_encoder_parameters(joints: int, bones: int, lstm: int, heads: int = 8) -> int:
+    """The encoder's size written out from the method (§3-4), independently of the code."""
+    nodes = dict(joint=joints, part=10, body=5, hyper=joints + bones)
+    gat = 3 * 8 + 8 + heads * (8 * 8 + 8 + 8 + 2 + 8)        # input linear, P heads
+    fusion = 10 * 8 * 8        # J<-J,P,B; P<-P,B; B<-B; I<-I,J,P,B
+    lstm_params = sum((n * 8 + lstm) * 4 * lstm + 4 * lstm + 2 * lstm * 4 * lstm + 4 * lstm
+                      for n in nodes.values())
+    targets = dict(joint=("joint", "part", "body"), part=("part", "body"), body=("body",),
+                   hyper=("hyper", "joint", "part", "body"))
+    heads_params = sum(lstm * lstm + lstm + (lstm + 1) * nodes[t] * 3
+                       for s in nodes for t in targets[s])
+    return 4 * gat + fusion + lstm_params + heads_params
+
+
+def test_full_size_parameter_count_is_exact():
     model = SMSGE(build_graph(KINECT_V2), lstm_size=256, heads=8)
     params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    params += sum(int(np.prod(v.shape)) for v in ReIDClassifier(1024, 20).trainable_variables)
-    assert 5.4e6 < params < 5.9e6      # the paper reports 5.58 M
+    assert params == expected_encoder_parameters(25, len(KINECT_V2.bones), 256) == 4_659_455
+    classifier = sum(int(np.prod(v.shape)) for v in ReIDClassifier(1024, 20).trainable_variables)
+    assert classifier == 1024 * 1024 + 1024 + 1024 * 20 + 20
+    assert params + classifier == 5_729_555     # the paper reports 5.58 M
 
 
 def test_prefix_encodings_equal_separate_prefix_passes(small_model):
@@ -121,9 +137,9 @@ def test_four_optimisers_each_step_the_shared_mgrn():
     trainer = Pretrainer(model, 0.001, 4, jit=False)
     trainer.step(batch())
     w = model.mgrn.structural["joint"].w_in
-    reached = [s for s, opt in trainer.opts.items() if any(v is w for v in opt.variables_)]
+    reached = [s for s, opt in trainer.optimizers.items() if any(v is w for v in opt.variables_)]
     assert reached == ["joint", "part", "body", "hyper"]
-    assert all(int(opt.step.numpy()) == 1 for opt in trainer.opts.values())
+    assert all(int(opt.step.numpy()) == 1 for opt in trainer.optimizers.values())
 
 
 def test_cached_and_uncached_reid_training_agree():

@@ -8,6 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from models.factory import build_encoder, build_model
+from utils.config import RunConfig, resolve
+from utils.runtime import seed_everything
+from utils.stages import training_order
+from utils.storage import data_location, find_best_run, pretrained_dir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
         "--max_reid_epochs", "4", "--xla", "0", "--no_progress"]
@@ -88,7 +94,7 @@ def small_opts(**kw):
                 batch_size=128, pre_lr=None, reid_lr=None, max_reid_epochs=4,
                 zero_frame=True, optimizers="four", drop_last_test=True, cache=True, xla=False)
     opts.update(kw)
-    return opts
+    return RunConfig(**opts)
 
 
 def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
@@ -106,7 +112,7 @@ def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
             return data
         monkeypatch.setattr(pipeline, "load_reid_data", load)
         result = pipeline.run_training(small_opts(), log=lambda *_: None)
-        histories.append((result["reid_history"], result["best_epoch"], result["rank1"]))
+        histories.append((result.reid_history, result.best_epoch, result.rank1))
     assert histories[0][0] == histories[1][0] and histories[0][1] == histories[1][1]
     assert histories[0][2] != histories[1][2]           # the final test score does use them
 
@@ -116,7 +122,7 @@ def test_seeded_runs_repeat_exactly(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     a = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
     b = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
-    assert a["reid_history"] == b["reid_history"]
+    assert a.reid_history == b.reid_history
 
 
 def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkeypatch):
@@ -134,7 +140,7 @@ def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkey
     (folder,) = (tmp_path / "RN" / "demo" / "4").iterdir()
     assert "metrics.json" not in os.listdir(folder) and "resume.npz" in os.listdir(folder)
     with pytest.raises(UserError, match="no saved classification model"):
-        pipeline.find_best_run(small_opts())
+        find_best_run(small_opts(), data_location(small_opts()))
 
 
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
@@ -143,16 +149,15 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     import tensorflow as tf
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
-    from utils import pipeline
     from utils.data import load_reid_data
     monkeypatch.chdir(tmp_path)
-    cfg = pipeline.resolve_config(small_opts(pre_epochs=1))
-    data = load_reid_data(pipeline.data_location(cfg))
-    pipeline.seed_everything(0)
-    encoder = pipeline.build_encoder(cfg, pipeline.build_model(cfg))
-    idx = pipeline.training_order(cfg, data.train_labels)[0]
+    cfg = resolve(small_opts(pre_epochs=1))
+    data = load_reid_data(data_location(cfg))
+    seed_everything(0)
+    encoder = build_encoder(cfg, build_model(cfg))
+    idx = training_order(cfg, data.train_labels)[0]
     x, y = data.train.sequences, data.train_labels
-    cached = encoder.encode_all(x, cfg["batch_size"])[idx]
+    cached = encoder.encode_all(x, cfg.batch_size)[idx]
     direct = encoder(x[idx]).numpy()
     # Same rows through the same maths; only the batch composition (and with it the
     # blocking of the matrix products) differs. Encodings are LSTM outputs (|h| < 1) after
@@ -163,7 +168,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     losses = []
     for raw in (False, True):
         trainer = ReIDTrainer(ReIDClassifier(encoder.model.embedding_size, data.num_classes),
-                              cfg["reid_lr"], encoder)
+                              cfg.reid_lr, encoder)
         losses.append(trainer.train_batch(x[idx] if raw else cached, y[idx], raw=raw)[0])
     # First-order bound: |dL| <= sum |dL/de| * max |de| (+ rounding of L itself).
     classifier = ReIDClassifier(encoder.model.embedding_size, data.num_classes)
@@ -190,17 +195,17 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
     runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
                                   log=lambda *_: None) for c in (True, False)]
     from utils.data import load_reid_data
-    cfg = pipeline.resolve_config(small_opts())
-    n_train = sum(len(b) for b in pipeline.training_order(
-        cfg, load_reid_data(pipeline.data_location(cfg)).train_labels))
-    one = 1.5 / runs[0]["scored"]
-    assert len(runs[0]["reid_history"]) == len(runs[1]["reid_history"]) == 2
-    for a, b in zip(runs[0]["reid_history"], runs[1]["reid_history"]):
+    cfg = resolve(small_opts())
+    n_train = sum(len(b) for b in training_order(
+        cfg, load_reid_data(data_location(cfg)).train_labels))
+    one = 1.5 / runs[0].scored
+    assert len(runs[0].reid_history) == len(runs[1].reid_history) == 2
+    for a, b in zip(runs[0].reid_history, runs[1].reid_history):
         for key in ("train_loss", "sel_loss"):
             assert a[key] == pytest.approx(b[key], rel=1e-2)
         assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.5 / n_train)
         assert a["sel_acc"] == pytest.approx(b["sel_acc"], abs=one)
-    assert runs[0]["rank1"] == pytest.approx(runs[1]["rank1"], abs=one)
+    assert runs[0].rank1 == pytest.approx(runs[1].rank1, abs=one)
 
 
 def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
@@ -211,13 +216,13 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     lines = []
     result = pipeline.run_training(small_opts(task="none", pre_epochs=5, max_reid_epochs=1,
                                               selection="test"), log=lines.append)
-    assert result["pretext_history"] == []
+    assert result.pretext_history == []
     assert any("--task none" in line for line in lines)
-    cfg = pipeline.resolve_config(small_opts(task="none"))
-    assert cfg["pre_epochs"] == 0
-    folder = pipeline.pretrained_dir(cfg)
+    cfg = resolve(small_opts(task="none"))
+    assert cfg.pre_epochs == 0
+    folder = pretrained_dir(cfg, data_location(cfg))
     assert folder.endswith("_task-none")
-    saved, fresh = pipeline.build_model(cfg), pipeline.build_model(cfg)
+    saved, fresh = build_model(cfg), build_model(cfg)
     from utils.checkpoints import load_module
     load_module(os.path.join(folder, "encoder.npz"), saved)
     for a, b in zip(saved.trainable_variables, fresh.trainable_variables):

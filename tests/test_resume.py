@@ -48,11 +48,11 @@ def test_run_stopped_after_every_epoch_and_resumed_equals_uninterrupted(tmp_path
     pipeline.run_training(opts, log=lambda *_: None)
     os.chdir(tmp_path / "chunks")
     lines, chunks = [], 0
-    result = pipeline.run_training(dict(opts, time_budget=0.0), log=lines.append)
-    while result.get("stopped"):        # a budget of 0: every chunk is one epoch
+    result = pipeline.run_training(opts.replace(time_budget=0.0), log=lines.append)
+    while isinstance(result, pipeline.Stopped):        # a budget of 0: every chunk is one epoch
         chunks += 1
         assert chunks < 10
-        result = pipeline.run_training(dict(opts, time_budget=0.0, resume="latest"),
+        result = pipeline.run_training(opts.replace(time_budget=0.0, resume="latest"),
                                        log=lines.append)
     assert chunks == 5                   # 2 pre-training + 3 Re-ID epochs, one per chunk
     assert any("--resume" in line and "time_budget" in line for line in lines)
@@ -102,10 +102,10 @@ def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
         pipeline.run_training(small_opts(save_flag=True, resume="latest"), log=lambda *_: None)
     opts = small_opts(save_flag=True, pre_epochs=2, time_budget=0.0)
     stopped = pipeline.run_training(opts, log=lambda *_: None)
-    assert stopped["stopped"]
+    assert isinstance(stopped, pipeline.Stopped)
     with pytest.raises(UserError, match=r"cannot resume .* other settings: seed=0 when started, 1 now"):
-        pipeline.run_training(dict(opts, seed=1, resume="latest"), log=lambda *_: None)
+        pipeline.run_training(opts.replace(seed=1, resume="latest"), log=lambda *_: None)
     with pytest.raises(UserError, match=r"other settings: pre_lr="):
-        pipeline.run_training(dict(opts, pre_lr=0.5, resume=stopped["run_dir"]), log=lambda *_: None)
+        pipeline.run_training(opts.replace(pre_lr=0.5, resume=stopped.run_dir), log=lambda *_: None)
     with pytest.raises(UserError, match="need the run folder"):
         pipeline.run_training(small_opts(save_flag=False, time_budget=1.0), log=lambda *_: None)

@@ -1,3 +1,6 @@
+import json
+
+import numpy as np
 import pytest
 
 from tools.seeds import summarise
@@ -20,7 +23,15 @@ def test_seed_runner_end_to_end(tmp_path, monkeypatch, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "Over 2 seeds" in out and "mAP" in out
-    assert list((tmp_path / "RN" / "demo" / "4").glob("seeds_retrieval_*.json"))
+    (path,) = (tmp_path / "RN" / "demo" / "4").glob("seeds_retrieval_*.json")
+    saved = json.loads(path.read_text())
+    assert saved["seeds"] == [0, 1] and "seed" not in saved["config"]
+    assert saved["config"]["length"] == 4 and saved["config"]["protocol"] == "retrieval"
+    for metric in ("rank1", "mAP"):
+        row = saved["summary"][metric]
+        assert len(row["values"]) == 2 and all(0 <= v <= 1 for v in row["values"])
+        assert row["mean"] == pytest.approx(np.mean(row["values"]))
+        assert row["std"] == pytest.approx(np.std(row["values"]))
     assert seeds.main(["--seeds", "0"]) == 2
 
 

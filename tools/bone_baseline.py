@@ -67,10 +67,8 @@ def main(argv=None) -> int:
                      protocol=args.protocol)
         bones = layout_for(get_spec(args.dataset).num_joints).bones
         if args.protocol == "retrieval":
-            from utils.pipeline import retrieval_splits
-            probe, gallery = retrieval_splits(dict(dataset=args.dataset, length=length,
-                                                   split=args.split or None,
-                                                   data_dir=args.data_dir), loc)
+            from utils.data import retrieval_splits
+            probe, gallery = retrieval_splits(loc, args.data_dir)
             cmc, mean_ap, valid, _ = cmc_and_map_features(
                 mean_bone_lengths(probe.sequences, bones), mean_bone_lengths(gallery.sequences, bones),
                 probe.person_ids, gallery.person_ids)

@@ -22,7 +22,7 @@ def summarise(results: list) -> dict:
     """{metric: (mean, std, values)} over the runs that report it (std: population, ddof=0)."""
     table = {}
     for m in METRICS:
-        values = [r[m] for r in results if m in r]
+        values = [r[m] for r in results if r.get(m) is not None]
         if values:
             table[m] = dict(mean=float(np.mean(values)), std=float(np.std(values)),
                             values=[float(v) for v in values])
@@ -44,24 +44,24 @@ def main(argv=None) -> int:
         return 2
 
     def work():
-        opts = training_options(args)
-        select_device(opts["gpu"])
+        cfg = training_options(args)
+        select_device(cfg.gpu)
         from utils.io import atomic_save_json
-        from utils.pipeline import data_location, run_training
+        from utils.pipeline import run_training
+        from utils.storage import data_location, runs_parent
         results = []
         for seed in range(first, first + n):
             print(f"===== seed {seed} ({seed - first + 1}/{n}) =====", flush=True)
-            results.append(run_training(dict(opts, seed=seed)))
+            results.append(vars(run_training(cfg.replace(seed=seed))))
         table = summarise(results)
         print(f"\nOver {n} seeds ({first}..{first + n - 1}), mean ± std:")
         for m, row in table.items():
             print(f"  {m:9s} {100 * row['mean']:6.2f} ± {100 * row['std']:5.2f}   "
                   f"({', '.join(f'{100 * v:.2f}' for v in row['values'])})")
-        loc = data_location(opts)
-        out = os.path.join("RN", loc.run_tag, str(opts["length"]),
-                           f"seeds_{opts['protocol']}_{opts['selection']}_{first}-{first + n - 1}.json")
-        atomic_save_json(out, dict(config={k: v for k, v in opts.items() if k != "seed"},
-                                   seeds=list(range(first, first + n)), summary=table))
+        out = os.path.join(runs_parent(cfg, data_location(cfg)),
+                           f"seeds_{cfg.protocol}_{cfg.selection}_{first}-{first + n - 1}.json")
+        config = {k: v for k, v in cfg.saved().items() if k != "seed"}
+        atomic_save_json(out, dict(config=config, seeds=list(range(first, first + n)), summary=table))
         print(f"written {out}")
     return guarded(work)
 

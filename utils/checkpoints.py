@@ -1,16 +1,15 @@
-"""Saving and restoring model weights as .npz, with the configuration beside them.
+"""Saving and restoring model weights as .npz.
 
 A checkpoint is {index:name -> array} in the module's own (deterministic) variable order;
 loading checks count, names and shapes so that a model rebuilt from a different
 configuration fails with a clear message instead of silently mis-assigning weights.
 """
-import json
 import os
 
 import numpy as np
 
 from utils.errors import UserError
-from utils.io import atomic_save_json, atomic_save_npz
+from utils.io import atomic_save_npz
 
 
 def save_module(path: str, module) -> None:
@@ -34,19 +33,3 @@ def load_module(path: str, module) -> None:
                         f"configuration (different dataset, --length or architecture flags)")
     for a, v in zip(arrays, variables):
         v.assign(a)
-
-
-def save_config(folder: str, config: dict) -> None:
-    atomic_save_json(os.path.join(folder, "config.json"), config)
-
-
-def load_config(folder: str) -> dict:
-    path = os.path.join(folder, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{folder} holds no config.json; is it a model folder written by "
-                        f"SM-SGE.py?")
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except json.JSONDecodeError:
-        raise UserError(f"{path} is not valid JSON; the model folder is damaged") from None

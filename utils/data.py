@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from utils.datasets import DataLocation, get_spec
+from utils.datasets import DATASETS_ROOT, DataLocation, get_spec, locate
 from utils.errors import UserError
 
 AXES = ("x", "y", "z")
@@ -228,3 +228,20 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
                     np.array(ids, dtype=object))
     atomic_save_npy(os.path.join(folder, f"{prefix}frame_id_{tag}_{length}.npy"),
                     person_ids.astype(np.int64))
+
+
+def retrieval_splits(loc: DataLocation, root: str = DATASETS_ROOT):
+    """(probe Split, gallery Split) in the layout of the retrieval works: probe/ and gallery/
+    beside the test files; on IAS, one split's test set against the other's."""
+    v, f = get_spec(loc.dataset).num_joints, loc.length
+    if loc.dataset == "IAS":
+        other = "B" if loc.test_tag == "IAS-A" else "A"
+        gallery_loc = locate("IAS", f, other, root=root)
+        return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS"),
+                read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS"))
+    probe_dir, gallery_dir = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
+    if not os.path.isdir(probe_dir):
+        raise UserError(f"retrieval needs {probe_dir} and {gallery_dir} (the probe/gallery "
+                        f"layout of the retrieval works); they are missing for {loc.run_tag}")
+    return (read_split(probe_dir, loc.test_tag, f, v, True, loc.dataset),
+            read_split(gallery_dir, loc.test_tag, f, v, True, loc.dataset))

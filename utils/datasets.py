@@ -4,7 +4,7 @@ Adding a dataset means adding one DatasetSpec here; loaders and scripts read not
 """
 import os
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional
 
 from utils.errors import UserError
 
@@ -15,13 +15,11 @@ DATASETS_ROOT = "Datasets"
 class DatasetSpec:
     name: str
     num_joints: int
-    num_ids: int              # identities the paper reports (informational; data decides)
     batch_size: int
     lstm_size: int
     pretrain_lr: float
     pretrain_epochs: int
     reid_lr: float
-    lengths: Tuple[int, ...]  # sequence lengths the authors distribute
     source: str               # where the pre-processed files come from
     pretrain_epochs_probe: Optional[int] = None   # CASIA-B with a probe type
 
@@ -30,17 +28,17 @@ AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
            "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
 
 REGISTRY = {
-    "KS20": DatasetSpec("KS20", 25, 20, 64, 256, 0.0005, 200, 0.0025, (4, 6, 8, 10), AUTHORS),
-    "IAS": DatasetSpec("IAS", 20, 11, 64, 256, 0.0025, 120, 0.0025, (4, 6, 8, 10), AUTHORS),
-    "KGBD": DatasetSpec("KGBD", 20, 164, 256, 128, 0.0025, 160, 0.0025, (4, 6, 8, 10), AUTHORS),
-    "BIWI": DatasetSpec("BIWI", 20, 28, 256, 256, 0.005, 120, 0.0025, (4, 6, 8, 10), AUTHORS),
-    "CASIA_B": DatasetSpec("CASIA_B", 14, 124, 128, 256, 0.0005, 160, 0.0005, (20, 30, 40),
+    "KS20": DatasetSpec("KS20", 25, 64, 256, 0.0005, 200, 0.0025, AUTHORS),
+    "IAS": DatasetSpec("IAS", 20, 64, 256, 0.0025, 120, 0.0025, AUTHORS),
+    "KGBD": DatasetSpec("KGBD", 20, 256, 128, 0.0025, 160, 0.0025, AUTHORS),
+    "BIWI": DatasetSpec("BIWI", 20, 256, 256, 0.005, 120, 0.0025, AUTHORS),
+    "CASIA_B": DatasetSpec("CASIA_B", 14, 128, 256, 0.0005, 160, 0.0005,
                            AUTHORS, pretrain_epochs_probe=200),
     # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
     # pipeline runs in minutes on two CPU cores.
-    "demo": DatasetSpec("demo", 25, 20, 64, 256, 0.0005, 30, 0.0025, (4, 6, 8, 10),
+    "demo": DatasetSpec("demo", 25, 64, 256, 0.0005, 30, 0.0025,
                         "generated on first use by utils/demo.py"),
-    "demo20": DatasetSpec("demo20", 20, 20, 64, 256, 0.0005, 30, 0.0025, (4, 6, 8, 10),
+    "demo20": DatasetSpec("demo20", 20, 64, 256, 0.0005, 30, 0.0025,
                           "generated on first use by utils/demo.py"),
 }
 

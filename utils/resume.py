@@ -10,7 +10,6 @@ epochs done, histories, the random generator's state, the draws, the training or
 early-stopping counters and the best classifier so far. On the same CPU a resumed run ends
 exactly as an uninterrupted one (tests/test_resume.py).
 """
-import glob
 import json
 import os
 import time
@@ -20,10 +19,11 @@ import numpy as np
 
 from utils.errors import UserError
 from utils.io import atomic_save_npz, jsonable
+from utils.storage import RESUME_FILE, load_config, save_config, unfinished_runs
 
-RESUME_FILE = "resume.npz"
-# Settings that do not change what a run computes: they may differ when resuming.
-OPERATIONAL_KEYS = ("progress", "resume", "time_budget", "data_dir", "gpu")
+# Besides the operational settings (utils/config.py), these may differ when resuming: they
+# do not change what the run computes.
+MAY_DIFFER = ("data_dir", "gpu")
 
 
 class TimeBudgetReached(Exception):
@@ -38,16 +38,10 @@ class Budget:
         return self.deadline is not None and time.time() >= self.deadline
 
 
-def unfinished_runs(parent: str) -> List[str]:
-    """Run folders under `parent` with a resume checkpoint, oldest first."""
-    found = [os.path.dirname(p) for p in glob.glob(os.path.join(parent, "*", RESUME_FILE))]
-    return sorted(found, key=os.path.getmtime)
-
-
 def first_difference(saved: dict, current: dict) -> Optional[str]:
     """The first setting (in the current configuration's order) that differs, as a phrase."""
     for key, value in current.items():
-        if key in OPERATIONAL_KEYS:
+        if key in MAY_DIFFER:
             continue
         old = saved.get(key)
         if isinstance(value, tuple):
@@ -113,7 +107,6 @@ class RunFolder:
 
     @classmethod
     def start(cls, parent: str, name: str, config: dict, budget: Budget) -> "RunFolder":
-        from utils.checkpoints import save_config
         os.makedirs(parent, exist_ok=True)
         path, suffix = os.path.join(parent, name), 1
         while os.path.exists(path):
@@ -125,7 +118,6 @@ class RunFolder:
     @classmethod
     def reopen(cls, resume: str, parent: str, config: dict, budget: Budget) -> "RunFolder":
         """resume: a run folder, or "latest" for the newest unfinished one under `parent`."""
-        from utils.checkpoints import load_config
         if resume == "latest":
             candidates = unfinished_runs(parent)
             if not candidates:

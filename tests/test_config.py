@@ -1,0 +1,79 @@
+"""The declared run configuration: flags, validation, config.json and the pre-trained
+folder name all derive from RunConfig's fields."""
+import dataclasses
+
+import pytest
+
+from utils.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options, evaluation_parser,
+                       training_options, training_parser)
+from utils.config import RunConfig, pretraining_switches, resolve
+from utils.datasets import DataLocation
+from utils.errors import UserError
+from utils.storage import PRETRAIN_KEYS, pretrained_dir
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def flag_of(name):
+    return FIELDS[name].metadata["flag"] or name
+
+
+def test_every_setting_is_a_flag_of_the_scripts_that_use_it():
+    training = {a.dest for a in training_parser()._actions}
+    evaluation = {a.dest for a in evaluation_parser()._actions}
+    for name, f in FIELDS.items():
+        group = f.metadata["group"]
+        assert (flag_of(name) in training) == (group in TRAINING_GROUPS), name
+        assert (flag_of(name) in evaluation) == (group in EVALUATION_GROUPS), name
+
+
+def test_flags_left_out_give_the_declared_defaults():
+    assert training_options(training_parser().parse_args([])) == RunConfig()
+    assert evaluation_options(evaluation_parser().parse_args([])) == RunConfig()
+
+
+def test_flags_are_parsed_and_checked():
+    cfg = training_options(training_parser().parse_args(
+        ["--P", "4", "--csi", "0", "--scales", "hyper,joint", "--pre_lr", "0.01", "--no_progress",
+         "--resume", "--time_budget", "9.5"]))
+    assert (cfg.P, cfg.cross_scale, cfg.scales, cfg.pre_lr) == (4, False, ["joint", "hyper"], 0.01)
+    assert (cfg.progress, cfg.resume, cfg.time_budget) == (False, "latest", 9.5)
+    for args, message in ((["--P", "x"], "--P must be an integer, got 'x'"),
+                          (["--selection", "train"], "--selection must be test or val, got 'train'"),
+                          (["--time_budget", "-1"], "--time_budget must be at least 0.0"),
+                          (["--pred_margin", "2", "--length", "4"], "leaves no draw")):
+        with pytest.raises(UserError, match=message):
+            training_options(training_parser().parse_args(args))
+
+
+def test_config_json_round_trip_and_unknown_settings():
+    cfg = resolve(RunConfig(dataset="KGBD", seed=3, scales=["joint", "body"]))
+    saved = cfg.saved()
+    assert not set(saved) & {"progress", "resume", "time_budget", "model_dir"}
+    assert RunConfig.from_saved(saved, "x") == cfg.replace(progress=True, resume=None,
+                                                          time_budget=None, model_dir="best")
+    with pytest.raises(UserError, match="x has a setting this version does not know: colour"):
+        RunConfig.from_saved(dict(saved, colour="red"), "x")
+
+
+def test_resolve_fills_the_reference_per_dataset_values():
+    cfg = resolve(RunConfig(dataset="KGBD"))
+    assert (cfg.batch_size, cfg.lstm_size, cfg.pre_lr, cfg.pre_epochs, cfg.num_joints) == \
+        (256, 128, 0.0025, 160, 20)
+    assert resolve(RunConfig(dataset="KGBD", batch_size=32, pre_epochs=5)).batch_size == 32
+    assert resolve(RunConfig(dataset="IAS", split="A")).min_save_epoch == 10
+    assert resolve(RunConfig(task="none", pre_epochs=7)).pre_epochs == 0
+    assert resolve(RunConfig(dataset="CASIA_B", probe_type="nm.nm")).pre_epochs == 200
+
+
+def test_every_pretraining_switch_names_the_pretrained_folder_and_is_recorded():
+    loc = DataLocation("demo", 6, "", "", "demo", "demo", "demo")
+    base = resolve(RunConfig())
+    names = {pretrained_dir(base, loc)}
+    changed = dict(struct_only=True, global_att=True, ord_sample=True, s_range="1",
+                   pred_margin=1, fresh_draws=True)
+    assert set(pretraining_switches()) == set(changed)
+    for switch in pretraining_switches():
+        assert switch in PRETRAIN_KEYS
+        names.add(pretrained_dir(base.replace(**{switch: changed[switch]}), loc))
+    assert len(names) == 1 + len(changed)

@@ -1,0 +1,261 @@
+"""The run configuration, declared once.
+
+Every setting of a run is one field of RunConfig: its type, default, allowed values, help
+text and, where the reference has one, the per-dataset value it takes when left unset
+(method §6). Both scripts' flags, their validation, config.json and the reloading of a
+saved run are derived from these fields. A new switch is one field here plus its use.
+
+Flags keep the reference's spelling: every value is parsed from its string here so that a
+wrong one gets a single clear line (never a traceback).
+"""
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from models.draws import S_RANGES
+from utils.errors import UserError
+from utils.graphs import SCALES as SCALE_NAMES
+
+# Settings that do not change what a run computes: not saved, and free to differ on resume.
+OPERATIONAL = ("progress", "resume", "time_budget", "model_dir")
+
+
+def setting(default, help: str, group: str, kind=None, choices=None, low=None, high=None,
+            flag: Optional[str] = None, per_dataset: Optional[str] = None,
+            pretraining: bool = False):
+    """One declared setting. group: which scripts take it as a flag ("data" and "model":
+    both; "train": SM-SGE.py; "eval": evaluate.py; "derived": none, filled by resolve).
+    per_dataset: the DatasetSpec attribute that supplies it when it is left unset.
+    pretraining: a switch that changes what pre-training computes; a value other than the
+    default names the pre-trained encoder's folder, so that it is not mistaken for another."""
+    meta = dict(help=help, group=group, kind=kind, choices=choices, low=low, high=high,
+                flag=flag, per_dataset=per_dataset, pretraining=pretraining)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunConfig:
+    # -- data: which dataset variant, where it is ----------------------------------------
+    dataset: str = setting("demo", "dataset name (default: the built-in demo)", "data")
+    split: Optional[str] = setting(None, "IAS test split: A or B", "data", str)
+    length: int = setting(6, "sequence length f (4, 6, 8, 10; CASIA_B 20, 30, 40)", "data",
+                          low=1, high=200)
+    view: Optional[int] = setting(None, "CASIA_B cross-view test view, 0..10", "data", int,
+                                  low=0, high=10)
+    probe_type: Optional[str] = setting(None, "CASIA_B matching probe.gallery, e.g. nm.nm",
+                                        "data", str)
+    gpu: int = setting(0, "GPU number; -1 forces the CPU", "data", low=-1)
+    protocol: str = setting("classification", "classification (the paper's) or retrieval "
+                            "(probe/gallery CMC and mAP)", "data",
+                            choices=("classification", "retrieval"))
+    progress: bool = setting(True, "hide progress bars", "data", flag="no_progress")
+    data_dir: str = setting("Datasets", "folder holding the datasets in the released layout",
+                            "data")
+    # -- model: shape of the encoder and its scoring -------------------------------------
+    fusion_lambda: float = setting(1.0, "collaboration fusion coefficient, 0..1", "model",
+                                   low=0.0, high=1.0)
+    P: int = setting(8, "attention heads per structural relation layer", "model", low=1, high=64)
+    n_hood: int = setting(1, "joint-scale attention neighbourhood: (A+I)^n_hood", "model",
+                          low=1, high=10)
+    batch_size: Optional[int] = setting(None, "batch size (also the scoring batch)", "model",
+                                        int, low=1, per_dataset="batch_size")
+    zero_frame: bool = setting(True, "1: the reference's zero-frame prefix (f+1 prefixes)", "model")
+    drop_last_test: bool = setting(True, "1: like the reference, score test data in full "
+                                   "batches only", "model")
+    struct_only: bool = setting(False, "1: no collaborative relations (reference switch)",
+                                "model", pretraining=True)
+    global_att: bool = setting(False, "1: attention over all node pairs (reference switch)",
+                               "model", pretraining=True)
+    last_pre: bool = setting(False, "1: only the last prefix's logits (reference switch)", "model")
+    # -- training -------------------------------------------------------------------------
+    sample_num: int = setting(1, "sampling rounds r of the pretext task", "train", low=1, high=20)
+    pre_train: bool = setting(True, "1: pre-train; 0: reload the saved pre-trained model", "train")
+    save_flag: bool = setting(True, "1: save the Re-ID model under RN/", "train")
+    pre_epochs: Optional[int] = setting(None, "pre-training epochs", "train", int, low=0,
+                                        per_dataset="pretrain_epochs")
+    patience: int = setting(100, "early-stopping patience of the Re-ID stage", "train", low=1)
+    loss: str = setting("l1", "reconstruction loss: l1, MSE or l2", "train",
+                        choices=("l1", "MSE", "l2"))
+    task: str = setting("pre", "pre: self-supervised pre-training; none: Re-ID on the "
+                        "untrained encoder", "train", choices=("pre", "none"))
+    ord_sample: bool = setting(False, "1: subsequence draws take frames 0..k-1 (reference "
+                               "switch)", "train", pretraining=True)
+    s_range: str = setting("all", "reference switch: any value but 'all' keeps only the first "
+                           "draw (k=1) in the losses", "train", choices=S_RANGES, pretraining=True)
+    pred_margin: int = setting(0, "0, 1, 2: predict frames that many steps ahead", "model",
+                               low=0, high=2, pretraining=True)
+    fresh_draws: bool = setting(False, "1: new random subsequences every step (the paper's "
+                                "wording); 0: drawn once (reference)", "train", pretraining=True)
+    encoder_ckpt: Optional[str] = setting(None, "with --pre_train 0: start from an authors' "
+                                          "pre-trained TF1 checkpoint (prefix or folder)",
+                                          "train", str)
+    seed: int = setting(0, "seed of weights, sampling and data order", "train", low=0)
+    selection: str = setting("test", "model selection on the test set (reference) or on a "
+                             "validation split", "train", choices=("test", "val"))
+    val_fraction: float = setting(0.2, "share of each identity held out with --selection val",
+                                  "train", low=0.01, high=0.9)
+    pre_lr: Optional[float] = setting(None, "pre-training learning rate", "train", float,
+                                      low=1e-8, high=10.0, per_dataset="pretrain_lr")
+    reid_lr: Optional[float] = setting(None, "Re-ID learning rate", "train", float, low=1e-8,
+                                       high=10.0, per_dataset="reid_lr")
+    max_reid_epochs: int = setting(0, "cap on Re-ID epochs (0: until early stop)", "train", low=0)
+    optimizers: str = setting("four", "four per-scale Adam optimisers (reference) or one on "
+                              "the summed loss", "train", choices=("four", "one"))
+    scales: List[str] = setting(list(SCALE_NAMES), "graph scales to use, comma-separated (the "
+                                "paper's scale ablation)", "train")
+    cross_scale: bool = setting(True, "1: cross-scale skeleton inference heads; 0: own scale "
+                                "only", "train", flag="csi")
+    cache: bool = setting(True, "1: encode once and train the classifier on cached encodings",
+                          "train")
+    xla: bool = setting(True, "1: compile the pre-training step with XLA", "train")
+    resume: Optional[str] = setting(None, "continue an unfinished run: its folder, or none for "
+                                    "the newest one with these settings (repeat the run's flags)",
+                                    "train", str)
+    time_budget: Optional[float] = setting(None, "minutes: after the epoch that spends them, "
+                                           "save the run and stop (continue with --resume)",
+                                           "train", float, low=0.0)
+    # -- evaluate.py ------------------------------------------------------------------------
+    model_dir: str = setting("best", "'best' (highest recorded Rank-1 for this dataset/split/"
+                             "length), a run folder under RN/, or an authors' TF1 checkpoint "
+                             "(its .ckpt prefix or folder)", "eval")
+    # -- derived from the dataset by resolve(); not flags ----------------------------------
+    num_joints: Optional[int] = setting(None, "joints per skeleton", "derived",
+                                        per_dataset="num_joints")
+    lstm_size: Optional[int] = setting(None, "LSTM size", "derived", per_dataset="lstm_size")
+    min_save_epoch: int = setting(0, "first 0-based Re-ID epoch whose model may be kept "
+                                  "(IAS: 10, as the reference)", "derived")
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def saved(self) -> dict:
+        """What config.json holds: every setting that shapes what the run computes."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in OPERATIONAL}
+
+    @classmethod
+    def from_saved(cls, values: dict, where: str) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"{where} has a setting this version does not know: {unknown[0]}")
+        return cls(**values)
+
+
+def pretraining_switches() -> List[str]:
+    return [f.name for f in dataclasses.fields(RunConfig) if f.metadata["pretraining"]]
+
+
+def _fields(groups):
+    return [f for f in dataclasses.fields(RunConfig) if f.metadata["group"] in groups]
+
+
+def _kind(f):
+    if f.default is dataclasses.MISSING:   # a list (default_factory)
+        return list
+    return f.metadata["kind"] or type(f.default)
+
+
+def add_flags(parser: argparse.ArgumentParser, groups) -> None:
+    """Declare the flags of the given groups; values stay strings until parse_flags."""
+    for f in _fields(groups):
+        meta, flag = f.metadata, "--" + (f.metadata["flag"] or f.name)
+        if f.name == "progress":
+            parser.add_argument(flag, action="store_true", help=meta["help"])
+            continue
+        if f.name == "resume":
+            parser.add_argument(flag, nargs="?", const="latest", default="", help=meta["help"])
+            continue
+        help_text = meta["help"] + (f"; one of {', '.join(meta['choices'])}" if meta["choices"] else "")
+        help_text += " (default: per dataset)" if meta["per_dataset"] else ""
+        parser.add_argument(flag, default=_flag_text(f), help=help_text)
+
+
+def _flag_text(f) -> str:
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if default is None:
+        return ""
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, list):
+        return ",".join(default)
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def parse_flags(args: argparse.Namespace, groups) -> RunConfig:
+    """Check and convert every flag of the groups; unset fields keep their defaults."""
+    values = {}
+    for f in _fields(groups):
+        flag = f.metadata["flag"] or f.name
+        text = getattr(args, flag)
+        if f.name == "progress":
+            values["progress"] = not text
+            continue
+        values[f.name] = _parse(f, flag, text)
+    cfg = RunConfig(**values)
+    _check_together(cfg)
+    return cfg
+
+
+def _parse(f, flag: str, text: str):
+    meta, kind = f.metadata, _kind(f)
+    if text == "" and f.default is None:
+        return None
+    if kind is bool:
+        if text not in ("0", "1"):
+            raise UserError(f"--{flag} must be 0 or 1, got '{text}'")
+        return text == "1"
+    if kind is list:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        if not names or any(n not in SCALE_NAMES for n in names):
+            raise UserError(f"--{flag} takes a comma-separated subset of {','.join(SCALE_NAMES)}; "
+                            f"got '{text}'")
+        return [s for s in SCALE_NAMES if s in names]
+    if kind in (int, float):
+        try:
+            number = kind(text)
+        except ValueError:
+            raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
+                            f"got '{text}'") from None
+        low, high = meta["low"], meta["high"]
+        if (low is not None and number < low) or (high is not None and number > high):
+            if high is None:
+                bounds = f"at least {low}"
+            else:
+                bounds = f"{low}..{high}" if kind is int else f"between {low} and {high}"
+            raise UserError(f"--{flag} must be {bounds}, got {number}")
+        return number
+    if meta["choices"] and text not in meta["choices"]:
+        *first, last = meta["choices"]
+        raise UserError(f"--{flag} must be {', '.join(first)} or {last}, got '{text}'")
+    return text
+
+
+def _check_together(cfg: RunConfig) -> None:
+    from utils.datasets import REGISTRY
+    if cfg.dataset not in REGISTRY:
+        raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(REGISTRY)}")
+    if cfg.length - 2 * cfg.pred_margin < 1:
+        raise UserError(f"--pred_margin {cfg.pred_margin} leaves no draw for --length "
+                        f"{cfg.length}; use a margin below {cfg.length / 2:g}")
+    if cfg.encoder_ckpt and cfg.pre_train:
+        raise UserError("--encoder_ckpt loads a pre-trained encoder: use it with --pre_train 0")
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill the per-dataset settings (method §6) that the user left unset."""
+    from utils.datasets import get_spec
+    spec = get_spec(cfg.dataset)
+    changes = {f.name: getattr(spec, f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
+               if f.metadata["per_dataset"] and getattr(cfg, f.name) is None}
+    # the derived sizes always come from the dataset
+    changes.update(num_joints=spec.num_joints, lstm_size=spec.lstm_size)
+    if cfg.pre_epochs is None and cfg.probe_type and spec.pretrain_epochs_probe:
+        changes["pre_epochs"] = spec.pretrain_epochs_probe
+    if cfg.task == "none":   # no pre-training: Re-ID on the randomly initialised encoder
+        changes["pre_epochs"] = 0
+    # On IAS the reference keeps a Re-ID model only from epoch 10 on.
+    changes["min_save_epoch"] = 10 if cfg.dataset == "IAS" else 0
+    return cfg.replace(**changes)

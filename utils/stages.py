@@ -1,0 +1,217 @@
+"""The two training stages: self-supervised pre-training (method §4) and the Re-ID
+classifier with the reference's early stopping (§5). Both checkpoint every epoch when the
+run has a folder, and continue a resumed run from its checkpoint (utils/resume.py).
+"""
+import os
+import time
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from models.factory import build_classifier
+from utils.checkpoints import load_module, save_module
+from utils.config import RunConfig
+from utils.data import ReIDData, full_batches, reference_epoch_order
+from utils.datasets import get_spec
+from utils.errors import UserError
+from utils.metrics import roc_nauc
+from utils.resume import RunFolder, restore_variables
+from utils.runtime import generator
+from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, save_config
+
+
+def progress_bar(iterable, cfg, **kw):
+    return tqdm(iterable, disable=None if cfg.progress else True,
+                leave=False, dynamic_ncols=True, **kw)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _order_arrays(batches: list) -> dict:
+    return dict(order=np.concatenate(batches), order_sizes=[len(b) for b in batches])
+
+
+def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
+    """The reference's epoch order, cut into full batches: built once per run (seeded),
+    used by pre-training and by the Re-ID stage, every epoch."""
+    order = reference_epoch_order(labels, cfg.batch_size, generator(cfg.seed, "training order"))
+    return full_batches(order, cfg.batch_size)
+
+
+def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=print,
+             run: Optional[RunFolder] = None) -> list:
+    """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
+    resumed run's pre-training from its checkpoint."""
+    from models.training import Pretrainer
+    trainer = Pretrainer(model, cfg.pre_lr, cfg.length, cfg.loss, cfg.sample_num,
+                         cfg.optimizers, jit=cfg.xla,
+                         rng=generator(cfg.seed, "draws"), margin=cfg.pred_margin,
+                         ordered=cfg.ord_sample, s_range=cfg.s_range,
+                         fresh_draws=cfg.fresh_draws)
+    variables = trainer.state_variables()
+    history, first, seconds = [], 0, 0.0
+    state = run.state if run is not None and run.state is not None else None
+    if state is not None and state.stage == "pretrain":
+        restore_variables(variables, state.variables, run.path)
+        trainer.use_draws([state.extras[f"draw{i}"] for i in range(len(trainer.draws))])
+        trainer.rng.bit_generator.state = state.info["rng"]
+        history, first, seconds = state.info["history"], state.info["epoch"], state.info["seconds"]
+    if not cfg.fresh_draws:
+        log("Subsequence draws (fixed for the whole run, as the reference): "
+            + " ".join("[" + ",".join(map(str, d)) + "]" for d in trainer.draws))
+    total = cfg.pre_epochs
+    for epoch in range(first, total):
+        start = time.time()
+        sums = dict.fromkeys(model.scales, 0.0)
+        for idx in progress_bar(batches, cfg, desc=f"pre-train {epoch + 1}/{total}"):
+            for s, v in trainer.step(sequences[idx]).items():
+                sums[s] += v
+        means = {s: v / len(batches) for s, v in sums.items()}
+        history.append(means)
+        took = time.time() - start
+        seconds += took
+        losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
+        left = total - epoch - 1
+        log(f"[{epoch + 1}/{total}] pretext loss  {losses}  ({took:.1f}s"
+            + (f"; about {_duration(left * seconds / (epoch + 1 - first))} left)" if left else ")"))
+        if run is not None:
+            run.checkpoint(dict(stage="pretrain", epoch=epoch + 1, history=history, seconds=seconds,
+                                rng=trainer.rng.bit_generator.state),
+                           variables, dict({f"draw{i}": d for i, d in enumerate(trainer.draws)},
+                                           **_order_arrays(batches)))
+    return history, seconds
+
+
+def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folder: str,
+                     log=print, reference=None, run: Optional[RunFolder] = None):
+    """Pre-train `model` and save it in `folder`, or load its saved weights from there, or
+    those of the authors' checkpoint `reference` (--encoder_ckpt). Returns (loss history,
+    seconds)."""
+    if reference is not None:
+        from models.reference_checkpoint import load_reference_encoder
+        load_reference_encoder(reference, model)
+        log(f"Loaded the authors' pre-trained encoder from {reference.prefix}")
+        return [], 0.0
+    history, seconds = [], 0.0
+    if cfg.pre_train:
+        log(f"Self-supervised pre-training: {cfg.pre_epochs} epochs, batch "
+            f"{cfg.batch_size}, lr {cfg.pre_lr}"
+            + (" (--task none: the encoder stays randomly initialised)" if cfg.task == "none" else ""))
+        reference_epochs = get_spec(cfg.dataset).pretrain_epochs
+        if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
+            log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
+                f"{reference_epochs} for {cfg.dataset}: a shortened run")
+        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run)
+        save_module(os.path.join(folder, ENCODER_FILE), model)
+        save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
+        log(f"Pre-trained encoder saved to {folder}")
+    else:
+        path = os.path.join(folder, ENCODER_FILE)
+        if not os.path.isfile(path):
+            raise UserError(f"no pre-trained model at {folder}; run once with --pre_train 1 "
+                            f"(and the same dataset, length and architecture flags)")
+        load_module(path, model)
+        log(f"Loaded pre-trained encoder from {folder}")
+    return history, seconds
+
+
+def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, epoch: int,
+                  min_save_epoch: int = 0):
+    """The reference's rule for one Re-ID epoch: (progress, keep). Progress (which resets
+    the patience) when the accuracy reaches the best so far or the loss the lowest so far;
+    keep the model only when the accuracy beats the best so far (which starts at 0) and the
+    0-based epoch is at least min_save_epoch (IAS: 10)."""
+    progress = acc >= best_acc or loss <= best_loss
+    return progress, progress and acc > best_acc and epoch >= min_save_epoch
+
+
+def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, sel_y,
+                     num_classes: int, selection_name: str, log=print,
+                     run: Optional[RunFolder] = None, resume_info: Optional[dict] = None):
+    """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
+
+    Every epoch walks the same `batches` (the run's training order). An epoch counts as
+    progress when the selection accuracy reaches its best so far or the loss its lowest
+    so far; the classifier is kept only when the accuracy beats the best seen so far
+    (earlier epochs included; the best starts at 0) and, on IAS, the epoch is >= 10 (0-based,
+    as the reference counts). Training stops after `patience` epochs without progress.
+    With the cache, train_x and sel_x are encodings; without it, raw sequences.
+    Returns (trainer, history, kept epoch or None when no epoch was kept, seconds).
+    With a run folder, a checkpoint is written after every epoch (`resume_info`: what the
+    checkpoint also carries of the earlier stage), and a resumed run continues from its own.
+    """
+    from models.training import ReIDTrainer
+    classifier = build_classifier(cfg, encoder.model, num_classes)
+    trainer = ReIDTrainer(classifier, cfg.reid_lr, encoder)
+    raw = not cfg.cache
+    best = dict(acc=0.0, loss=np.inf, weights=None, epoch=None)
+    history, waited, first, seconds = [], 0, 0, 0.0
+    variables = list(encoder.model.trainable_variables) + trainer.state_variables()
+    state = run.state if run is not None and run.state is not None else None
+    if state is not None and state.stage == "reid":
+        restore_variables(variables, state.variables, run.path)
+        info = state.info
+        history, waited, first, seconds = info["history"], info["waited"], info["epoch"], info["seconds"]
+        best.update(acc=info["best_acc"], loss=info["best_loss"], epoch=info["best_epoch"])
+        if info["best_epoch"] is not None:
+            best["weights"] = [state.extras[f"best{i}"] for i in range(len(classifier.trainable_variables))]
+    max_epochs = cfg.max_reid_epochs or 10 ** 9
+    bar = progress_bar(range(first, max_epochs), cfg, desc="Re-ID epochs")
+    for epoch in bar:
+        start = time.time()
+        losses, correct, seen = [], 0, 0
+        for idx in batches:
+            loss, logits = trainer.train_batch(train_x[idx], train_y[idx], raw=raw)
+            losses.append(loss)
+            correct += int(np.sum(logits.argmax(1) == train_y[idx]))
+            seen += len(idx)
+        # Uncached, the reference's way: the frozen encoder runs on the selection set again
+        # every epoch. Cached: its encodings were computed once.
+        sel_enc = encoder.encode_all(sel_x, cfg.batch_size) if raw else sel_x
+        ev = trainer.evaluate(sel_enc, sel_y, cfg.batch_size, cfg.drop_last_test)
+        record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), train_acc=correct / seen,
+                      sel_loss=ev["loss"], sel_acc=ev["accuracy"],
+                      sel_nauc=roc_nauc(ev["logits"], ev["labels"], num_classes))
+        history.append(record)
+        took = time.time() - start
+        seconds += took
+        log(f"Re-ID epoch {epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
+            f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
+            f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}  ({took:.1f}s)")
+        progress, keep = reid_progress(ev["accuracy"], ev["loss"], best["acc"], best["loss"],
+                                       epoch, cfg.min_save_epoch)
+        if progress:
+            if keep:
+                best["weights"] = [v.numpy() for v in classifier.trainable_variables]
+                best["epoch"] = epoch + 1
+            best["acc"] = max(best["acc"], ev["accuracy"])
+            best["loss"] = min(best["loss"], ev["loss"])
+            waited = 0
+        else:
+            waited += 1
+            if waited == cfg.patience:
+                log(f"Early stop after epoch {epoch + 1}: best {selection_name} Rank-1 "
+                    f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
+                break
+        if run is not None:
+            extras = {f"best{i}": w for i, w in enumerate(best["weights"] or [])}
+            run.checkpoint(dict(resume_info or {}, stage="reid", epoch=epoch + 1, history=history,
+                                waited=waited, seconds=seconds, best_acc=best["acc"],
+                                best_loss=best["loss"], best_epoch=best["epoch"]),
+                           variables, dict(extras, **(_order_arrays(batches))))
+    else:
+        log(f"NOTE: Re-ID stopped by --max_reid_epochs {max_epochs} before the reference's "
+            f"early stopping (patience {cfg.patience}): a shortened run")
+    bar.close()
+    if best["weights"] is None:
+        log(f"NOTE: no epoch was kept (none beat the best {selection_name} accuracy so far"
+            + (f" at epoch {cfg.min_save_epoch + 1} or later" if cfg.min_save_epoch else "")
+            + "); the reference would have no model to restore. Reporting the last epoch's classifier.")
+    else:
+        for v, w in zip(classifier.trainable_variables, best["weights"]):
+            v.assign(w)
+    return trainer, history, best["epoch"], seconds
