@@ -207,3 +207,50 @@ def test_script_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "f=6: classification:" in proc.stdout
     assert sorted(os.listdir(tmp_path / "Datasets" / "KGBD")) == ["4", "6"]
+
+
+def test_file_joint_order_is_the_sdk_order_permuted():
+    """--joint_order file keeps the files' order (Head first): the same coordinates as the
+    default SDK order, up to the joint permutation given by the names."""
+    frames = raw_frames(3, 2, 5)
+    sdk = parse_kgbd_text(kgbd_text(frames))
+    kept = parse_kgbd_text(kgbd_text(frames), joint_order="file")
+    np.testing.assert_array_equal(kept, frames)            # exactly the files' rows
+    perm = [KINECT_V1.joint_names.index(KGBD_JOINT_NAMES[n]) for n in KGBD_ORDER]
+    np.testing.assert_array_equal(kept, sdk[:, perm])
+    assert KGBD_ORDER[0] == "Head"    # loaded data is centred on joint 0: the head, here
+
+
+def test_prepare_with_file_order_and_stride_records_both_and_centres_on_the_head(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    sdk = prepare(str(raw), str(tmp_path / "sdk"), lengths=(6,), seed=3, log=lambda *_: None)
+    fil = prepare(str(raw), str(tmp_path / "file"), lengths=(6,), seed=3, log=lambda *_: None,
+                  joint_order="file", train_stride=2)
+    man = fil.manifests[6]
+    assert (man["joint_order"], man["train_stride"], man["window_stride"]) == ("file", 2, 6)
+    assert (sdk.manifests[6]["joint_order"], sdk.manifests[6]["train_stride"]) == ("sdk", 6)
+    cls, base = man["protocols"]["classification"], sdk.manifests[6]["protocols"]["classification"]
+    # the same walks play the same roles; test windows are unchanged, training windows
+    # start every 2 frames: F frames - 20 trimmed -> (F - 20 - 6) // 2 + 1 windows
+    assert cls["windows"]["test"] == base["windows"]["test"]
+    assert cls["windows"]["train"] > 2.5 * base["windows"]["train"]
+    trained = [r for e in cls["persons"].values() for r in e["recordings"].values()
+               if r["role"] == "train" and r["frames"] >= 26]
+    assert trained
+    for rec in trained:
+        count = (rec["frames"] - 20 - 6) // 2 + 1
+        assert rec["windows"] == count and rec["frames_kept"] == (count - 1) * 2 + 6
+    raw_z = np.load(tmp_path / "file" / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy")
+    starts = raw_z.reshape(-1, 6, 20)[:, 0, 0]
+    assert set(np.diff(np.sort(starts[:20]))) <= {0.0, 2.0}
+    data = load_reid_data(locate("KGBD", 6, root=str(tmp_path / "file")))
+    np.testing.assert_allclose(data.train.sequences[..., 0, :], 0)     # centred on the head
+
+
+def test_stride_windows_counts_and_contents():
+    frames = np.arange(57)[:, None, None] * np.ones((1, 2, 3))
+    w = cut_windows(frames, 6, stride=1)
+    assert w.shape == (32, 6, 2, 3)                      # 37 kept frames -> 37 - 6 + 1 windows
+    assert [int(x[0, 0, 0]) for x in w[:3]] == [10, 11, 12] and w[-1, -1, 0, 0] == 46
+    np.testing.assert_array_equal(cut_windows(frames, 6, stride=6), cut_windows(frames, 6))
+    assert cut_windows(frames, 6, stride=4).shape[0] == (37 - 6) // 4 + 1

@@ -34,6 +34,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="KGBD", help="dataset name to write (a name SM-SGE.py knows)")
     p.add_argument("--skip_bad", action="store_true",
                    help="skip unreadable or malformed files (and count them) instead of stopping")
+    p.add_argument("--joint_order", default="sdk", choices=("sdk", "file"),
+                   help="KGBD: joints re-ordered by name into the Kinect SDK order (sdk, default) "
+                        "or kept in the files' order, Head first (file: the authors' convention)")
+    p.add_argument("--train_stride", default="",
+                   help="training windows start every S frames (default: f, non-overlapping; the "
+                        "authors' IAS/BIWI pre-processing uses 1); test windows never overlap")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -59,11 +65,20 @@ def main(argv=None) -> int:
         except ValueError:
             raise UserError(f"--seed must be an integer, got {args.seed!r}") from None
         lengths = parse_lengths(args.lengths)
+        stride = 0
+        if args.train_stride:
+            try:
+                stride = int(args.train_stride)
+            except ValueError:
+                stride = -1
+            if stride < 1:
+                raise UserError(f"--train_stride must be a positive integer, got {args.train_stride!r}")
         start = time.time()
         result = prepare(args.raw_dir, args.out, args.name, args.format, args.layout, lengths,
                          seed, args.skip_bad,
                          progress=lambda it: tqdm(it, desc="reading recordings", leave=False,
-                                                  disable=True if args.no_progress else None))
+                                                  disable=True if args.no_progress else None),
+                         joint_order=args.joint_order, train_stride=stride)
         for length in lengths:
             print(summary_line(result.manifests[length]))
         if result.skipped_files:

@@ -3,14 +3,16 @@
 Two input formats:
 - "kgbd": the Kinect Gait Biometry Dataset as distributed (Data/PersonNNN/K.txt): one text
   file per walk, one `JointName;x;y;z` line per joint, 20 lines per frame, each frame
-  starting with `Head`. Joints are re-ordered by name into the Kinect v1 layout.
+  starting with `Head`. Joints are re-ordered by name into the Kinect v1 SDK layout, or kept
+  in the files' order (--joint_order file: the authors' convention, see the README).
 - "folders": `<root>/<person>/<recording>.{npy,csv}`, each [frames, joints, 3] or one
   row per frame of joints*3 numbers (x, y, z of joint 0, then joint 1, ...), joints in the
   order of a named layout (utils/skeleton.py).
 
 Processing, as the authors' later pre-processing (TranSG) describes it: drop the first and
 last `trim` frames of every recording, then cut non-overlapping windows of f frames
-(stride f; the remainder is dropped). Splits are by recording, never by window, so that
+(stride f; the remainder is dropped); training windows may start every S frames instead
+(--train_stride S; the authors' IAS/BIWI pre-processing uses S = 1). Splits are by recording, never by window, so that
 no walk feeds both training and testing:
 - classification (the SM-SGE paper's protocol, our reading of SGELA/AGE): per person one
   recording (seeded choice) is the test set, the others are training data;
@@ -42,9 +44,17 @@ class RawDataError(UserError):
 # ----------------------------------------------------------------------------------------
 # Parsing
 
-def parse_kgbd_text(text: str, source: str = "<text>") -> np.ndarray:
-    """One KGBD walk -> [frames, 20, 3] float32 in Kinect v1 joint order."""
-    order = {name: KINECT_V1.joint_names.index(ours) for name, ours in KGBD_JOINT_NAMES.items()}
+JOINT_ORDERS = ("sdk", "file")
+
+
+def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk") -> np.ndarray:
+    """One KGBD walk -> [frames, 20, 3] float32, joints in the Kinect v1 SDK order (placed
+    by name), or with joint_order="file" in the files' own order (Head first), as the
+    authors' pre-processing keeps them."""
+    if joint_order == "file":
+        order = {name: i for i, name in enumerate(KGBD_JOINT_NAMES)}
+    else:
+        order = {name: KINECT_V1.joint_names.index(ours) for name, ours in KGBD_JOINT_NAMES.items()}
     frames, current, seen, start_line = [], None, set(), 0
 
     def close(line_no):
@@ -154,12 +164,24 @@ def discover(root: str, fmt: str) -> List[Recording]:
 # ----------------------------------------------------------------------------------------
 # Windows and splits (pure)
 
-def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES) -> np.ndarray:
-    """Drop `trim` frames at both ends, then non-overlapping windows of `length` frames:
-    [frames, J, 3] -> [windows, length, J, 3] (none when the walk is too short)."""
+def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES,
+                stride: int = 0) -> np.ndarray:
+    """Drop `trim` frames at both ends, then windows of `length` frames starting every
+    `stride` frames (0: stride = length, non-overlapping): [frames, J, 3] ->
+    [windows, length, J, 3] (none when the walk is too short)."""
+    stride = stride or length
     kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
-    count = len(kept) // length
-    return kept[:count * length].reshape(count, length, *frames.shape[1:])
+    starts = range(0, len(kept) - length + 1, stride)
+    if not starts:
+        return np.zeros((0, length) + frames.shape[1:], frames.dtype)
+    return np.stack([kept[s:s + length] for s in starts])
+
+
+def frames_covered(windows: int, length: int, stride: int) -> int:
+    """How many distinct frames `windows` windows of `length` frames, every `stride`, use."""
+    if windows == 0:
+        return 0
+    return (windows - 1) * min(stride, length) + length if stride <= length else windows * length
 
 
 def split_recordings(names_by_person: Dict[int, List[str]], protocol: str,
@@ -194,7 +216,8 @@ class Prepared:
 
 
 def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayout,
-                    skip_bad: bool, progress=None) -> Tuple[Dict[str, np.ndarray], List[str]]:
+                    skip_bad: bool, progress=None,
+                    joint_order: str = "sdk") -> Tuple[Dict[str, np.ndarray], List[str]]:
     """({path: [frames, J, 3]}, skipped-file messages): a bad file raises, or with
     skip_bad is skipped and reported."""
     arrays, skipped = {}, []
@@ -206,7 +229,7 @@ def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayou
                         text = fh.read()
                 except (OSError, UnicodeDecodeError) as exc:
                     raise RawDataError(f"{rec.path}: cannot read it ({exc.__class__.__name__})") from None
-                arrays[rec.path] = parse_kgbd_text(text, rec.path)
+                arrays[rec.path] = parse_kgbd_text(text, rec.path, joint_order)
             else:
                 arrays[rec.path] = read_recording(rec.path, layout)
         except RawDataError as exc:
@@ -220,10 +243,11 @@ PROTOCOL_ROLES = {"classification": ("train", "test"), "retrieval": ("train", "p
 
 
 def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
-                   protocol: str, seed: int, trim: int = TRIM_FRAMES):
-    """Windows of every role and the manifest entries of one protocol and length. A person
-    left without windows in some role (walks too short, too few walks) is left out of the
-    protocol altogether, and the manifest says why."""
+                   protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0):
+    """Windows of every role and the manifest entries of one protocol and length. Training
+    windows start every `train_stride` frames (0: non-overlapping); test, probe and gallery
+    windows never overlap. A person left without windows in some role (walks too short, too
+    few walks) is left out of the protocol altogether, and the manifest says why."""
     by_person: Dict[int, List[Recording]] = {}
     for rec in recordings:
         if rec.path in arrays:
@@ -239,10 +263,11 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
         mine: Dict[str, List[np.ndarray]] = {}
         for rec in recs:
             role = roles.get(pid, {}).get(rec.name, "unused")
-            w = cut_windows(arrays[rec.path], length, trim)
+            stride = (train_stride if role == "train" else 0) or length
+            w = cut_windows(arrays[rec.path], length, trim, stride)
             entry["recordings"][rec.name] = dict(
                 role=role, frames=int(len(arrays[rec.path])),
-                frames_kept=int(len(w) * length), windows=int(len(w)))
+                frames_kept=frames_covered(len(w), length, stride), windows=int(len(w)))
             entry["windows"][role] = entry["windows"].get(role, 0) + int(len(w))
             if len(w):
                 mine.setdefault(role, []).append(w)
@@ -281,7 +306,8 @@ def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: 
 
 def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
             layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
-            skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print) -> Prepared:
+            skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print,
+            joint_order: str = "sdk", train_stride: int = 0) -> Prepared:
     """Read every recording, then write both protocols for every length under
     <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
     manifest.json per length. Everything is built in a temporary folder and moved into
@@ -295,7 +321,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
         raise UserError(f"dataset {name} has {spec.num_joints} joints, the {layout.name} layout "
                         f"{layout.num_joints}; pick a --name with that joint count")
     recordings = discover(root, fmt)
-    arrays, skipped = load_recordings(recordings, fmt, layout, skip_bad, progress)
+    if joint_order not in JOINT_ORDERS:
+        raise UserError(f"--joint_order must be {' or '.join(JOINT_ORDERS)}, got {joint_order!r}")
+    if joint_order == "file" and fmt != "kgbd":
+        raise UserError("--joint_order file applies to --format kgbd (the KGBD text files) only")
+    arrays, skipped = load_recordings(recordings, fmt, layout, skip_bad, progress, joint_order)
     for message in skipped:
         log(f"skipped: {message}")
     if not arrays:
@@ -309,9 +339,12 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
             stage = os.path.join(staging, str(length))
             manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout.name,
                             name=name, length=length, seed=seed, trim_frames=trim,
-                            window_stride=length, skipped_files=skipped, protocols={})
+                            window_stride=length, train_stride=train_stride or length,
+                            joint_order=joint_order if fmt == "kgbd" else "layout",
+                            skipped_files=skipped, protocols={})
             for protocol in ("classification", "retrieval"):
-                joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim)
+                joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
+                                                 train_stride)
                 for pid, entry in persons.items():
                     if "left_out" in entry:
                         log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
