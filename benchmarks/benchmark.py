@@ -43,8 +43,8 @@ def make_model(joints=25, lstm=256, seed=0, fusion_lambda=1.0, cross_scale=True)
     """A full SM-SGE encoder: the KS20 shape by default, KGBD's with joints=20, lstm=128."""
     from models.sm_sge import SMSGE
     from utils.graphs import build_graph
-    from utils.skeleton import layout_for
-    return SMSGE(build_graph(layout_for(joints)), lstm, 8, fusion_lambda, seed=seed,
+    from utils.skeleton import KINECT_V1, KINECT_V2
+    return SMSGE(build_graph({20: KINECT_V1, 25: KINECT_V2}[joints]), lstm, 8, fusion_lambda, seed=seed,
                  cross_scale=cross_scale)
 
 

@@ -1,9 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 
 from utils.errors import UserError
 from utils.graphs import MASK_OFF, attention_mask, build_graph, pooling_matrix
-from utils.skeleton import CASIA_14, KINECT_V1, KINECT_V2, layout_for
+from utils.skeleton import (BUILT_IN, CASIA_14, KINECT_V1, KINECT_V2, LAYOUTS_BY_NAME, PART_NAMES,
+                            get_layout, layout_from_data, layout_record, load_layout_file)
 
 
 @pytest.mark.parametrize("layout,hyper", [(KINECT_V1, 39), (KINECT_V2, 49), (CASIA_14, 27)])
@@ -84,6 +87,96 @@ def test_attention_mask_neighbourhood():
     assert m2[0, 2] == 0 and m2[0, 3] == MASK_OFF
 
 
-def test_unknown_joint_count_is_a_user_error():
-    with pytest.raises(UserError, match="no skeleton layout has 17 joints"):
-        layout_for(17)
+def test_unknown_layout_name_is_a_user_error():
+    with pytest.raises(UserError, match="unknown layout 'kinect_v9': name one of kinect_v1, "):
+        get_layout("kinect_v9")
+
+
+def test_built_in_layouts_pass_the_validator_and_keep_the_reference_graphs():
+    for name, data in BUILT_IN.items():
+        assert layout_from_data(data, name) == LAYOUTS_BY_NAME[name]
+        assert layout_from_data(LAYOUTS_BY_NAME[name].as_data(), name) == LAYOUTS_BY_NAME[name]
+    # the joint indices the reference's graphs were written for (Kinect v1 and v2 SDK order)
+    assert KINECT_V1.part_groups == ((12, 13), (14, 15), (16, 17), (18, 19), (0, 1), (2, 3),
+                                     (4, 5), (6, 7), (8, 9), (10, 11))
+    assert set(KINECT_V1.bones) == {(0, 1), (1, 2), (2, 3), (2, 4), (4, 5), (5, 6), (6, 7),
+                                    (2, 8), (8, 9), (9, 10), (10, 11), (0, 12), (12, 13),
+                                    (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19)}
+    assert [set(g) for g in KINECT_V2.part_groups] == [
+        {12, 13}, {14, 15}, {16, 17}, {18, 19}, {0, 1}, {2, 3, 20}, {4, 5}, {6, 7, 21, 22},
+        {8, 9}, {10, 11, 23, 24}]
+    assert set(KINECT_V2.bones) == {(0, 1), (1, 20), (20, 2), (2, 3), (20, 4), (4, 5), (5, 6),
+                                    (6, 7), (7, 21), (6, 22), (20, 8), (8, 9), (9, 10), (10, 11),
+                                    (11, 23), (10, 24), (0, 12), (12, 13), (13, 14), (14, 15),
+                                    (0, 16), (16, 17), (17, 18), (18, 19)}
+    assert (LAYOUTS_BY_NAME["coco17"].num_joints, LAYOUTS_BY_NAME["mediapipe33"].num_joints) == (17, 33)
+    assert all(layout.centre == 0 for layout in LAYOUTS_BY_NAME.values())
+
+
+KINECT_18 = {   # a Kinect v2 subset many gait labs record: no hands, no spine shoulder
+    "name": "kinect_v2_18",
+    "joints": ["spine base", "spine mid", "neck", "head", "left shoulder", "left elbow",
+               "left wrist", "right shoulder", "right elbow", "right wrist", "left hip",
+               "left knee", "left ankle", "left foot", "right hip", "right knee", "right ankle",
+               "right foot"],
+    "bones": [["spine base", "spine mid"], ["spine mid", "neck"], ["neck", "head"],
+              ["neck", "left shoulder"], ["left shoulder", "left elbow"], ["left elbow", "left wrist"],
+              ["neck", "right shoulder"], ["right shoulder", "right elbow"],
+              ["right elbow", "right wrist"], ["spine base", "left hip"], ["left hip", "left knee"],
+              ["left knee", "left ankle"], ["left ankle", "left foot"], ["spine base", "right hip"],
+              ["right hip", "right knee"], ["right knee", "right ankle"], ["right ankle", "right foot"]],
+    "parts": {"left thigh": ["left hip", "left knee"], "left shank": ["left ankle", "left foot"],
+              "right thigh": ["right hip", "right knee"], "right shank": ["right ankle", "right foot"],
+              "torso": ["spine base", "spine mid"], "head": ["neck", "head"],
+              "left upper arm": ["left shoulder", "left elbow"], "left forearm": ["left wrist"],
+              "right upper arm": ["right shoulder", "right elbow"], "right forearm": ["right wrist"]},
+    "centre": "spine base",
+}
+
+
+def test_a_layout_file_builds_all_four_scales(tmp_path):
+    path = tmp_path / "k18.json"
+    path.write_text(json.dumps(KINECT_18))
+    layout = load_layout_file(str(path))
+    assert get_layout(str(path)) == layout and layout.num_joints == 18
+    g = build_graph(layout)
+    assert {s: g.num_nodes(s) for s in ("joint", "part", "body", "hyper")} == \
+        dict(joint=18, part=10, body=5, hyper=18 + 17)
+    assert layout_record(str(path)) == layout.as_data()          # recorded by content
+    assert get_layout(layout_record(str(path))) == layout
+    assert layout_record("kinect_v1") == "kinect_v1"              # built-ins by name
+
+
+def _broken(**change):
+    data = json.loads(json.dumps(KINECT_18))
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    return data
+
+
+@pytest.mark.parametrize("data, message", [
+    (_broken(name=None), '"name" is missing'),
+    (_broken(joints=["head", "head"]), "\"joints\" names 'head' twice"),
+    (_broken(bones=[["head", "tail"]]), "\"bones\" names 'tail', which is not in \"joints\""),
+    (_broken(bones=[["head", "neck"]]), "\"bones\" leave 'spine mid' unconnected to 'spine base'"),
+    (_broken(bones=[["head"]]), "\"bones\" must be a list of [joint, joint] pairs"),
+    (_broken(parts={p: ["head"] for p in PART_NAMES[:9]}), "\"parts\" lacks 'right forearm'"),
+    (_broken(parts=dict({p: ["head"] for p in PART_NAMES}, tail=["head"])), "\"parts\" has 'tail'"),
+    (_broken(parts=dict({p: ["head"] for p in PART_NAMES}, torso=[])), "lacks 'torso'"),
+    (_broken(parts=dict({p: ["head"] for p in PART_NAMES}, torso=["wing"])),
+     "\"parts/torso\" names 'wing'"),
+    (_broken(centre="tail"), "\"centre\" names 'tail'"),
+    ([], "a layout is a JSON object"),
+])
+def test_invalid_layouts_name_the_file_key_and_offender(tmp_path, data, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as err:
+        load_layout_file(str(path))
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+    path.write_text("{oops")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_layout_file(str(path))

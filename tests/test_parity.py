@@ -27,7 +27,7 @@ from tools.parity_report import (FIXTURES, LAYOUTS, REFERENCE_FACTOR, ParityCase
 from utils.data import labels_for, read_split, reference_epoch_order
 from utils.errors import UserError
 from utils.graphs import build_graph
-from utils.skeleton import layout_for
+from utils.skeleton import KINECT_V1, KINECT_V2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {"ks20": dict(dataset="KS20", test_tag="KS20", rank1=22.5),
@@ -158,11 +158,11 @@ def test_training_order_labels_equal_the_references(name):
 
 def test_checkpoint_errors_name_the_problem(tmp_path):
     case_dir = os.path.join(FIXTURES, "ks20", "rn")
-    wrong = SMSGE(build_graph(layout_for(20)), 32, 8)          # a 20-joint model
+    wrong = SMSGE(build_graph(KINECT_V1), 32, 8)          # a 20-joint model
     with pytest.raises(UserError, match=r"variable .* has shape .*needs"):
         load_reference_encoder(case_dir, wrong)
     with pytest.raises(UserError, match="no variable"):
-        load_reference_encoder(case_dir, SMSGE(build_graph(layout_for(25)), 32, 9))
+        load_reference_encoder(case_dir, SMSGE(build_graph(KINECT_V2), 32, 9))
     with pytest.raises(UserError, match="no TF checkpoint"):
         ReferenceCheckpoint(str(tmp_path))
     (tmp_path / "m.ckpt.index").write_bytes(b"garbage")

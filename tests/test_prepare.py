@@ -10,7 +10,7 @@ import pytest
 from utils.data import load_reid_data, read_split
 from utils.datasets import locate
 from utils.errors import UserError
-from utils.raw_skeletons import (RawDataError, cut_windows, parse_kgbd_text, prepare,
+from utils.raw_skeletons import (RawDataError, cut_windows, parse_kgbd_text, prepare, summary_line,
                                  split_recordings)
 from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
 
@@ -25,11 +25,12 @@ def kgbd_text(frames: np.ndarray) -> str:
 
 
 def raw_frames(pid: int, walk: int, count: int) -> np.ndarray:
-    """Recognisable values: x = person, y = walk, z = frame, plus the joint's raw index."""
+    """Recognisable values in metres: x = person, y = walk, z = frame / 10, plus the joint's
+    raw index / 100 on x."""
     f = np.zeros((count, 20, 3), np.float32)
     f[..., 0] = pid + np.arange(20) / 100.0
     f[..., 1] = walk
-    f[..., 2] = np.arange(count)[:, None]
+    f[..., 2] = np.arange(count)[:, None] / 10.0
     return f
 
 
@@ -107,7 +108,9 @@ def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
     assert set(cls["persons"]) == {"1", "2", "3", "4"}
     p4 = cls["persons"]["4"]["recordings"]
     assert p4["4.txt"]["windows"] == 0 and p4["4.txt"]["frames"] == 25
-    assert p4["1.txt"] == dict(role=p4["1.txt"]["role"], frames=65, frames_kept=42, windows=7)
+    assert p4["1.txt"] == dict(role=p4["1.txt"]["role"], frames=65, frames_kept=42, windows=7,
+                               frames_dropped=0, lost_joint_frames=0)
+    assert (man["frames_dropped"], man["lost_joint_frames"], man["bad_frames"]) == (0, 0, "stop")
 
     # person 4's short walk has no window: if it is their test walk, they are left out
     assert ("left_out" in cls["persons"]["4"]) == (p4["4.txt"]["role"] == "test")
@@ -120,7 +123,7 @@ def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
     # so read the raw z (frame number) and y (walk) through the un-centred hip centre offset
     train = read_split(str(out / "KGBD" / "6" / "KGBD_train_npy_data"), "KGBD", 6, 20, False, "KGBD")
     raw_x = np.load(out / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy").reshape(-1, 6, 20)
-    assert np.all(np.diff(raw_x[:, :, 0], axis=1) == 1) and raw_x[:, 0, 0].min() >= 10
+    assert np.allclose(np.diff(raw_x[:, :, 0], axis=1), 0.1) and raw_x[:, 0, 0].min() >= 0.999
     np.testing.assert_allclose(train.sequences[..., 0, :], 0)            # centred on joint 0
     # walks are disjoint between train and test, per person
     for pid, entry in cls["persons"].items():
@@ -176,7 +179,8 @@ def test_generic_folders_in_a_named_layout(tmp_path):
     assert {p["folder"] for p in persons.values()} == {"alice", "bob"}   # ids 1, 2
     data = load_reid_data(locate("KS20", 4, root=str(out)))
     assert data.train.sequences.shape[2] == KINECT_V2.num_joints
-    with pytest.raises(UserError, match="dataset KGBD has 20 joints, the Kinect v2"):
+    with pytest.raises(UserError, match="dataset KGBD uses the kinect_v1 layout .20 joints., the "
+                                        "kinect_v2 layout has 25; pick another --name"):
         prepare(str(tmp_path / "raw"), str(out), fmt="folders", layout_name="kinect_v2",
                 lengths=(4,), log=lambda *_: None)
     (tmp_path / "raw" / "bob" / "r1.npy").write_bytes(b"junk")
@@ -242,7 +246,7 @@ def test_prepare_with_file_order_and_stride_records_both_and_centres_on_the_head
         assert rec["windows"] == count and rec["frames_kept"] == (count - 1) * 2 + 6
     raw_z = np.load(tmp_path / "file" / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy")
     starts = raw_z.reshape(-1, 6, 20)[:, 0, 0]
-    assert set(np.diff(np.sort(starts[:20]))) <= {0.0, 2.0}
+    assert set(np.round(10 * np.diff(np.sort(starts[:20])))) <= {0.0, 2.0}
     data = load_reid_data(locate("KGBD", 6, root=str(tmp_path / "file")))
     np.testing.assert_allclose(data.train.sequences[..., 0, :], 0)     # centred on the head
 
@@ -254,3 +258,117 @@ def test_stride_windows_counts_and_contents():
     assert [int(x[0, 0, 0]) for x in w[:3]] == [10, 11, 12] and w[-1, -1, 0, 0] == 46
     np.testing.assert_array_equal(cut_windows(frames, 6, stride=6), cut_windows(frames, 6))
     assert cut_windows(frames, 6, stride=4).shape[0] == (37 - 6) // 4 + 1
+
+
+def test_own_dataset_with_a_layout_file_runs_end_to_end(tmp_path):
+    """An 18-joint layout file, recordings in a tree of one's own, a dataset name no code
+    knows: prepared, trained (a few steps) and evaluated, without --layout at evaluation."""
+    from tests.test_graphs import KINECT_18
+    layout_path = tmp_path / "k18.json"
+    layout_path.write_text(json.dumps(KINECT_18))
+    rng = np.random.default_rng(1)
+    for p in range(4):
+        body = rng.normal(size=(18, 3))
+        for r in range(3):
+            walk = body + 0.01 * rng.normal(size=(60, 18, 3))
+            folder = tmp_path / "raw" / f"walker{p}"
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(folder / f"w{r}.npy", walk.astype(np.float32))
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+
+    def script(*args):
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, *args[0])] + list(args[1:]),
+                              cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    script(("tools", "prepare_kgbd.py"), str(tmp_path / "raw"), "--format", "folders",
+           "--layout", str(layout_path), "--name", "MYSET", "--lengths", "4", "--no_progress")
+    manifest = json.loads((tmp_path / "Datasets" / "MYSET" / "4" / "manifest.json").read_text())
+    assert manifest["layout"]["name"] == "kinect_v2_18" and len(manifest["layout"]["joints"]) == 18
+    out = script(("SM-SGE.py",), "--dataset", "MYSET", "--length", "4", "--batch_size", "8",
+                 "--pre_epochs", "1", "--max_reid_epochs", "2", "--xla", "0", "--no_progress")
+    assert "18 joints (kinect_v2_18 layout)" in out and "Rank-1" in out
+    (run,) = (tmp_path / "RN" / "MYSET" / "4").iterdir()
+    config = json.loads((run / "config.json").read_text())
+    assert config["layout"]["joints"] == KINECT_18["joints"]          # recorded by content
+    layout_path.unlink()                                                # not needed any more
+    ev = script(("evaluate.py",), "--dataset", "MYSET", "--length", "4", "--model_dir", str(run),
+                "--no_progress")
+    assert "Confusion matrix" in ev
+    rank1 = lambda text: text.split("=" * 72)[-1].split("Rank-1 ")[1].split()[0]   # noqa: E731
+    assert rank1(ev) == rank1(out)
+
+
+def glitched_tree(root, fmt):
+    """Persons 1..3, 3 walks of 70 frames each. Person 1's walk 1 has a NaN frame (frame 30)
+    and walk 2 a 1e30 value (frame 40), both inside kept windows; walk 3 a lost joint at
+    frame 35 (exactly 0, 0, 0)."""
+    for pid in (1, 2, 3):
+        for w in (1, 2, 3):
+            frames = raw_frames(pid, w, 70).astype(np.float64)
+            if pid == 1 and w == 1:
+                frames[30, 5] = np.nan
+            if pid == 1 and w == 2:
+                frames[40, 7, 1] = 1e30
+            if pid == 1 and w == 3:
+                frames[35, 2] = 0.0
+            if fmt == "kgbd":
+                folder = root / "Data" / f"Person{pid:03d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{w}.txt").write_text(kgbd_text(frames))
+            else:
+                folder = root / f"p{pid}"
+                folder.mkdir(parents=True, exist_ok=True)
+                np.save(folder / f"{w}.npy", frames)
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["kgbd", "folders"])
+def test_glitched_frames_stop_by_default_naming_file_frame_and_joint(tmp_path, fmt):
+    raw = glitched_tree(tmp_path / "raw", fmt)
+    with pytest.raises(RawDataError) as err:
+        prepare(str(raw), str(tmp_path / "out"), fmt=fmt, lengths=(6,), log=lambda *_: None)
+    message = str(err.value)
+    # the raw file's 6th joint (Elbow-Left) is Kinect v1's left elbow; .npy rows are in that order
+    joint = KGBD_JOINT_NAMES[KGBD_ORDER[5]] if fmt == "kgbd" else KINECT_V1.joint_names[5]
+    assert joint == "left elbow"
+    where = "Person001/1.txt: frame 30 (line 601)" if fmt == "kgbd" else "p1/1.npy: frame 30 (row 30)"
+    assert where in message and "joint 'left elbow': nan, nan, nan" in message
+    assert "--bad_frames drop" in message
+    assert not (tmp_path / "out" / "KGBD" / "6").exists()              # nothing written
+
+
+@pytest.mark.parametrize("fmt", ["kgbd", "folders"])
+def test_dropped_frames_cut_the_recording_and_are_counted(tmp_path, fmt):
+    raw = glitched_tree(tmp_path / "raw", fmt)
+    result = prepare(str(raw), str(tmp_path / "out"), fmt=fmt, lengths=(6,), seed=0,
+                     log=lambda *_: None, bad_frames="drop")
+    man = result.manifests[6]
+    assert (man["frames_dropped"], man["lost_joint_frames"], man["bad_frames"]) == (2, 1, "drop")
+    recs = man["protocols"]["classification"]["persons"]["1"]["recordings"]
+    names = ("1.txt", "2.txt", "3.txt") if fmt == "kgbd" else ("1.npy", "2.npy", "3.npy")
+    assert [recs[n]["frames_dropped"] for n in names] == [1, 1, 0]
+    assert [recs[n]["lost_joint_frames"] for n in names] == [0, 0, 1]
+    # 70 frames - 20 trimmed = 50 kept (frames 10..59); a dropped frame at 30 leaves runs of
+    # 20 and 29 frames: 3 + 4 windows of 6 (8 without the gap), none spanning frame 30
+    assert recs[names[0]]["windows"] == 7
+    x = np.load(tmp_path / "out" / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy")
+    test = np.load(tmp_path / "out" / "KGBD" / "6" / "KGBD_test_npy_data" / "t_source_z_KGBD_6.npy")
+    frames = np.concatenate([x, test]).reshape(-1, 6, 20)[..., 0]
+    assert np.all(np.isfinite(frames)) and np.abs(frames).max() < 20
+    assert "frames with non-finite or implausible values dropped" in summary_line(man)
+    # --skip_bad keeps its meaning: a glitched recording is skipped whole, and counted
+    skipped = prepare(str(raw), str(tmp_path / "skip"), fmt=fmt, lengths=(6,), seed=0,
+                      log=lambda *_: None, skip_bad=True)
+    assert len(skipped.skipped_files) == 2 and skipped.manifests[6]["lost_joint_frames"] == 1
+
+
+def test_max_coordinate_is_settable_and_checked_by_the_script(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")     # values up to 8 m
+    with pytest.raises(RawDataError, match="beyond 5 m"):
+        prepare(str(raw), str(tmp_path / "o"), lengths=(6,), log=lambda *_: None, max_coordinate=5)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "prepare_kgbd.py"), str(raw),
+                           "--max_coordinate", "-3"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and "--max_coordinate must be a positive number" in proc.stderr

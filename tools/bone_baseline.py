@@ -51,10 +51,9 @@ def main(argv=None) -> int:
 
     def work():
         from utils.data import load_reid_data
-        from utils.datasets import get_spec, locate
+        from utils.datasets import locate
         from utils.errors import UserError
         from utils.metrics import cmc_and_map_features, cmc_nauc, rank_n_from_scores, roc_nauc
-        from utils.skeleton import layout_for
         try:
             length = int(args.length)
         except ValueError:
@@ -65,10 +64,14 @@ def main(argv=None) -> int:
         start = time.time()
         loc = locate(args.dataset, length, args.split or None, root=args.data_dir,
                      protocol=args.protocol)
-        bones = layout_for(get_spec(args.dataset).num_joints).bones
+        from utils.config import RunConfig, resolve
+        from utils.skeleton import get_layout
+        layout = get_layout(resolve(RunConfig(dataset=args.dataset, length=length,
+                                              data_dir=args.data_dir)).layout)
+        bones = layout.bones
         if args.protocol == "retrieval":
             from utils.data import retrieval_splits
-            probe, gallery = retrieval_splits(loc, args.data_dir)
+            probe, gallery = retrieval_splits(loc, layout, args.data_dir)
             cmc, mean_ap, valid, _ = cmc_and_map_features(
                 mean_bone_lengths(probe.sequences, bones), mean_bone_lengths(gallery.sequences, bones),
                 probe.person_ids, gallery.person_ids)
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
                   f"Rank-5 {100 * cmc[4]:.2f}  Rank-10 {100 * cmc[9]:.2f}  mAP {100 * mean_ap:.2f}  "
                   f"nAUC(CMC) {100 * cmc_nauc(cmc):.2f}  ({time.time() - start:.0f} s)")
             return
-        data = load_reid_data(loc)
+        data = load_reid_data(loc, layout)
         scores = nearest_per_class(mean_bone_lengths(data.test.sequences, bones),
                                    mean_bone_lengths(data.train.sequences, bones),
                                    data.train_labels, data.num_classes)

@@ -40,7 +40,8 @@ class ParityCase:
                                                  load_reference_encoder)
         from models.sm_sge import SMSGE, ReIDClassifier
         from utils.graphs import build_graph
-        from utils.skeleton import layout_for
+        from utils.datasets import get_spec
+        from utils.skeleton import get_layout
         self.name, self.stage, self.folder = name, stage, os.path.join(root, name)
         with open(os.path.join(self.folder, "init", "meta.json")) as fh:
             self.meta = json.load(fh)
@@ -48,7 +49,8 @@ class ParityCase:
         self.ckpt = ReferenceCheckpoint(os.path.join(self.folder, stage, "model.ckpt"))
         sizes = self.ckpt.sizes()
         with float_precision(precision):
-            self.model = SMSGE(build_graph(layout_for(sizes["num_joints"]), self.meta["nhood"]),
+            layout = get_layout(get_spec(self.meta["dataset"]).layout)
+            self.model = SMSGE(build_graph(layout, self.meta["nhood"]),
                                sizes["lstm_size"], sizes["heads"], self.meta["fusion_lambda"])
             self.classifier = ReIDClassifier(self.model.embedding_size, sizes["num_classes"])
         load_reference_encoder(self.ckpt, self.model)

@@ -30,8 +30,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed of the walk splits (same seed, same files)")
     p.add_argument("--format", default="kgbd", choices=("kgbd", "folders"))
     p.add_argument("--layout", default="kinect_v1",
-                   help="joint layout of --format folders: kinect_v1, kinect_v2 or casia14")
-    p.add_argument("--name", default="KGBD", help="dataset name to write (a name SM-SGE.py knows)")
+                   help="joint layout of --format folders: a built-in name (kinect_v1, kinect_v2, "
+                        "casia14, coco17, mediapipe33) or a layout file PATH.json")
+    p.add_argument("--name", default="KGBD",
+                   help="dataset name to write; any name of your own runs with SM-SGE.py --dataset NAME")
     p.add_argument("--skip_bad", action="store_true",
                    help="skip unreadable or malformed files (and count them) instead of stopping")
     p.add_argument("--joint_order", default="sdk", choices=("sdk", "file"),
@@ -40,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train_stride", default="",
                    help="training windows start every S frames (default: f, non-overlapping; the "
                         "authors' IAS/BIWI pre-processing uses 1); test windows never overlap")
+    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
+                   help="a frame with a non-finite value or one beyond --max_coordinate: stop with "
+                        "one line naming file, frame and joint (default), or drop such frames and "
+                        "frames with a lost joint (0,0,0), cutting the recording there")
+    p.add_argument("--max_coordinate", default="20",
+                   help="largest plausible |coordinate| in metres (default 20)")
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -65,6 +73,13 @@ def main(argv=None) -> int:
         except ValueError:
             raise UserError(f"--seed must be an integer, got {args.seed!r}") from None
         lengths = parse_lengths(args.lengths)
+        try:
+            max_coordinate = float(args.max_coordinate)
+        except ValueError:
+            max_coordinate = -1.0
+        if not max_coordinate > 0:
+            raise UserError(f"--max_coordinate must be a positive number of metres, got "
+                            f"{args.max_coordinate!r}")
         stride = 0
         if args.train_stride:
             try:
@@ -78,7 +93,8 @@ def main(argv=None) -> int:
                          seed, args.skip_bad,
                          progress=lambda it: tqdm(it, desc="reading recordings", leave=False,
                                                   disable=True if args.no_progress else None),
-                         joint_order=args.joint_order, train_stride=stride)
+                         joint_order=args.joint_order, train_stride=stride,
+                         bad_frames=args.bad_frames, max_coordinate=max_coordinate)
         for length in lengths:
             print(summary_line(result.manifests[length]))
         if result.skipped_files:

@@ -11,7 +11,7 @@ wrong one gets a single clear line (never a traceback).
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from models.draws import S_RANGES
 from utils.errors import UserError
@@ -54,6 +54,10 @@ class RunConfig:
     progress: bool = setting(True, "hide progress bars", "data", flag="no_progress")
     data_dir: str = setting("Datasets", "folder holding the datasets in the released layout",
                             "data")
+    layout: Optional[Union[str, dict]] = setting(
+        None, "skeleton layout: a built-in name (kinect_v1, kinect_v2, casia14, coco17, "
+        "mediapipe33) or a layout file PATH.json (default: the dataset's, or its manifest's)",
+        "train", str)
     # -- model: shape of the encoder and its scoring -------------------------------------
     fusion_lambda: float = setting(1.0, "collaboration fusion coefficient, 0..1", "model",
                                    low=0.0, high=1.0)
@@ -122,8 +126,7 @@ class RunConfig:
                              "length), a run folder under RN/, or an authors' TF1 checkpoint "
                              "(its .ckpt prefix or folder)", "eval")
     # -- derived from the dataset by resolve(); not flags ----------------------------------
-    num_joints: Optional[int] = setting(None, "joints per skeleton", "derived",
-                                        per_dataset="num_joints")
+    num_joints: Optional[int] = setting(None, "joints per skeleton (from the layout)", "derived")
     lstm_size: Optional[int] = setting(None, "LSTM size", "derived", per_dataset="lstm_size")
     min_save_epoch: int = setting(0, "first 0-based Re-ID epoch whose model may be kept "
                                   "(IAS: 10, as the reference)", "derived")
@@ -234,9 +237,11 @@ def _parse(f, flag: str, text: str):
 
 
 def _check_together(cfg: RunConfig) -> None:
-    from utils.datasets import REGISTRY
-    if cfg.dataset not in REGISTRY:
-        raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(REGISTRY)}")
+    from utils.datasets import REGISTRY, prepared_datasets
+    if cfg.dataset not in REGISTRY and cfg.dataset not in prepared_datasets(cfg.data_dir):
+        known = list(REGISTRY) + prepared_datasets(cfg.data_dir)
+        raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(known)}, or "
+                        f"prepare it under {cfg.data_dir} with tools/prepare_kgbd.py --name {cfg.dataset}")
     if cfg.length - 2 * cfg.pred_margin < 1:
         raise UserError(f"--pred_margin {cfg.pred_margin} leaves no draw for --length "
                         f"{cfg.length}; use a margin below {cfg.length / 2:g}")
@@ -245,13 +250,20 @@ def _check_together(cfg: RunConfig) -> None:
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
-    """Fill the per-dataset settings (method §6) that the user left unset."""
-    from utils.datasets import get_spec
-    spec = get_spec(cfg.dataset)
+    """Fill the per-dataset settings (method §6) that the user left unset, and the layout:
+    --layout, else a prepared dataset's manifest, else the dataset's own; recorded as a
+    built-in's name or a layout file's whole content."""
+    from utils.datasets import get_spec, manifest_layout
+    from utils.skeleton import get_layout, layout_record
+    spec = get_spec(cfg.dataset, cfg.data_dir)
     changes = {f.name: getattr(spec, f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
                if f.metadata["per_dataset"] and getattr(cfg, f.name) is None}
-    # the derived sizes always come from the dataset
-    changes.update(num_joints=spec.num_joints, lstm_size=spec.lstm_size)
+    layout = cfg.layout or manifest_layout(cfg.data_dir, cfg.dataset, cfg.length) or spec.layout
+    if layout is None:
+        raise UserError(f"{cfg.dataset} has no manifest with a layout under {cfg.data_dir}; "
+                        f"give --layout")
+    changes.update(layout=layout_record(layout), num_joints=get_layout(layout).num_joints,
+                   lstm_size=spec.lstm_size)
     if cfg.pre_epochs is None and cfg.probe_type and spec.pretrain_epochs_probe:
         changes["pre_epochs"] = spec.pretrain_epochs_probe
     if cfg.task == "none":   # no pre-training: Re-ID on the randomly initialised encoder

@@ -13,7 +13,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from utils.datasets import DATASETS_ROOT, DataLocation, get_spec, locate
+from utils.datasets import DATASETS_ROOT, DataLocation, locate, source_of
+from utils.skeleton import SkeletonLayout
 from utils.errors import UserError
 
 AXES = ("x", "y", "z")
@@ -65,16 +66,26 @@ def _first_existing(folder: str, names: List[str]) -> Optional[str]:
     return None
 
 
-def centre_on_joint0(sequences: np.ndarray) -> np.ndarray:
-    """Subtract joint 0 of each frame from all joints of that frame, per axis."""
-    return sequences - sequences[..., :1, :]
+def dataset_layout(dataset: str) -> SkeletonLayout:
+    from utils.datasets import REGISTRY
+    from utils.skeleton import get_layout
+    if dataset not in REGISTRY:
+        raise UserError(f"{dataset} is a dataset of one's own: its layout comes from its "
+                        f"manifest (utils.config.resolve) and must be given")
+    return get_layout(REGISTRY[dataset].layout)
+
+
+def centre_on(sequences: np.ndarray, joint: int = 0) -> np.ndarray:
+    """Subtract `joint` of each frame from all joints of that frame, per axis."""
+    return sequences - sequences[..., joint:joint + 1, :]
 
 
 def read_split(folder: str, tag: str, length: int, num_joints: int, test: bool,
-               dataset: str) -> Split:
-    """Read one train or test folder of the released layout and check its shapes."""
+               dataset: str, centre: int = 0) -> Split:
+    """Read one train or test folder of the released layout and check its shapes; frames
+    are centred on joint `centre` (the layout's)."""
     prefix = "t_" if test else ""
-    source_hint = get_spec(dataset).source
+    source_hint = source_of(dataset)
     if not os.path.isdir(folder):
         raise UserError(f"dataset folder {folder} not found: put the pre-processed "
                         f"{dataset} files there ({prefix}source_x_{tag}_{length}.npy and the "
@@ -125,7 +136,7 @@ def read_split(folder: str, tag: str, length: int, num_joints: int, test: bool,
     ids_path = _first_existing(folder, [f"ids_{tag}_{length}.npy", f"{prefix}ids_{tag}_{length}.npy"])
     if ids_path is not None:
         check_ids_file(ids_path, person_ids)
-    return Split(centre_on_joint0(sequences), person_ids)
+    return Split(centre_on(sequences, centre), person_ids)
 
 
 def check_ids_file(path: str, person_ids: np.ndarray) -> None:
@@ -143,12 +154,14 @@ def check_ids_file(path: str, person_ids: np.ndarray) -> None:
                             f"the two files come from different releases")
 
 
-def load_reid_data(loc: DataLocation) -> ReIDData:
-    spec = get_spec(loc.dataset)
-    train = read_split(loc.train_dir, loc.train_tag, loc.length, spec.num_joints, False,
-                       loc.dataset)
-    test = read_split(loc.test_dir, loc.test_tag, loc.length, spec.num_joints, True,
-                      loc.dataset)
+def load_reid_data(loc: DataLocation, layout: Optional[SkeletonLayout] = None) -> ReIDData:
+    """Training and test splits, frames centred on the layout's centre joint (default: the
+    dataset's own layout)."""
+    layout = layout or dataset_layout(loc.dataset)
+    train = read_split(loc.train_dir, loc.train_tag, loc.length, layout.num_joints, False,
+                       loc.dataset, layout.centre)
+    test = read_split(loc.test_dir, loc.test_tag, loc.length, layout.num_joints, True,
+                      loc.dataset, layout.centre)
     id_list = np.unique(train.person_ids)
     unseen = sorted(set(np.unique(test.person_ids).tolist()) - set(id_list.tolist()))
     if unseen:
@@ -230,18 +243,20 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
                     person_ids.astype(np.int64))
 
 
-def retrieval_splits(loc: DataLocation, root: str = DATASETS_ROOT):
+def retrieval_splits(loc: DataLocation, layout: Optional[SkeletonLayout] = None,
+                     root: str = DATASETS_ROOT):
     """(probe Split, gallery Split) in the layout of the retrieval works: probe/ and gallery/
     beside the test files; on IAS, one split's test set against the other's."""
-    v, f = get_spec(loc.dataset).num_joints, loc.length
+    layout = layout or dataset_layout(loc.dataset)
+    v, f, c = layout.num_joints, loc.length, layout.centre
     if loc.dataset == "IAS":
         other = "B" if loc.test_tag == "IAS-A" else "A"
         gallery_loc = locate("IAS", f, other, root=root)
-        return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS"),
-                read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS"))
+        return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS", c),
+                read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS", c))
     probe_dir, gallery_dir = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
     if not os.path.isdir(probe_dir):
         raise UserError(f"retrieval needs {probe_dir} and {gallery_dir} (the probe/gallery "
                         f"layout of the retrieval works); they are missing for {loc.run_tag}")
-    return (read_split(probe_dir, loc.test_tag, f, v, True, loc.dataset),
-            read_split(gallery_dir, loc.test_tag, f, v, True, loc.dataset))
+    return (read_split(probe_dir, loc.test_tag, f, v, True, loc.dataset, c),
+            read_split(gallery_dir, loc.test_tag, f, v, True, loc.dataset, c))

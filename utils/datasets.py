@@ -2,6 +2,7 @@
 
 Adding a dataset means adding one DatasetSpec here; loaders and scripts read nothing else.
 """
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -14,7 +15,7 @@ DATASETS_ROOT = "Datasets"
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    num_joints: int
+    layout: Optional[str]     # skeleton layout name (utils/skeleton.py); None: the manifest's
     batch_size: int
     lstm_size: int
     pretrain_lr: float
@@ -23,34 +24,77 @@ class DatasetSpec:
     source: str               # where the pre-processed files come from
     pretrain_epochs_probe: Optional[int] = None   # CASIA-B with a probe type
 
+    @property
+    def num_joints(self) -> int:
+        from utils.skeleton import get_layout
+        return get_layout(self.layout).num_joints
+
 
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
            "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
 
 REGISTRY = {
-    "KS20": DatasetSpec("KS20", 25, 64, 256, 0.0005, 200, 0.0025, AUTHORS),
-    "IAS": DatasetSpec("IAS", 20, 64, 256, 0.0025, 120, 0.0025, AUTHORS),
-    "KGBD": DatasetSpec("KGBD", 20, 256, 128, 0.0025, 160, 0.0025, AUTHORS),
-    "BIWI": DatasetSpec("BIWI", 20, 256, 256, 0.005, 120, 0.0025, AUTHORS),
-    "CASIA_B": DatasetSpec("CASIA_B", 14, 128, 256, 0.0005, 160, 0.0005,
+    "KS20": DatasetSpec("KS20", "kinect_v2", 64, 256, 0.0005, 200, 0.0025, AUTHORS),
+    "IAS": DatasetSpec("IAS", "kinect_v1", 64, 256, 0.0025, 120, 0.0025, AUTHORS),
+    "KGBD": DatasetSpec("KGBD", "kinect_v1", 256, 128, 0.0025, 160, 0.0025, AUTHORS),
+    "BIWI": DatasetSpec("BIWI", "kinect_v1", 256, 256, 0.005, 120, 0.0025, AUTHORS),
+    "CASIA_B": DatasetSpec("CASIA_B", "casia14", 128, 256, 0.0005, 160, 0.0005,
                            AUTHORS, pretrain_epochs_probe=200),
     # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
     # pipeline runs in minutes on two CPU cores.
-    "demo": DatasetSpec("demo", 25, 64, 256, 0.0005, 30, 0.0025,
+    "demo": DatasetSpec("demo", "kinect_v2", 64, 256, 0.0005, 30, 0.0025,
                         "generated on first use by utils/demo.py"),
-    "demo20": DatasetSpec("demo20", 20, 64, 256, 0.0005, 30, 0.0025,
+    "demo20": DatasetSpec("demo20", "kinect_v1", 64, 256, 0.0005, 30, 0.0025,
                           "generated on first use by utils/demo.py"),
 }
+
+# A dataset prepared from raw recordings under a name of one's own (tools/prepare_kgbd.py
+# --name MYSET) runs with these settings, the IAS row (a Kinect gait set of similar size),
+# unless flags say otherwise; its manifest supplies the layout.
+GENERIC = DatasetSpec("generic", None, 64, 256, 0.0025, 120, 0.0025,
+                      "your own recordings, prepared with tools/prepare_kgbd.py")
+MANIFEST = "manifest.json"
 
 IAS_SPLITS = ("A", "B")
 CASIA_VIEWS = tuple(range(11))
 CASIA_PROBE_TYPES = ("nm.nm", "cl.nm", "bg.nm", "cl.cl", "bg.bg", "nm.cl", "nm.bg")
 
 
-def get_spec(name: str) -> DatasetSpec:
-    if name not in REGISTRY:
-        raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+def prepared_datasets(root: str):
+    """Names of datasets prepared under `root` (a manifest in some <name>/<f>/)."""
+    import glob
+    found = {os.path.basename(os.path.dirname(os.path.dirname(p)))
+             for p in glob.glob(os.path.join(root, "*", "*", MANIFEST))}
+    return sorted(found - set(REGISTRY))
+
+
+def get_spec(name: str, root: Optional[str] = None) -> DatasetSpec:
+    """The settings of a known dataset, or the generic row for one prepared under `root`."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    prepared = prepared_datasets(root) if root else []
+    if name in prepared:
+        return dataclasses.replace(GENERIC, name=name)
+    raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(list(REGISTRY) + prepared)}"
+                    + (f" (or prepare it under {root} with tools/prepare_kgbd.py --name {name})"
+                       if root else ""))
+
+
+def source_of(name: str) -> str:
+    return (REGISTRY.get(name) or GENERIC).source
+
+
+def manifest_layout(root: str, dataset: str, length: int):
+    """The layout a prepared dataset's manifest records (a name or the content), or None."""
+    path = os.path.join(root, dataset, str(length), MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    import json
+    try:
+        with open(path) as fh:
+            return json.load(fh).get("layout")
+    except (OSError, json.JSONDecodeError):
+        raise UserError(f"{path} is not valid JSON; prepare the dataset again") from None
 
 
 @dataclass(frozen=True)
@@ -71,7 +115,7 @@ def locate(dataset: str, length: int, split: Optional[str] = None, view: Optiona
     """Resolve the released folder layout (method §1) for one dataset variant. A dataset
     prepared from raw recordings (tools/prepare_kgbd.py) keeps its retrieval protocol, whose
     training walks differ, in <f>/retrieval/; it is used for --protocol retrieval."""
-    get_spec(dataset)   # unknown names fail here, with the list of known ones
+    get_spec(dataset, root)   # unknown names fail here, with the list of known ones
     base = os.path.join(root, dataset, str(length))
     tag = test_tag = run_tag = dataset
     if protocol == "retrieval" and os.path.isdir(os.path.join(base, "retrieval")):

@@ -17,6 +17,7 @@ from utils.protocols import (Result, classification, print_summary, retrieval,
                              score_saved_classifier)
 from utils.resume import Budget, RunFolder, TimeBudgetReached, restore_variables
 from utils.runtime import device_description, seed_everything
+from utils.skeleton import get_layout
 from utils.stages import pretrain_or_load, training_order
 from utils.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
                            data_location, find_best_run, load_run_config, new_run_name,
@@ -82,10 +83,10 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
         reference = ReferenceCheckpoint(cfg.encoder_ckpt)
         cfg, _ = adopt_checkpoint_sizes(cfg, reference)
     loc = data_location(cfg)
-    data = load_reid_data(loc)
+    data = load_reid_data(loc, get_layout(cfg.layout))
     log(f"Dataset {loc.run_tag}, f={cfg.length}: {len(data.train_labels)} training and "
         f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
-        f"{cfg.num_joints} joints")
+        f"{cfg.num_joints} joints ({get_layout(cfg.layout).name} layout)")
     seed_everything(cfg.seed)
     log(f"Running on {device_description()}, seed {cfg.seed}")
     model = build_model(cfg)
@@ -161,7 +162,7 @@ def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_class
                 raise UserError(f"{folder} holds no classifier (a retrieval run); use "
                                 f"--protocol retrieval")
             load_classifier = lambda c: load_module(os.path.join(folder, CLASSIFIER_FILE), c)  # noqa: E731
-        data = load_reid_data(loc)
+        data = load_reid_data(loc, get_layout(cfg.layout))
         classifier = build_classifier(cfg, model, data.num_classes)
         load_classifier(classifier)
         result = score_saved_classifier(cfg, encoder, classifier, data, log)

@@ -18,6 +18,7 @@ from utils.datasets import DataLocation
 from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, rank_n_from_scores,
                            roc_nauc)
 from utils.runtime import generator
+from utils.skeleton import get_layout
 from utils.stages import progress_bar, train_classifier, training_order
 
 NOT_SAVED = dict(saved=False)   # field metadata: kept in memory, not in metrics.json
@@ -156,7 +157,7 @@ def score_saved_classifier(cfg: RunConfig, encoder, classifier, data: ReIDData,
 
 def retrieval(cfg: RunConfig, loc: DataLocation, encoder, log=print) -> RetrievalResult:
     """Probe/gallery matching of the mean prefix encodings (no classifier)."""
-    probe, gallery = retrieval_splits(loc, cfg.data_dir)
+    probe, gallery = retrieval_splits(loc, get_layout(cfg.layout), cfg.data_dir)
     bs = cfg.batch_size
     q = sequence_encoding(encoder.encode_all(
         probe.sequences, bs, lambda it: progress_bar(it, cfg, desc="encode probe")))

@@ -26,12 +26,13 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from utils.errors import UserError
-from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, LAYOUTS_BY_NAME, SkeletonLayout
+from utils.skeleton import (KGBD_JOINT_NAMES, KINECT_V1, LAYOUTS_BY_NAME, SkeletonLayout,
+                            get_layout, layout_record)
 
 TRIM_FRAMES = 10
 FORMATS = ("kgbd", "folders")
@@ -47,10 +48,12 @@ class RawDataError(UserError):
 JOINT_ORDERS = ("sdk", "file")
 
 
-def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk") -> np.ndarray:
-    """One KGBD walk -> [frames, 20, 3] float32, joints in the Kinect v1 SDK order (placed
+def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk",
+                    lines: Optional[list] = None) -> np.ndarray:
+    """One KGBD walk -> [frames, 20, 3] float64, joints in the Kinect v1 SDK order (placed
     by name), or with joint_order="file" in the files' own order (Head first), as the
-    authors' pre-processing keeps them."""
+    authors' pre-processing keeps them. The values are not judged here (check_frames does);
+    `lines`, if given, receives each frame's first line number."""
     if joint_order == "file":
         order = {name: i for i, name in enumerate(KGBD_JOINT_NAMES)}
     else:
@@ -63,6 +66,8 @@ def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk")
             raise RawDataError(f"{source}:{start_line}: the frame starting here lacks "
                                f"{', '.join(missing)} (it ends before line {line_no})")
         frames.append(current)
+        if lines is not None:
+            lines.append(start_line)
 
     for line_no, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -78,12 +83,10 @@ def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk")
             xyz = [float(v) for v in parts[1:]]
         except ValueError:
             raise RawDataError(f"{source}:{line_no}: coordinates are not numbers: {line[:60]!r}") from None
-        if not all(np.isfinite(xyz)):
-            raise RawDataError(f"{source}:{line_no}: coordinates are not finite: {line[:60]!r}")
         if name == "Head":
             if current is not None:
                 close(line_no)
-            current, seen, start_line = np.zeros((len(order), 3), np.float32), set(), line_no
+            current, seen, start_line = np.zeros((len(order), 3)), set(), line_no
         elif current is None:
             raise RawDataError(f"{source}:{line_no}: the first frame does not start with Head")
         if name in seen:
@@ -97,7 +100,8 @@ def parse_kgbd_text(text: str, source: str = "<text>", joint_order: str = "sdk")
 
 
 def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
-    """A generic recording (.npy or .csv) -> [frames, joints, 3] float32."""
+    """A generic recording (.npy or .csv) -> [frames, joints, 3] float64 (values are judged
+    by check_frames)."""
     joints = layout.num_joints
     try:
         if path.endswith(".npy"):
@@ -113,9 +117,48 @@ def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
                            f"[frames, {3 * joints}] for the {layout.name} layout")
     if len(arr) == 0:
         raise RawDataError(f"{path}: the recording holds no frames")
-    if not np.all(np.isfinite(arr)):
-        raise RawDataError(f"{path}: holds NaN or infinite coordinates")
-    return arr.astype(np.float32)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise RawDataError(f"{path}: holds {arr.dtype} values, not numbers")
+    return arr.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------------------
+# Judging frames
+
+BAD_FRAME_POLICIES = ("stop", "drop")
+MAX_COORDINATE = 20.0   # metres: no walker's joint is that far from the sensor
+
+
+@dataclass
+class FrameCheck:
+    frames: np.ndarray   # [F, J, 3] float32; rows of dropped frames are NaN (never written)
+    dropped: int = 0     # frames with a non-finite or implausible value, dropped
+    lost: int = 0        # frames where the sensor lost a joint: exactly (0, 0, 0)
+
+
+def check_frames(arr: np.ndarray, source: str, joint_names, policy: str = "stop",
+                 max_coordinate: float = MAX_COORDINATE, frame_lines=None) -> FrameCheck:
+    """Find glitches in a recording's raw float64 values: non-finite coordinates and values
+    beyond +-max_coordinate (policy "stop": one line naming the file, frame and joint;
+    "drop": those frames are dropped and the recording is cut there), and frames where a
+    joint is exactly (0, 0, 0), the sensor's mark of a lost joint (counted; dropped too
+    under "drop")."""
+    with np.errstate(invalid="ignore"):
+        glitch = ~np.isfinite(arr) | (np.abs(arr) > max_coordinate)
+    bad = glitch.any(axis=(1, 2))
+    lost = np.all(arr == 0, axis=2).any(axis=1) & ~bad
+    if bad.any() and policy == "stop":
+        f = int(np.flatnonzero(bad)[0])
+        j = int(np.flatnonzero(glitch[f].any(axis=1))[0])
+        where = f"frame {f}" + (f" (line {frame_lines[f]})" if frame_lines else f" (row {f})")
+        raise RawDataError(f"{source}: {where}, joint {joint_names[j]!r}: "
+                           f"{', '.join(f'{v:g}' for v in arr[f, j])} is not finite or beyond "
+                           f"{max_coordinate:g} m; --bad_frames drop drops such frames, "
+                           f"--skip_bad skips the recording")
+    frames = arr.astype(np.float32) if not bad.any() else np.where(bad[:, None, None], 0, arr).astype(np.float32)
+    if policy == "drop":
+        frames[bad | lost] = np.nan
+    return FrameCheck(frames, int(bad.sum()), int(lost.sum()))
 
 
 # ----------------------------------------------------------------------------------------
@@ -169,19 +212,29 @@ def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES,
     """Drop `trim` frames at both ends, then windows of `length` frames starting every
     `stride` frames (0: stride = length, non-overlapping): [frames, J, 3] ->
     [windows, length, J, 3] (none when the walk is too short)."""
-    stride = stride or length
-    kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
-    starts = range(0, len(kept) - length + 1, stride)
+    kept, starts = window_starts(frames, length, trim, stride)
     if not starts:
         return np.zeros((0, length) + frames.shape[1:], frames.dtype)
     return np.stack([kept[s:s + length] for s in starts])
 
 
-def frames_covered(windows: int, length: int, stride: int) -> int:
-    """How many distinct frames `windows` windows of `length` frames, every `stride`, use."""
-    if windows == 0:
-        return 0
-    return (windows - 1) * min(stride, length) + length if stride <= length else windows * length
+def window_starts(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES, stride: int = 0):
+    """(the trimmed frames, the first frame of each window in them). Dropped frames (NaN
+    rows) cut the recording: no window spans them."""
+    stride = stride or length
+    kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
+    good = ~np.isnan(kept).reshape(len(kept), -1).any(axis=1)
+    starts, begin = [], 0
+    for end in list(np.flatnonzero(~good)) + [len(kept)]:
+        starts += range(begin, end - length + 1, stride)
+        begin = end + 1
+    return kept, starts
+
+
+def frames_in_windows(frames: np.ndarray, length: int, trim: int, stride: int) -> int:
+    """How many distinct frames the windows of a recording use."""
+    _, starts = window_starts(frames, length, trim, stride)
+    return len({s + i for s in starts for i in range(length)})
 
 
 def split_recordings(names_by_person: Dict[int, List[str]], protocol: str,
@@ -216,11 +269,12 @@ class Prepared:
 
 
 def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayout,
-                    skip_bad: bool, progress=None,
-                    joint_order: str = "sdk") -> Tuple[Dict[str, np.ndarray], List[str]]:
-    """({path: [frames, J, 3]}, skipped-file messages): a bad file raises, or with
-    skip_bad is skipped and reported."""
-    arrays, skipped = {}, []
+                    skip_bad: bool, progress=None, joint_order: str = "sdk",
+                    bad_frames: str = "stop", max_coordinate: float = MAX_COORDINATE):
+    """({path: [frames, J, 3]}, skipped-file messages, {path: frame counts}): a bad file
+    raises, or with skip_bad is skipped and reported; glitches in the values are judged by
+    check_frames under the bad_frames policy."""
+    arrays, skipped, counts = {}, [], {}
     for rec in (progress(recordings) if progress else recordings):
         try:
             if fmt == "kgbd":
@@ -229,25 +283,33 @@ def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayou
                         text = fh.read()
                 except (OSError, UnicodeDecodeError) as exc:
                     raise RawDataError(f"{rec.path}: cannot read it ({exc.__class__.__name__})") from None
-                arrays[rec.path] = parse_kgbd_text(text, rec.path, joint_order)
+                lines = []
+                raw = parse_kgbd_text(text, rec.path, joint_order, lines)
+                names = list(KGBD_JOINT_NAMES) if joint_order == "file" else layout.joint_names
             else:
-                arrays[rec.path] = read_recording(rec.path, layout)
+                raw, lines, names = read_recording(rec.path, layout), None, layout.joint_names
+            check = check_frames(raw, rec.path, names, bad_frames, max_coordinate, lines)
         except RawDataError as exc:
             if not skip_bad:
                 raise
             skipped.append(str(exc))
-    return arrays, skipped
+            continue
+        arrays[rec.path] = check.frames
+        counts[rec.path] = dict(frames_dropped=check.dropped, lost_joint_frames=check.lost)
+    return arrays, skipped, counts
 
 
 PROTOCOL_ROLES = {"classification": ("train", "test"), "retrieval": ("train", "probe", "gallery")}
 
 
 def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
-                   protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0):
+                   protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0,
+                   counts: Optional[Dict[str, dict]] = None):
     """Windows of every role and the manifest entries of one protocol and length. Training
     windows start every `train_stride` frames (0: non-overlapping); test, probe and gallery
     windows never overlap. A person left without windows in some role (walks too short, too
     few walks) is left out of the protocol altogether, and the manifest says why."""
+    counts = counts or {}
     by_person: Dict[int, List[Recording]] = {}
     for rec in recordings:
         if rec.path in arrays:
@@ -267,7 +329,8 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
             w = cut_windows(arrays[rec.path], length, trim, stride)
             entry["recordings"][rec.name] = dict(
                 role=role, frames=int(len(arrays[rec.path])),
-                frames_kept=frames_covered(len(w), length, stride), windows=int(len(w)))
+                frames_kept=frames_in_windows(arrays[rec.path], length, trim, stride),
+            windows=int(len(w)), **counts.get(rec.path, {}))
             entry["windows"][role] = entry["windows"].get(role, 0) + int(len(w))
             if len(w):
                 mine.setdefault(role, []).append(w)
@@ -307,25 +370,33 @@ def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: 
 def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
             layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
             skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print,
-            joint_order: str = "sdk", train_stride: int = 0) -> Prepared:
+            joint_order: str = "sdk", train_stride: int = 0, bad_frames: str = "stop",
+            max_coordinate: float = MAX_COORDINATE) -> Prepared:
     """Read every recording, then write both protocols for every length under
     <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
     manifest.json per length. Everything is built in a temporary folder and moved into
     place only when complete."""
-    from utils.datasets import get_spec
-    layout = KINECT_V1 if fmt == "kgbd" else LAYOUTS_BY_NAME.get(layout_name)
-    if layout is None:
-        raise UserError(f"unknown --layout {layout_name!r}; choose one of {', '.join(LAYOUTS_BY_NAME)}")
-    spec = get_spec(name)
-    if spec.num_joints != layout.num_joints:
-        raise UserError(f"dataset {name} has {spec.num_joints} joints, the {layout.name} layout "
-                        f"{layout.num_joints}; pick a --name with that joint count")
+    from utils.datasets import REGISTRY
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (it names a folder)")
+    layout_ref = "kinect_v1" if fmt == "kgbd" else layout_name
+    if fmt == "folders" and layout_name not in LAYOUTS_BY_NAME and not layout_name.endswith(".json"):
+        raise UserError(f"unknown --layout {layout_name!r}; choose one of "
+                        f"{', '.join(LAYOUTS_BY_NAME)}, or give a layout file (PATH.json)")
+    layout = get_layout(layout_ref)
+    if name in REGISTRY and REGISTRY[name].num_joints != layout.num_joints:
+        raise UserError(f"dataset {name} uses the {REGISTRY[name].layout} layout "
+                        f"({REGISTRY[name].num_joints} joints), the {layout.name} layout has "
+                        f"{layout.num_joints}; pick another --name (any name of your own works)")
     recordings = discover(root, fmt)
     if joint_order not in JOINT_ORDERS:
         raise UserError(f"--joint_order must be {' or '.join(JOINT_ORDERS)}, got {joint_order!r}")
     if joint_order == "file" and fmt != "kgbd":
         raise UserError("--joint_order file applies to --format kgbd (the KGBD text files) only")
-    arrays, skipped = load_recordings(recordings, fmt, layout, skip_bad, progress, joint_order)
+    if bad_frames not in BAD_FRAME_POLICIES:
+        raise UserError(f"--bad_frames must be {' or '.join(BAD_FRAME_POLICIES)}, got {bad_frames!r}")
+    arrays, skipped, counts = load_recordings(recordings, fmt, layout, skip_bad, progress,
+                                              joint_order, bad_frames, max_coordinate)
     for message in skipped:
         log(f"skipped: {message}")
     if not arrays:
@@ -337,14 +408,17 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
     try:
         for length in lengths:
             stage = os.path.join(staging, str(length))
-            manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout.name,
+            manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout_record(layout_ref),
                             name=name, length=length, seed=seed, trim_frames=trim,
                             window_stride=length, train_stride=train_stride or length,
                             joint_order=joint_order if fmt == "kgbd" else "layout",
+                            bad_frames=bad_frames, max_coordinate=max_coordinate,
+                            frames_dropped=sum(c["frames_dropped"] for c in counts.values()),
+                            lost_joint_frames=sum(c["lost_joint_frames"] for c in counts.values()),
                             skipped_files=skipped, protocols={})
             for protocol in ("classification", "retrieval"):
                 joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
-                                                 train_stride)
+                                                 train_stride, counts)
                 for pid, entry in persons.items():
                     if "left_out" in entry:
                         log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
@@ -372,5 +446,12 @@ def summary_line(manifest: dict) -> str:
     parts = []
     for protocol, info in manifest["protocols"].items():
         parts.append(f"{protocol}: " + ", ".join(f"{n} {role}" for role, n in info["windows"].items()))
-    return f"f={manifest['length']}: " + "; ".join(parts) + " windows"
+    line = f"f={manifest['length']}: " + "; ".join(parts) + " windows"
+    dropped, lost = manifest.get("frames_dropped", 0), manifest.get("lost_joint_frames", 0)
+    if dropped or lost:
+        line += (f" ({dropped} frames with non-finite or implausible values"
+                 + (" dropped" if manifest.get("bad_frames") == "drop" else "")
+                 + f", {lost} frames with a lost joint (0, 0, 0)"
+                 + (" dropped" if manifest.get("bad_frames") == "drop" else ", kept") + ")")
+    return line
 

@@ -101,7 +101,7 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
         log(f"Self-supervised pre-training: {cfg.pre_epochs} epochs, batch "
             f"{cfg.batch_size}, lr {cfg.pre_lr}"
             + (" (--task none: the encoder stays randomly initialised)" if cfg.task == "none" else ""))
-        reference_epochs = get_spec(cfg.dataset).pretrain_epochs
+        reference_epochs = get_spec(cfg.dataset, cfg.data_dir).pretrain_epochs
         if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
             log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg.dataset}: a shortened run")

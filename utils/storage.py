@@ -26,7 +26,7 @@ METRICS_FILE = "metrics.json"
 RESUME_FILE = "resume.npz"
 # What a pre-trained encoder's config.json records: its architecture and pre-training.
 PRETRAIN_KEYS = tuple(dict.fromkeys(
-    ("dataset", "length", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints", "scales",
+    ("dataset", "length", "layout", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints", "scales",
      "cross_scale", "pre_epochs", "seed") + tuple(pretraining_switches())))
 
 
