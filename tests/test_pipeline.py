@@ -227,3 +227,24 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     load_module(os.path.join(folder, "encoder.npz"), saved)
     for a, b in zip(saved.trainable_variables, fresh.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path, monkeypatch):
+    """Pre-Trained folder names do not hold every setting (the layout, say): reloading an
+    encoder trained with other settings is refused, naming the setting."""
+    from utils import pipeline
+    from utils.errors import UserError
+    from utils.storage import load_config, save_config
+    monkeypatch.chdir(tmp_path)
+    pipeline.run_training(small_opts(pre_epochs=1, max_reid_epochs=1, selection="test"),
+                          log=lambda *_: None)
+    cfg = resolve(small_opts(pre_epochs=1))
+    folder = pretrained_dir(cfg, data_location(cfg))
+    saved = load_config(folder)
+    assert saved["layout"] == "kinect_v2" and saved["pre_epochs"] == 1
+    pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1,
+                                     selection="test"), log=lambda *_: None)
+    save_config(folder, dict(saved, layout="kinect_v1_other_order"))
+    with pytest.raises(UserError, match="was trained with layout='kinect_v1_other_order'"):
+        pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1),
+                              log=lambda *_: None)

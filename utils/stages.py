@@ -18,7 +18,7 @@ from utils.errors import UserError
 from utils.metrics import roc_nauc
 from utils.resume import RunFolder, restore_variables
 from utils.runtime import generator
-from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, save_config
+from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
 
 
 def progress_bar(iterable, cfg, **kw):
@@ -114,9 +114,21 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
         if not os.path.isfile(path):
             raise UserError(f"no pre-trained model at {folder}; run once with --pre_train 1 "
                             f"(and the same dataset, length and architecture flags)")
+        # The folder's name does not hold every setting (the layout, data of another joint
+        # order under the same name): what the encoder was trained with must match.
+        saved = load_config(folder)
+        for key in PRETRAIN_KEYS:
+            if key in saved and saved[key] != _jsonlike(getattr(cfg, key)):
+                raise UserError(f"the pre-trained encoder in {folder} was trained with "
+                                f"{key}={saved[key]!r}, this run has {getattr(cfg, key)!r}; "
+                                f"pre-train again (--pre_train 1) or run from another folder")
         load_module(path, model)
         log(f"Loaded pre-trained encoder from {folder}")
     return history, seconds
+
+
+def _jsonlike(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, epoch: int,
