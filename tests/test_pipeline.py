@@ -105,8 +105,8 @@ def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
     real_load = pipeline.load_reid_data
     histories = []
     for scramble in (False, True):
-        def load(loc, scramble=scramble):
-            data = real_load(loc)
+        def load(loc, layout=None, scramble=scramble):
+            data = real_load(loc, layout)
             if scramble:
                 data.test_labels = np.random.default_rng(0).permutation(data.test_labels)
             return data
