@@ -10,8 +10,8 @@ import pytest
 from utils.data import load_reid_data, read_split
 from utils.datasets import locate
 from utils.errors import UserError
-from utils.raw_skeletons import (RawDataError, cut_windows, parse_kgbd_text, prepare, summary_line,
-                                 split_recordings)
+from utils.prepare_dataset import cut_windows, prepare, split_recordings, summary_line
+from utils.raw_skeletons import RawDataError, parse_kgbd_text
 from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

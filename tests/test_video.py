@@ -7,7 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from utils.raw_skeletons import check_frames, prepare, read_recording
+from utils.prepare_dataset import prepare
+from utils.raw_skeletons import check_frames, read_recording
 from utils.skeleton import LAYOUTS_BY_NAME
 from utils.video_skeleton import (MP, assign_tracks, bone_lengths, longest, low_visibility,
                                   to_layout, y_up)

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     def work():
         from tqdm import tqdm
-        from utils.raw_skeletons import prepare, summary_line
+        from utils.prepare_dataset import prepare, summary_line
         try:
             seed = int(args.seed)
         except ValueError:

@@ -1,0 +1,247 @@
+"""Recordings -> the released pre-processed layout, both protocols (tools/prepare_kgbd.py).
+
+Processing, as the authors' later pre-processing (TranSG) describes it: drop the first and
+last `trim` frames of every recording, then cut non-overlapping windows of f frames
+(stride f; the remainder is dropped); training windows may start every S frames instead
+(--train_stride S; the authors' IAS/BIWI pre-processing uses S = 1). Dropped frames cut a
+recording: no window spans them. Splits are by recording, never by window, so that no walk
+feeds both training and testing:
+- classification (the SM-SGE paper's protocol, our reading of SGELA/AGE): per person one
+  recording (seeded choice) is the test set, the others are training data;
+- retrieval (SimMC, SPC-MGR, Hi-MPC, TranSG): per person one recording is the probe, two
+  the gallery, the rest training (a person with three recordings: one of each).
+All functions but `prepare` are pure and work on in-memory arrays.
+"""
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from utils.errors import UserError
+from utils.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COORDINATE, TRIM_FRAMES,
+                                 Recording, discover, load_recordings)
+from utils.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
+
+
+def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES,
+                stride: int = 0) -> np.ndarray:
+    """Drop `trim` frames at both ends, then windows of `length` frames starting every
+    `stride` frames (0: stride = length, non-overlapping): [frames, J, 3] ->
+    [windows, length, J, 3] (none when the walk is too short)."""
+    kept, starts = window_starts(frames, length, trim, stride)
+    if not starts:
+        return np.zeros((0, length) + frames.shape[1:], frames.dtype)
+    return np.stack([kept[s:s + length] for s in starts])
+
+
+def window_starts(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES, stride: int = 0):
+    """(the trimmed frames, the first frame of each window in them). Dropped frames (NaN
+    rows) cut the recording: no window spans them."""
+    stride = stride or length
+    kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
+    good = ~np.isnan(kept).reshape(len(kept), -1).any(axis=1)
+    starts, begin = [], 0
+    for end in list(np.flatnonzero(~good)) + [len(kept)]:
+        starts += range(begin, end - length + 1, stride)
+        begin = end + 1
+    return kept, starts
+
+
+def frames_in_windows(frames: np.ndarray, length: int, trim: int, stride: int) -> int:
+    """How many distinct frames the windows of a recording use."""
+    _, starts = window_starts(frames, length, trim, stride)
+    return len({s + i for s in starts for i in range(length)})
+
+
+def split_recordings(names_by_person: Dict[int, List[str]], protocol: str,
+                     rng: np.random.Generator) -> Dict[int, Dict[str, str]]:
+    """{person: {recording: role}}. Roles: train/test (classification) or
+    train/probe/gallery (retrieval). Persons are visited in sorted order, so the same seed
+    gives the same split. Persons with too few recordings get no roles (left out)."""
+    out = {}
+    for pid in sorted(names_by_person):
+        names = list(names_by_person[pid])
+        shuffled = [names[i] for i in rng.permutation(len(names))]
+        if protocol == "classification":
+            if len(names) < 2:
+                continue
+            roles = ["test"] + ["train"] * (len(names) - 1)
+        else:
+            if len(names) < 3:
+                continue
+            gallery = 2 if len(names) >= 4 else 1
+            roles = ["probe"] + ["gallery"] * gallery + ["train"] * (len(names) - 1 - gallery)
+        out[pid] = dict(zip(shuffled, roles))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# The whole tool
+
+@dataclass
+class Prepared:
+    manifests: Dict[int, dict] = field(default_factory=dict)   # length -> manifest
+    skipped_files: List[str] = field(default_factory=list)
+
+
+PROTOCOL_ROLES = {"classification": ("train", "test"), "retrieval": ("train", "probe", "gallery")}
+
+
+def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
+                   protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0,
+                   counts: Optional[Dict[str, dict]] = None):
+    """Windows of every role and the manifest entries of one protocol and length. Training
+    windows start every `train_stride` frames (0: non-overlapping); test, probe and gallery
+    windows never overlap. A person left without windows in some role (walks too short, too
+    few walks) is left out of the protocol altogether, and the manifest says why."""
+    counts = counts or {}
+    by_person: Dict[int, List[Recording]] = {}
+    for rec in recordings:
+        if rec.path in arrays:
+            by_person.setdefault(rec.person_id, []).append(rec)
+    names = {pid: [r.name for r in recs] for pid, recs in by_person.items()}
+    roles = split_recordings(names, protocol, np.random.default_rng(seed))
+    needed = PROTOCOL_ROLES[protocol]
+    windows: Dict[str, List[np.ndarray]] = {}
+    ids: Dict[str, List[np.ndarray]] = {}
+    persons = {}
+    for pid, recs in sorted(by_person.items()):
+        entry = dict(folder=recs[0].person, recordings={}, windows={})
+        mine: Dict[str, List[np.ndarray]] = {}
+        for rec in recs:
+            role = roles.get(pid, {}).get(rec.name, "unused")
+            stride = (train_stride if role == "train" else 0) or length
+            w = cut_windows(arrays[rec.path], length, trim, stride)
+            entry["recordings"][rec.name] = dict(
+                role=role, frames=int(len(arrays[rec.path])),
+                frames_kept=frames_in_windows(arrays[rec.path], length, trim, stride),
+            windows=int(len(w)), **counts.get(rec.path, {}))
+            entry["windows"][role] = entry["windows"].get(role, 0) + int(len(w))
+            if len(w):
+                mine.setdefault(role, []).append(w)
+        lacking = [r for r in needed if r not in mine]
+        if lacking:
+            entry["left_out"] = f"no {'/'.join(lacking)} windows of {length} frames"
+        else:
+            for role in needed:
+                w = np.concatenate(mine[role])
+                windows.setdefault(role, []).append(w)
+                ids.setdefault(role, []).append(np.full(len(w), pid, np.int64))
+        persons[str(pid)] = entry
+    if not windows:
+        raise UserError(f"no person has windows of {length} frames in every role of the "
+                        f"{protocol} protocol ({', '.join(needed)}): are the recordings shorter "
+                        f"than {2 * trim + length} frames, or too few per person?")
+    joined = {role: (np.concatenate(windows[role]), np.concatenate(ids[role])) for role in needed}
+    return joined, persons
+
+
+def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: str) -> None:
+    from utils.data import write_split
+    train_x, train_ids = joined["train"]
+    write_split(os.path.join(folder, f"{name}_train_npy_data"), name, length, train_x, train_ids, False)
+    test_dir = os.path.join(folder, f"{name}_test_npy_data")
+    if protocol == "classification":
+        write_split(test_dir, name, length, *joined["test"], True)
+        return
+    for role in ("probe", "gallery"):
+        write_split(os.path.join(test_dir, role), name, length, *joined[role], True)
+    # The loader also reads a test set beside training: probe and gallery together.
+    write_split(test_dir, name, length,
+                np.concatenate([joined["probe"][0], joined["gallery"][0]]),
+                np.concatenate([joined["probe"][1], joined["gallery"][1]]), True)
+
+
+def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
+            layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
+            skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print,
+            joint_order: str = "sdk", train_stride: int = 0, bad_frames: str = "stop",
+            max_coordinate: float = MAX_COORDINATE) -> Prepared:
+    """Read every recording, then write both protocols for every length under
+    <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
+    manifest.json per length. Everything is built in a temporary folder and moved into
+    place only when complete."""
+    from utils.datasets import REGISTRY
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UserError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (it names a folder)")
+    layout_ref = "kinect_v1" if fmt == "kgbd" else layout_name
+    if fmt == "folders" and layout_name not in LAYOUTS_BY_NAME and not layout_name.endswith(".json"):
+        raise UserError(f"unknown --layout {layout_name!r}; choose one of "
+                        f"{', '.join(LAYOUTS_BY_NAME)}, or give a layout file (PATH.json)")
+    layout = get_layout(layout_ref)
+    if name in REGISTRY and REGISTRY[name].num_joints != layout.num_joints:
+        raise UserError(f"dataset {name} uses the {REGISTRY[name].layout} layout "
+                        f"({REGISTRY[name].num_joints} joints), the {layout.name} layout has "
+                        f"{layout.num_joints}; pick another --name (any name of your own works)")
+    recordings = discover(root, fmt)
+    if joint_order not in JOINT_ORDERS:
+        raise UserError(f"--joint_order must be {' or '.join(JOINT_ORDERS)}, got {joint_order!r}")
+    if joint_order == "file" and fmt != "kgbd":
+        raise UserError("--joint_order file applies to --format kgbd (the KGBD text files) only")
+    if bad_frames not in BAD_FRAME_POLICIES:
+        raise UserError(f"--bad_frames must be {' or '.join(BAD_FRAME_POLICIES)}, got {bad_frames!r}")
+    arrays, skipped, counts = load_recordings(recordings, fmt, layout, skip_bad, progress,
+                                              joint_order, bad_frames, max_coordinate)
+    for message in skipped:
+        log(f"skipped: {message}")
+    if not arrays:
+        raise UserError(f"no readable recordings under {root}")
+    result = Prepared(skipped_files=skipped)
+    base = os.path.join(out, name)
+    os.makedirs(base, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=base, prefix=".tmp-prepare-")
+    try:
+        for length in lengths:
+            stage = os.path.join(staging, str(length))
+            manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout_record(layout_ref),
+                            name=name, length=length, seed=seed, trim_frames=trim,
+                            window_stride=length, train_stride=train_stride or length,
+                            joint_order=joint_order if fmt == "kgbd" else "layout",
+                            bad_frames=bad_frames, max_coordinate=max_coordinate,
+                            frames_dropped=sum(c["frames_dropped"] for c in counts.values()),
+                            lost_joint_frames=sum(c["lost_joint_frames"] for c in counts.values()),
+                            skipped_files=skipped, protocols={})
+            for protocol in ("classification", "retrieval"):
+                joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
+                                                 train_stride, counts)
+                for pid, entry in persons.items():
+                    if "left_out" in entry:
+                        log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
+                folder = stage if protocol == "classification" else os.path.join(stage, "retrieval")
+                write_protocol(folder, name, length, joined, protocol)
+                manifest["protocols"][protocol] = dict(
+                    folder="." if protocol == "classification" else "retrieval",
+                    windows={role: int(len(x)) for role, (x, _) in sorted(joined.items())},
+                    persons=persons)
+            with open(os.path.join(stage, "manifest.json"), "w") as fh:
+                json.dump(manifest, fh, indent=1, sort_keys=True)
+            result.manifests[length] = manifest
+        for length in lengths:   # all lengths complete: move them into place
+            final, old = os.path.join(base, str(length)), None
+            if os.path.exists(final):
+                old = os.path.join(staging, f"old-{length}")
+                os.rename(final, old)
+            os.rename(os.path.join(staging, str(length)), final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def summary_line(manifest: dict) -> str:
+    parts = []
+    for protocol, info in manifest["protocols"].items():
+        parts.append(f"{protocol}: " + ", ".join(f"{n} {role}" for role, n in info["windows"].items()))
+    line = f"f={manifest['length']}: " + "; ".join(parts) + " windows"
+    dropped, lost = manifest.get("frames_dropped", 0), manifest.get("lost_joint_frames", 0)
+    if dropped or lost:
+        line += (f" ({dropped} frames with non-finite or implausible values"
+                 + (" dropped" if manifest.get("bad_frames") == "drop" else "")
+                 + f", {lost} frames with a lost joint (0, 0, 0)"
+                 + (" dropped" if manifest.get("bad_frames") == "drop" else ", kept") + ")")
+    return line
+
