@@ -77,7 +77,7 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
         losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
         left = total - epoch - 1
         log(f"[{epoch + 1}/{total}] pretext loss  {losses}  ({took:.1f}s"
-            + (f"; about {_duration(left * seconds / (epoch + 1 - first))} left)" if left else ")"))
+            + (f"; about {_duration(left * seconds / (epoch + 1))} left)" if left else ")"))
         if run is not None:
             run.checkpoint(dict(stage="pretrain", epoch=epoch + 1, history=history, seconds=seconds,
                                 rng=trainer.rng.bit_generator.state),
