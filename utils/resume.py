@@ -13,7 +13,7 @@ exactly as an uninterrupted one (tests/test_resume.py).
 import json
 import os
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -38,16 +38,17 @@ class Budget:
         return self.deadline is not None and time.time() >= self.deadline
 
 
-def first_difference(saved: dict, current: dict) -> Optional[str]:
-    """The first setting (in the current configuration's order) that differs, as a phrase."""
+def first_difference(saved: dict, current: dict) -> Optional[Tuple[str, object, object]]:
+    """(key, saved value, current value) of the first setting, in the current settings'
+    order, whose saved (JSON) value differs; None when all agree."""
     for key, value in current.items():
         if key in MAY_DIFFER:
             continue
         old = saved.get(key)
-        if isinstance(value, tuple):
+        if isinstance(value, tuple):   # JSON has no tuples: compare as the saved list
             value = list(value)
         if old != value:
-            return f"{key}={old!r} when started, {value!r} now"
+            return key, old, value
     return None
 
 
@@ -128,7 +129,9 @@ class RunFolder:
             raise UserError(f"--resume: {resume} is not a folder")
         difference = first_difference(load_config(resume), config)
         if difference:
-            raise UserError(f"cannot resume {resume} with other settings: {difference}")
+            key, old, new = difference
+            raise UserError(f"cannot resume {resume} with other settings: {key}={old!r} when "
+                            f"started, {new!r} now")
         state = load_state(resume)
         run = cls(resume, budget, state)
         run.resumed.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,

@@ -16,7 +16,7 @@ from utils.data import ReIDData, full_batches, reference_epoch_order
 from utils.datasets import get_spec
 from utils.errors import UserError
 from utils.metrics import roc_nauc
-from utils.resume import RunFolder, restore_variables
+from utils.resume import RunFolder, first_difference, restore_variables
 from utils.runtime import generator
 from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
 
@@ -43,9 +43,9 @@ def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
 
 
 def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=print,
-             run: Optional[RunFolder] = None) -> list:
+             run: Optional[RunFolder] = None):
     """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
-    resumed run's pre-training from its checkpoint."""
+    resumed run's pre-training from its checkpoint. Returns (loss history, seconds)."""
     from models.training import Pretrainer
     trainer = Pretrainer(model, cfg.pre_lr, cfg.length, cfg.loss, cfg.sample_num,
                          cfg.optimizers, jit=cfg.xla,
@@ -54,7 +54,7 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
                          fresh_draws=cfg.fresh_draws)
     variables = trainer.state_variables()
     history, first, seconds = [], 0, 0.0
-    state = run.state if run is not None and run.state is not None else None
+    state = run.state if run is not None else None
     if state is not None and state.stage == "pretrain":
         restore_variables(variables, state.variables, run.path)
         trainer.use_draws([state.extras[f"draw{i}"] for i in range(len(trainer.draws))])
@@ -117,18 +117,16 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
         # The folder's name does not hold every setting (the layout, data of another joint
         # order under the same name): what the encoder was trained with must match.
         saved = load_config(folder)
-        for key in PRETRAIN_KEYS:
-            if key in saved and saved[key] != _jsonlike(getattr(cfg, key)):
-                raise UserError(f"the pre-trained encoder in {folder} was trained with "
-                                f"{key}={saved[key]!r}, this run has {getattr(cfg, key)!r}; "
-                                f"pre-train again (--pre_train 1) or run from another folder")
+        difference = first_difference(saved, {k: getattr(cfg, k) for k in PRETRAIN_KEYS if k in saved})
+        if difference:
+            key, old, new = difference
+            raise UserError(f"the pre-trained encoder in {folder} was trained with {key}={old!r}, "
+                            f"this run has {new!r}; pre-train again (--pre_train 1) or run from "
+                            f"another folder")
         load_module(path, model)
         log(f"Loaded pre-trained encoder from {folder}")
     return history, seconds
 
-
-def _jsonlike(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, epoch: int,
@@ -163,7 +161,7 @@ def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, 
     best = dict(acc=0.0, loss=np.inf, weights=None, epoch=None)
     history, waited, first, seconds = [], 0, 0, 0.0
     variables = list(encoder.model.trainable_variables) + trainer.state_variables()
-    state = run.state if run is not None and run.state is not None else None
+    state = run.state if run is not None else None
     if state is not None and state.stage == "reid":
         restore_variables(variables, state.variables, run.path)
         info = state.info
