@@ -46,6 +46,21 @@ def test_flags_are_parsed_and_checked():
             training_options(training_parser().parse_args(args))
 
 
+def test_snapshot_epochs_are_whole_numbers_below_the_pre_training_epochs():
+    cfg = training_options(training_parser().parse_args(["--snapshot_epochs", "80, 20,40,20"]))
+    assert cfg.snapshot_epochs == [20, 40, 80]
+    assert "snapshot_epochs" not in cfg.saved()        # what the run computes stays the same
+    for args, message in ((["--snapshot_epochs", "2,x"], "takes comma-separated whole numbers, got '2,x'"),
+                          (["--snapshot_epochs", "0,3"], "values must be at least 1, got 0")):
+        with pytest.raises(UserError, match=message):
+            training_options(training_parser().parse_args(args))
+    assert resolve(RunConfig(dataset="KGBD", snapshot_epochs=[20, 159])).pre_epochs == 160
+    for cfg in (RunConfig(dataset="KGBD", snapshot_epochs=[20, 160]),
+                RunConfig(dataset="demo", pre_epochs=20, pre_train=False, snapshot_epochs=[10])):
+        with pytest.raises(UserError, match=r"each value must be below --pre_epochs \((160|20)\)"):
+            resolve(cfg)
+
+
 def test_config_json_round_trip_and_unknown_settings():
     cfg = resolve(RunConfig(dataset="KGBD", seed=3, scales=["joint", "body"]))
     saved = cfg.saved()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.test_pipeline import FAST, ROOT, small_opts
+from utils.config import resolve
 from utils.errors import UserError
 
 TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed")
@@ -109,3 +110,33 @@ def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
         pipeline.run_training(opts.replace(pre_lr=0.5, resume=stopped.run_dir), log=lambda *_: None)
     with pytest.raises(UserError, match="need the run folder"):
         pipeline.run_training(small_opts(save_flag=False, time_budget=1.0), log=lambda *_: None)
+
+
+def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
+    """--snapshot_epochs 1 in a 2-epoch pre-training saves, where a --pre_epochs 1 run would,
+    exactly that run's encoder and settings (the learning curve's premise); a later
+    --pre_epochs 1 --pre_train 0 run takes it."""
+    from utils import pipeline
+    from utils.storage import data_location, pretrained_dir
+    opts = small_opts(pre_epochs=2, max_reid_epochs=1, patience=5, selection="test")
+    logs = {}
+    for name, changes in (("long", dict(snapshot_epochs=[1])), ("short", dict(pre_epochs=1))):
+        os.makedirs(tmp_path / name)
+        os.chdir(tmp_path / name)
+        logs[name] = []
+        pipeline.run_training(opts.replace(**changes), log=logs[name].append)
+    assert [line.startswith("Encoder after 1 pre-training epochs saved to") for line in logs["long"]
+            ].count(True) == 1
+    one = resolve(opts.replace(pre_epochs=1))
+    folder = pretrained_dir(one, data_location(one))
+    with np.load(tmp_path / "long" / folder / "encoder.npz") as a, \
+            np.load(tmp_path / "short" / folder / "encoder.npz") as b:
+        assert a.files == b.files
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+    assert json.loads((tmp_path / "long" / folder / "config.json").read_text()) == \
+        json.loads((tmp_path / "short" / folder / "config.json").read_text())
+    os.chdir(tmp_path / "long")
+    lines = []
+    pipeline.run_training(opts.replace(pre_epochs=1, pre_train=False), log=lines.append)
+    assert any(line.startswith("Loaded pre-trained encoder from") for line in lines)

@@ -18,7 +18,7 @@ from utils.errors import UserError
 from utils.graphs import SCALES as SCALE_NAMES
 
 # Settings that do not change what a run computes: not saved, and free to differ on resume.
-OPERATIONAL = ("progress", "resume", "time_budget", "model_dir")
+OPERATIONAL = ("progress", "resume", "time_budget", "model_dir", "snapshot_epochs")
 
 
 def setting(default, help: str, group: str, kind=None, choices=None, low=None, high=None,
@@ -109,7 +109,7 @@ class RunConfig:
     optimizers: str = setting("four", "four per-scale Adam optimisers (reference) or one on "
                               "the summed loss", "train", choices=("four", "one"))
     scales: List[str] = setting(list(SCALE_NAMES), "graph scales to use, comma-separated (the "
-                                "paper's scale ablation)", "train")
+                                "paper's scale ablation)", "train", choices=SCALE_NAMES)
     cross_scale: bool = setting(True, "1: cross-scale skeleton inference heads; 0: own scale "
                                 "only", "train", flag="csi")
     cache: bool = setting(True, "1: encode once and train the classifier on cached encodings",
@@ -121,6 +121,10 @@ class RunConfig:
     time_budget: Optional[float] = setting(None, "minutes: after the epoch that spends them, "
                                            "save the run and stop (continue with --resume)",
                                            "train", float, low=0.0)
+    snapshot_epochs: List[int] = setting([], "comma-separated pre-training epochs after which "
+                                         "the encoder is also saved as if --pre_epochs were "
+                                         "that number (a learning curve from one run)", "train",
+                                         low=1)
     # -- evaluate.py ------------------------------------------------------------------------
     model_dir: str = setting("best", "'best' (highest recorded Rank-1 for this dataset/split/"
                              "length), a run folder under RN/, or an authors' TF1 checkpoint "
@@ -171,7 +175,8 @@ def add_flags(parser: argparse.ArgumentParser, groups) -> None:
         if f.name == "resume":
             parser.add_argument(flag, nargs="?", const="latest", default="", help=meta["help"])
             continue
-        help_text = meta["help"] + (f"; one of {', '.join(meta['choices'])}" if meta["choices"] else "")
+        among = "any" if _kind(f) is list else "one"
+        help_text = meta["help"] + (f"; {among} of {', '.join(meta['choices'])}" if meta["choices"] else "")
         help_text += " (default: per dataset)" if meta["per_dataset"] else ""
         parser.add_argument(flag, default=_flag_text(f), help=help_text)
 
@@ -183,7 +188,7 @@ def _flag_text(f) -> str:
     if isinstance(default, bool):
         return "1" if default else "0"
     if isinstance(default, list):
-        return ",".join(default)
+        return ",".join(map(str, default))
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
@@ -211,11 +216,19 @@ def _parse(f, flag: str, text: str):
             raise UserError(f"--{flag} must be 0 or 1, got '{text}'")
         return text == "1"
     if kind is list:
-        names = [v.strip() for v in text.split(",") if v.strip()]
-        if not names or any(n not in SCALE_NAMES for n in names):
-            raise UserError(f"--{flag} takes a comma-separated subset of {','.join(SCALE_NAMES)}; "
-                            f"got '{text}'")
-        return [s for s in SCALE_NAMES if s in names]
+        items = [v.strip() for v in text.split(",") if v.strip()]
+        if meta["choices"]:       # a non-empty subset of named values, in declared order
+            if not items or any(n not in meta["choices"] for n in items):
+                raise UserError(f"--{flag} takes a comma-separated subset of "
+                                f"{','.join(meta['choices'])}; got '{text}'")
+            return [c for c in meta["choices"] if c in items]
+        try:                      # whole numbers, sorted, each at least `low`
+            numbers = sorted({int(v) for v in items})
+        except ValueError:
+            raise UserError(f"--{flag} takes comma-separated whole numbers, got '{text}'") from None
+        if numbers and numbers[0] < meta["low"]:
+            raise UserError(f"--{flag} values must be at least {meta['low']}, got {numbers[0]}")
+        return numbers
     if kind in (int, float):
         try:
             number = kind(text)
@@ -268,6 +281,10 @@ def resolve(cfg: RunConfig) -> RunConfig:
         changes["pre_epochs"] = spec.pretrain_epochs_probe
     if cfg.task == "none":   # no pre-training: Re-ID on the randomly initialised encoder
         changes["pre_epochs"] = 0
+    epochs = changes.get("pre_epochs", cfg.pre_epochs)
+    if cfg.snapshot_epochs and (not cfg.pre_train or cfg.snapshot_epochs[-1] >= epochs):
+        raise UserError(f"--snapshot_epochs saves encoders during pre-training: each value must "
+                        f"be below --pre_epochs ({epochs}) and --pre_train must be 1")
     # On IAS the reference keeps a Re-ID model only from epoch 10 on.
     changes["min_save_epoch"] = 10 if cfg.dataset == "IAS" else 0
     return cfg.replace(**changes)

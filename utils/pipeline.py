@@ -101,7 +101,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
             pre_history, pretrain_seconds = state.info["pretext_history"], state.info["pretrain_seconds"]
         else:
             pre_history, pretrain_seconds = pretrain_or_load(
-                cfg, data, model, batches, pretrained_dir(cfg, loc), log, reference, run)
+                cfg, data, model, batches, lambda c: pretrained_dir(c, loc), log, reference, run)
         encoder = build_encoder(cfg, model)
         if cfg.protocol == "retrieval":
             result = retrieval(cfg, loc, encoder, log)
@@ -116,6 +116,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
             f"--resume {run.path}")
         return Stopped(run.path)
     result.pretext_history, result.pretrain_seconds = pre_history, pretrain_seconds
+    result.steps_per_epoch = len(batches)
     if run is not None and run.resumed:
         result.resumed = run.resumed
     print_summary(result, log)

@@ -33,6 +33,7 @@ class Result:
     pretext_history: List[dict] = field(default_factory=list)
     pretrain_seconds: Optional[float] = None
     parameters: Optional[int] = None
+    steps_per_epoch: Optional[int] = None    # batches in one epoch of the training order
     resumed: Optional[List[dict]] = None
     run_dir: Optional[str] = field(default=None, metadata=NOT_SAVED)
 

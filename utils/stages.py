@@ -43,9 +43,10 @@ def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
 
 
 def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=print,
-             run: Optional[RunFolder] = None):
+             run: Optional[RunFolder] = None, after_epoch=None):
     """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
-    resumed run's pre-training from its checkpoint. Returns (loss history, seconds)."""
+    resumed run's pre-training from its checkpoint. after_epoch(epochs_done), if given, is
+    called after every epoch. Returns (loss history, seconds)."""
     from models.training import Pretrainer
     trainer = Pretrainer(model, cfg.pre_lr, cfg.length, cfg.loss, cfg.sample_num,
                          cfg.optimizers, jit=cfg.xla,
@@ -78,6 +79,8 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
         left = total - epoch - 1
         log(f"[{epoch + 1}/{total}] pretext loss  {losses}  ({took:.1f}s"
             + (f"; about {_duration(left * seconds / (epoch + 1))} left)" if left else ")"))
+        if after_epoch is not None:
+            after_epoch(epoch + 1)
         if run is not None:
             run.checkpoint(dict(stage="pretrain", epoch=epoch + 1, history=history, seconds=seconds,
                                 rng=trainer.rng.bit_generator.state),
@@ -86,11 +89,19 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
     return history, seconds
 
 
-def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folder: str,
+def save_pretrained(cfg: RunConfig, model, folder: str) -> None:
+    """The encoder and the settings it was pre-trained with (checked when it is reloaded)."""
+    save_module(os.path.join(folder, ENCODER_FILE), model)
+    save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
+
+
+def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folder_for,
                      log=print, reference=None, run: Optional[RunFolder] = None):
-    """Pre-train `model` and save it in `folder`, or load its saved weights from there, or
-    those of the authors' checkpoint `reference` (--encoder_ckpt). Returns (loss history,
-    seconds)."""
+    """Pre-train `model` and save it in folder_for(cfg), or load its saved weights from
+    there, or those of the authors' checkpoint `reference` (--encoder_ckpt). With
+    --snapshot_epochs, the encoder after each of those epochs is saved where a run with that
+    many --pre_epochs would save it: pre-training does not depend on the number of epochs
+    still to come, so it is that run's encoder. Returns (loss history, seconds)."""
     if reference is not None:
         from models.reference_checkpoint import load_reference_encoder
         load_reference_encoder(reference, model)
@@ -105,11 +116,23 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
         if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
             log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg.dataset}: a shortened run")
-        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run)
-        save_module(os.path.join(folder, ENCODER_FILE), model)
-        save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
-        log(f"Pre-trained encoder saved to {folder}")
+        def snapshot(epochs_done):
+            if epochs_done in cfg.snapshot_epochs:
+                at = cfg.replace(pre_epochs=epochs_done)
+                save_pretrained(at, model, folder_for(at))
+                log(f"Encoder after {epochs_done} pre-training epochs saved to {folder_for(at)}")
+
+        done = run.state.info["epoch"] if run is not None and run.state is not None else 0
+        missed = [e for e in cfg.snapshot_epochs if e <= done and not os.path.isfile(
+            os.path.join(folder_for(cfg.replace(pre_epochs=e)), ENCODER_FILE))]
+        if missed:
+            log(f"NOTE: no snapshot after epoch(s) {', '.join(map(str, missed))}: the resumed "
+                f"run had passed them without --snapshot_epochs")
+        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run, snapshot)
+        save_pretrained(cfg, model, folder_for(cfg))
+        log(f"Pre-trained encoder saved to {folder_for(cfg)}")
     else:
+        folder = folder_for(cfg)
         path = os.path.join(folder, ENCODER_FILE)
         if not os.path.isfile(path):
             raise UserError(f"no pre-trained model at {folder}; run once with --pre_train 1 "

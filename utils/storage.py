@@ -34,7 +34,7 @@ def data_location(cfg: RunConfig) -> DataLocation:
     """The dataset variant's folders (the built-in demo is generated on first use)."""
     if cfg.dataset in ("demo", "demo20"):
         from utils.demo import ensure_demo
-        ensure_demo(cfg.dataset, cfg.length)
+        ensure_demo(cfg.dataset, cfg.length, cfg.data_dir)
     return locate(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type, cfg.data_dir,
                   cfg.protocol)
 
