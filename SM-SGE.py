@@ -10,6 +10,8 @@ import sys
 
 from utils.cli import guarded, select_device, training_options, training_parser
 
+STOPPED = 3   # exit code of a run stopped by --time_budget (continue it with --resume)
+
 
 def main(argv=None) -> int:
     args = training_parser().parse_args(argv)
@@ -17,8 +19,9 @@ def main(argv=None) -> int:
     def work():
         cfg = training_options(args)
         select_device(cfg.gpu)
-        from utils.pipeline import run_training
-        run_training(cfg)
+        from utils.pipeline import Stopped, run_training
+        if isinstance(run_training(cfg), Stopped):
+            return STOPPED   # --time_budget: a loop can tell "continue" from "finished"
     return guarded(work)
 
 

@@ -47,3 +47,37 @@ def test_benchmark_rejects_an_unknown_section_in_one_line(tmp_path):
     assert "unknown section(s) speed; choose from pretrain, kgbd, breakdown, reid, sweeps" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def write_run(folder, pre_epochs, rank1, nauc, history=None, steps=316):
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dict(data_dir="d", protocol="classification",
+                                                        pre_epochs=pre_epochs)))
+    (folder / "metrics.json").write_text(json.dumps(dict(
+        rank1=rank1, nauc=nauc, selection_set="test", best_epoch=2, steps_per_epoch=steps,
+        reid_history=history or [dict(sel_acc=0.5), dict(sel_acc=0.61), dict(sel_acc=0.6)],
+        pretrain_seconds=600.0, reid_seconds=60.0)))
+    return str(folder)
+
+
+def test_compare_runs_table_and_learning_curve(tmp_path, capsys):
+    from tools import compare_runs
+    a = write_run(tmp_path / "a", 40, 0.61, 0.9)
+    b = write_run(tmp_path / "b", 20, 0.5, 0.85, [dict(sel_acc=0.5), dict(sel_acc=0.45)])
+    png = tmp_path / "curve.png"
+    assert compare_runs.main([a + "=forty", b, "--plot", str(png)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(" | ")[:4] == ["| run", "data", "pre-training epochs", "pre-training steps"]
+    assert "mAP" not in lines[0]                    # no run has one: the column is left out
+    assert lines[2] == "| forty | d | 40 | 12640 | 3 | 2 | 61.00 % | 90.00 % | 60.00 % | 11.0 |"
+    assert lines[3].startswith("| b | d | 20 | 6320 | 2 | 2 | 50.00 % | 85.00 % | 45.00 %")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_runs_refuses_an_unfinished_folder_in_one_line(tmp_path, capsys):
+    from tools import compare_runs
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    assert compare_runs.main([str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'run'} holds no metrics.json: not a finished SM-SGE.py run folder"]

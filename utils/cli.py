@@ -36,16 +36,17 @@ def evaluation_options(args) -> RunConfig:
 
 
 def guarded(work) -> int:
-    """Run an entry script's work; bad input ends in one line on stderr and exit code 2."""
+    """Run an entry script's work; bad input ends in one line on stderr and exit code 2.
+    The exit code is otherwise what work() returns (None: 0)."""
     try:
-        work()
+        code = work()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 def select_device(gpu: int) -> None:

@@ -78,3 +78,15 @@ def save_run_plots(folder: str, result: dict) -> list:
         plot_confusion(np.asarray(result["confusion"]), os.path.join(folder, "confusion.png"))
         written.append("confusion.png")
     return written
+
+
+def plot_learning_curve(points: list, path: str, title: str) -> None:
+    """points: (pre-training epochs, Rank-1, nAUC) per run, as fractions."""
+    epochs, rank1, nauc = zip(*points)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [100 * v for v in rank1], "o-", label="Rank-1")
+    ax.plot(epochs, [100 * v for v in nauc], "s--", label="nAUC")
+    ax.set(xlabel="pre-training epochs", ylabel="%", title=title, xticks=list(epochs))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
