@@ -13,7 +13,6 @@ the pre-training epochs.
 Nothing is recomputed: only the runs' own files are read.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -21,22 +20,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.cli import guarded  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+from utils.storage import load_config, load_metrics  # noqa: E402
 
 
 def read_run(argument: str) -> dict:
     """{"label", "config", "metrics"} of one 'FOLDER[=LABEL]' argument."""
     folder, _, label = argument.partition("=")
-    files = {}
-    for name in ("config", "metrics"):
-        path = os.path.join(folder, name + ".json")
-        if not os.path.isfile(path):
-            raise UserError(f"{folder} holds no {name}.json: not a finished SM-SGE.py run folder")
-        try:
-            with open(path) as fh:
-                files[name] = json.load(fh)
-        except json.JSONDecodeError:
-            raise UserError(f"{path} is not valid JSON") from None
-    return dict(label=label or os.path.basename(os.path.normpath(folder)), **files)
+    return dict(label=label or os.path.basename(os.path.normpath(folder)),
+                config=load_config(folder), metrics=load_metrics(folder))
 
 
 def run_row(run: dict) -> dict:

@@ -151,7 +151,6 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
     return history, seconds
 
 
-
 def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, epoch: int,
                   min_save_epoch: int = 0):
     """The reference's rule for one Re-ID epoch: (progress, keep). Progress (which resets

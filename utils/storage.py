@@ -71,16 +71,23 @@ def save_config(folder: str, values: dict) -> None:
     atomic_save_json(os.path.join(folder, CONFIG_FILE), values)
 
 
-def load_config(folder: str) -> dict:
-    path = os.path.join(folder, CONFIG_FILE)
+def _load_json(folder: str, name: str, missing: str) -> dict:
+    path = os.path.join(folder, name)
     if not os.path.isfile(path):
-        raise UserError(f"{folder} holds no {CONFIG_FILE}; is it a model folder written by "
-                        f"SM-SGE.py?")
+        raise UserError(f"{folder} holds no {name}{missing}")
     try:
         with open(path) as fh:
             return json.load(fh)
     except json.JSONDecodeError:
         raise UserError(f"{path} is not valid JSON; the model folder is damaged") from None
+
+
+def load_config(folder: str) -> dict:
+    return _load_json(folder, CONFIG_FILE, "; is it a model folder written by SM-SGE.py?")
+
+
+def load_metrics(folder: str) -> dict:
+    return _load_json(folder, METRICS_FILE, ": not a finished SM-SGE.py run folder")
 
 
 def load_run_config(folder: str) -> RunConfig:
