@@ -65,6 +65,7 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
     (["--pre_train", "2"], "--pre_train must be 0 or 1"),
     (["--split", "A"], "--split applies to IAS only"),
     (["--dataset", "KS20"], "Datasets/KS20/6/KS20_train_npy_data not found"),
+    (["--dataset", "KGBD"], "raw KinectGait recordings with tools/prepare_kgbd.py"),
     (["--dataset", "IAS"], "IAS needs --split A or --split B"),
     (["--dataset", "CASIA_B", "--view", "12", "--length", "20"], "--view must be 0..10"),
     (["--length", "4", "--pre_train", "0", "--pre_epochs", "3"], "no pre-trained model at"),

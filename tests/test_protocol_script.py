@@ -51,3 +51,16 @@ def test_protocol_refuses_a_missing_data_folder_in_one_line(tmp_path):
     out = protocol(tmp_path / "nowhere", tmp_path / "runs")
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: no data folder {tmp_path / 'nowhere'}"
+
+
+def test_protocol_stops_at_a_failing_step_naming_its_log(tmp_path):
+    # An empty data folder: SM-SGE.py refuses it (no KGBD/6 inside), the script stops at the
+    # first step with one line naming that step's log and marks nothing done.
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    data.mkdir()
+    out = protocol(data, runs, 1)
+    assert out.returncode not in (0, 3)
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: step cls failed (exit {out.returncode}); its log is {runs / 'cls.log'}")
+    assert not list((runs / "done").iterdir())
+    assert "step cls: " in (runs / "cls.log").read_text()

@@ -32,11 +32,14 @@ class DatasetSpec:
 
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
            "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
+# KGBD's raw recordings are public (KinectGait), so it can also be built from them.
+KGBD_SOURCES = (AUTHORS + ", or built from the raw KinectGait recordings with "
+                "tools/prepare_kgbd.py (README: 'Preparing KGBD from its raw recordings')")
 
 REGISTRY = {
     "KS20": DatasetSpec("KS20", "kinect_v2", 64, 256, 0.0005, 200, 0.0025, AUTHORS),
     "IAS": DatasetSpec("IAS", "kinect_v1", 64, 256, 0.0025, 120, 0.0025, AUTHORS),
-    "KGBD": DatasetSpec("KGBD", "kinect_v1", 256, 128, 0.0025, 160, 0.0025, AUTHORS),
+    "KGBD": DatasetSpec("KGBD", "kinect_v1", 256, 128, 0.0025, 160, 0.0025, KGBD_SOURCES),
     "BIWI": DatasetSpec("BIWI", "kinect_v1", 256, 256, 0.005, 120, 0.0025, AUTHORS),
     "CASIA_B": DatasetSpec("CASIA_B", "casia14", 128, 256, 0.0005, 160, 0.0005,
                            AUTHORS, pretrain_epochs_probe=200),
