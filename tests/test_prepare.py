@@ -372,3 +372,55 @@ def test_max_coordinate_is_settable_and_checked_by_the_script(tmp_path):
                            "--max_coordinate", "-3"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2 and "--max_coordinate must be a positive number" in proc.stderr
+
+
+def _window_keys(folder, test: bool):
+    """(person, walk, first frame) of every window written to a split folder, from the raw
+    values of write_kgbd_tree (x = person + joint/100, y = walk, z = frame / 10)."""
+    prefix = "t_" if test else ""
+    axes = [np.load(os.path.join(folder, f"{prefix}source_{a}_KGBD_6.npy")).reshape(-1, 6, 20)
+            for a in "xyz"]
+    return {(int(round(axes[0][i, 0, 0])), int(round(axes[1][i, 0, 0])),
+             int(round(10 * axes[2][i, 0, 0]))) for i in range(len(axes[0]))}
+
+
+def test_window_split_shares_walks_not_frames_and_changes_nothing_else(tmp_path):
+    """--split_unit window: every person's test windows come from all their walks (the
+    same number per person as the walk split gives), no window is in both sets, together
+    they are the walk split's windows, and the retrieval protocol is byte-identical."""
+    raw = write_kgbd_tree(tmp_path / "raw")
+    walk = prepare(str(raw), str(tmp_path / "walk"), lengths=(6,), seed=3, log=lambda *_: None)
+    win = prepare(str(raw), str(tmp_path / "win"), lengths=(6,), seed=3, log=lambda *_: None,
+                  split_unit="window")
+    assert (walk.manifests[6]["split_unit"], win.manifests[6]["split_unit"]) == ("walk", "window")
+    cls_walk = walk.manifests[6]["protocols"]["classification"]
+    cls_win = win.manifests[6]["protocols"]["classification"]
+    assert cls_win["windows"] == cls_walk["windows"]
+    for pid, entry in cls_win["persons"].items():
+        assert entry["windows"] == cls_walk["persons"][pid]["windows"]
+    base = {s: os.path.join(tmp_path / s, "KGBD", "6") for s in ("walk", "win")}
+    train = {s: _window_keys(os.path.join(base[s], "KGBD_train_npy_data"), False) for s in base}
+    test = {s: _window_keys(os.path.join(base[s], "KGBD_test_npy_data"), True) for s in base}
+    assert not train["win"] & test["win"]
+    assert train["win"] | test["win"] == train["walk"] | test["walk"]
+    # walk split: each person's test windows come from one walk; window split: from several,
+    # and those walks also feed training
+    walks_in = lambda keys, pid: {w for p, w, _ in keys if p == pid}   # noqa: E731
+    for pid in {p for p, _, _ in test["win"]}:
+        assert len(walks_in(test["walk"], pid)) == 1
+        assert len(walks_in(test["win"], pid)) > 1
+        assert walks_in(test["win"], pid) & walks_in(train["win"], pid)
+    for role in ("gallery", "probe"):
+        for name in sorted(os.listdir(os.path.join(base["walk"], "retrieval", "KGBD_test_npy_data", role))):
+            a, b = (np.load(os.path.join(base[s], "retrieval", "KGBD_test_npy_data", role, name),
+                            allow_pickle=True) for s in ("walk", "win"))
+            np.testing.assert_array_equal(a, b)
+    data = load_reid_data(locate("KGBD", 6, root=str(tmp_path / "win")))
+    assert len(data.test_labels) == cls_walk["windows"]["test"]
+
+
+def test_window_split_refuses_overlapping_training_windows(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")
+    with pytest.raises(UserError, match="drop --train_stride"):
+        prepare(str(raw), str(tmp_path / "x"), lengths=(6,), log=lambda *_: None,
+                split_unit="window", train_stride=1)

@@ -10,6 +10,10 @@ feeds both training and testing:
   recording (seeded choice) is the test set, the others are training data;
 - retrieval (SimMC, SPC-MGR, Hi-MPC, TranSG): per person one recording is the probe, two
   the gallery, the rest training (a person with three recordings: one of each).
+Research switch (--split_unit window, classification only): test windows are taken from
+every walk instead of from one held-out walk, so training and test share walks (never
+frames). Each person keeps the number of test windows the walk split gives them, spread
+evenly over all their windows. It tests the other reading of the predecessors' protocol.
 All functions but `prepare` are pure and work on in-memory arrays.
 """
 import json
@@ -90,14 +94,34 @@ class Prepared:
 
 
 PROTOCOL_ROLES = {"classification": ("train", "test"), "retrieval": ("train", "probe", "gallery")}
+SPLIT_UNITS = ("walk", "window")
+
+
+def spread_picks(total: int, count: int) -> np.ndarray:
+    """`count` distinct indices out of range(total), evenly spaced from first to last."""
+    if count <= 0:
+        return np.zeros(0, np.int64)
+    return np.unique(np.round(np.linspace(0, total - 1, count)).astype(np.int64))
+
+
+def split_by_window(windows_by_walk: List[np.ndarray], test_count: int):
+    """(train windows, test windows, test picks per walk): the person's windows of every
+    walk in walk order, `test_count` of them (evenly spread) to the test set."""
+    every = np.concatenate(windows_by_walk)
+    picks = spread_picks(len(every), test_count)
+    is_test = np.zeros(len(every), bool)
+    is_test[picks] = True
+    bounds = np.cumsum([0] + [len(w) for w in windows_by_walk])
+    per_walk = [int(is_test[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])]
+    return every[~is_test], every[is_test], per_walk
 
 
 def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
                    protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0,
-                   counts: Optional[Dict[str, dict]] = None):
+                   counts: Optional[Dict[str, dict]] = None, split_unit: str = "walk"):
     """Windows of every role and the manifest entries of one protocol and length. Training
     windows start every `train_stride` frames (0: non-overlapping); test, probe and gallery
-    windows never overlap. A person left without windows in some role (walks too short, too
+    windows never overlap. split_unit="window" (classification): see the module's note. A person left without windows in some role (walks too short, too
     few walks) is left out of the protocol altogether, and the manifest says why."""
     counts = counts or {}
     by_person: Dict[int, List[Recording]] = {}
@@ -124,6 +148,17 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
             entry["windows"][role] = entry["windows"].get(role, 0) + int(len(w))
             if len(w):
                 mine.setdefault(role, []).append(w)
+        if split_unit == "window" and protocol == "classification" and "test" in mine:
+            walks = [cut_windows(arrays[r.path], length, trim, length) for r in recs]
+            test_count = sum(len(w) for w in mine["test"])
+            train_w, test_w, per_walk = split_by_window([w for w in walks if len(w)], test_count)
+            mine = dict(train=[train_w], test=[test_w]) if len(train_w) else dict(test=[test_w])
+            used = iter(per_walk)
+            for rec, w in zip(recs, walks):
+                n = next(used) if len(w) else 0
+                entry["recordings"][rec.name].update(role="train+test", test_windows=n,
+                                                     train_windows=int(len(w)) - n)
+            entry["windows"] = {role: int(sum(len(x) for x in ws)) for role, ws in mine.items()}
         lacking = [r for r in needed if r not in mine]
         if lacking:
             entry["left_out"] = f"no {'/'.join(lacking)} windows of {length} frames"
@@ -161,7 +196,7 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
             layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
             skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print,
             joint_order: str = "sdk", train_stride: int = 0, bad_frames: str = "stop",
-            max_coordinate: float = MAX_COORDINATE) -> Prepared:
+            max_coordinate: float = MAX_COORDINATE, split_unit: str = "walk") -> Prepared:
     """Read every recording, then write both protocols for every length under
     <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
     manifest.json per length. Everything is built in a temporary folder and moved into
@@ -183,6 +218,12 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
         raise UserError(f"--joint_order must be {' or '.join(JOINT_ORDERS)}, got {joint_order!r}")
     if joint_order == "file" and fmt != "kgbd":
         raise UserError("--joint_order file applies to --format kgbd (the KGBD text files) only")
+    if split_unit not in SPLIT_UNITS:
+        raise UserError(f"--split_unit must be {' or '.join(SPLIT_UNITS)}, got {split_unit!r}")
+    if split_unit == "window" and train_stride:
+        raise UserError("--split_unit window cuts every walk into non-overlapping windows; "
+                        "drop --train_stride (overlapping training windows would share frames "
+                        "with test windows)")
     if bad_frames not in BAD_FRAME_POLICIES:
         raise UserError(f"--bad_frames must be {' or '.join(BAD_FRAME_POLICIES)}, got {bad_frames!r}")
     arrays, skipped, counts = load_recordings(recordings, fmt, layout, skip_bad, progress,
@@ -203,12 +244,13 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                             window_stride=length, train_stride=train_stride or length,
                             joint_order=joint_order if fmt == "kgbd" else "layout",
                             bad_frames=bad_frames, max_coordinate=max_coordinate,
+                            split_unit=split_unit,
                             frames_dropped=sum(c["frames_dropped"] for c in counts.values()),
                             lost_joint_frames=sum(c["lost_joint_frames"] for c in counts.values()),
                             skipped_files=skipped, protocols={})
             for protocol in ("classification", "retrieval"):
                 joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
-                                                 train_stride, counts)
+                                                 train_stride, counts, split_unit)
                 for pid, entry in persons.items():
                     if "left_out" in entry:
                         log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
