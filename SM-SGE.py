@@ -18,7 +18,7 @@ def main(argv=None) -> int:
 
     def work():
         cfg = training_options(args)
-        select_device(cfg.gpu)
+        select_device(cfg)
         from utils.pipeline import Stopped, run_training
         if isinstance(run_training(cfg), Stopped):
             return STOPPED   # --time_budget: a loop can tell "continue" from "finished"

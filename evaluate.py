@@ -16,7 +16,7 @@ def main(argv=None) -> int:
 
     def work():
         cfg = evaluation_options(args)
-        select_device(cfg.gpu)
+        select_device(cfg)
         from utils.pipeline import run_evaluation
         run_evaluation(cfg)
     return guarded(work)

@@ -1,4 +1,10 @@
-"""Building blocks: initialisers, a TF1-style stacked LSTM, Adam with TF1 semantics.
+"""Building blocks on Keras 3's backend-neutral operations: variables, a module base that
+finds them, initialisers, a TF1-style stacked LSTM, Adam's update with TF1 semantics.
+
+The same code runs on TensorFlow and on JAX (models/engine.py picks one before Keras is
+imported). Modules hold `keras.Variable`s: on TensorFlow they are tf.Variables that the
+compiled step reads and assigns; on JAX the step passes their values in explicitly
+(keras.StatelessScope), so the model code needs no second, functional form.
 
 The reference initialises most weights with tf.random_normal (std 1) and biases with
 zeros; GAT projections and LSTM kernels use Glorot-uniform, as TF1's layers did.
@@ -7,7 +13,11 @@ import contextlib
 from typing import List
 
 import numpy as np
-import tensorflow as tf
+
+from models import engine
+
+keras = engine.keras()
+ops = keras.ops
 
 # The float type new variables and constants are built in. float32 is the model's; the
 # parity tests build a float64 twin to measure float32 rounding (float_precision).
@@ -29,23 +39,76 @@ def float_precision(dtype):
         _FLOAT = previous
 
 
-def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0) -> tf.Variable:
-    return tf.Variable(rng.normal(0.0, std, size=shape).astype(_FLOAT), name=name)
+def variable(value: np.ndarray, name: str, trainable: bool = True):
+    value = np.asarray(value)
+    return keras.Variable(value, dtype=str(value.dtype), trainable=trainable, name=name)
 
 
-def glorot_var(shape, rng: np.random.Generator, name: str, fans=None) -> tf.Variable:
+def constant(value: np.ndarray):
+    return ops.convert_to_tensor(np.asarray(value))
+
+
+def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0):
+    return variable(rng.normal(0.0, std, size=shape).astype(_FLOAT), name)
+
+
+def glorot_var(shape, rng: np.random.Generator, name: str, fans=None):
     """Glorot-uniform; `fans` = (fan_in, fan_out) where they are not the last two axes
     (several heads' kernels stacked in one variable keep the limit of a single head)."""
     fan_in, fan_out = fans or (shape[-2], shape[-1])
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return tf.Variable(rng.uniform(-limit, limit, size=shape).astype(_FLOAT), name=name)
+    return variable(rng.uniform(-limit, limit, size=shape).astype(_FLOAT), name)
 
 
-def zeros_var(shape, name: str) -> tf.Variable:
-    return tf.Variable(np.zeros(shape, _FLOAT), name=name)
+def zeros_var(shape, name: str):
+    return variable(np.zeros(shape, _FLOAT), name)
 
 
-class StackedLSTM(tf.Module):
+def is_variable(value) -> bool:
+    return isinstance(value, keras.Variable)
+
+
+def _leaves(value):
+    """Nested dicts (sorted keys), lists and tuples flattened, as tf.nest orders them."""
+    if isinstance(value, dict):
+        for key in sorted(value):
+            yield from _leaves(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+class Module:
+    """A container of variables and sub-modules held as attributes (also inside dicts and
+    lists). `trainable_variables` lists them in tf.Module's order (attributes sorted by
+    name, a module's own variables before its sub-modules'), so weight files written
+    before the move to Keras 3 load unchanged."""
+
+    def __init__(self, name: str = None):
+        self.name = name
+
+    def _walk(self, seen: set):
+        submodules = []
+        for key in sorted(vars(self)):
+            for leaf in _leaves(vars(self)[key]):
+                if id(leaf) in seen:
+                    continue
+                seen.add(id(leaf))
+                if is_variable(leaf) and leaf.trainable:
+                    yield leaf
+                elif isinstance(leaf, Module):
+                    submodules.append(leaf)
+        for module in submodules:
+            yield from module._walk(seen)
+
+    @property
+    def trainable_variables(self) -> list:
+        return list(self._walk(set()))
+
+
+class StackedLSTM(Module):
     """Multi-layer LSTM (TF1 LSTMCell maths: gates i, j, f, o; forget bias 1.0).
 
     Written out by hand, not keras.layers.LSTM, because it runs on a ragged, time-major
@@ -68,11 +131,11 @@ class StackedLSTM(tf.Module):
             dim = hidden
         self.input_dim = input_dim
 
-    def project_input(self, x: tf.Tensor) -> tf.Tensor:
+    def project_input(self, x):
         """First layer's input projection x W_x + b for every frame: [..., D] -> [..., 4H]."""
-        return tf.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
+        return ops.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
 
-    def _recur(self, projected: List[tf.Tensor], w_h: tf.Tensor) -> List[tf.Tensor]:
+    def _recur(self, projected: list, w_h) -> list:
         """projected: per step [n_t, 4H] with n_t non-increasing -> per step h [n_t, H]."""
         h = c = None
         outputs = []
@@ -80,54 +143,79 @@ class StackedLSTM(tf.Module):
             n = z.shape[0]
             if t > 0:   # the state starts at zero: the first step has no recurrent product
                 h, c = h[:n], c[:n]
-                z = z + tf.matmul(h, w_h)
-            i, j, f, o = tf.split(z, 4, axis=-1)
-            c = tf.sigmoid(i) * tf.tanh(j) if t == 0 else (
-                tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(j))
-            h = tf.sigmoid(o) * tf.tanh(c)
+                z = z + ops.matmul(h, w_h)
+            i, j, f, o = ops.split(z, 4, axis=-1)
+            c = ops.sigmoid(i) * ops.tanh(j) if t == 0 else (
+                ops.sigmoid(f + 1.0) * c + ops.sigmoid(i) * ops.tanh(j))
+            h = ops.sigmoid(o) * ops.tanh(c)
             outputs.append(h)
         return outputs
 
-    def run_steps(self, projected: List[tf.Tensor]) -> List[tf.Tensor]:
+    def run_steps(self, projected: list) -> list:
         """All layers on a ragged time-major batch, given the first layer's projected
         inputs per step ([n_t, 4H], n_t non-increasing); returns the top layer's outputs
         per step ([n_t, H])."""
         sizes = [p.shape[0] for p in projected]
         out = self._recur(projected, self.kernels[0][self.input_dim:])
         for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
-            proj = tf.matmul(tf.concat(out, 0), kernel[:self.hidden]) + bias
-            out = self._recur(tf.split(proj, sizes, 0), kernel[self.hidden:])
+            proj = ops.matmul(ops.concatenate(out, 0), kernel[:self.hidden]) + bias
+            out = self._recur(split_sizes(proj, sizes), kernel[self.hidden:])
         return out
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    def __call__(self, x):
         """x [B, T, D] (equal lengths) -> outputs [B, T, H]."""
         projected = self.project_input(x)
         steps = self.run_steps([projected[:, t] for t in range(x.shape[1])])
-        return tf.stack(steps, axis=1)
+        return ops.stack(steps, axis=1)
 
 
-class Adam(tf.Module):
-    """Adam exactly as TF1's AdamOptimizer (epsilon outside the bias correction)."""
+def add_n(terms: list):
+    """The sum of a list of same-shaped tensors, left to right."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def split_sizes(x, sizes: List[int], axis: int = 0) -> list:
+    """Split x into consecutive pieces of the given sizes (keras.ops.split takes the
+    cut indices, as NumPy)."""
+    if len(sizes) == 1:
+        return [x]
+    return ops.split(x, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis)
+
+
+class Adam(Module):
+    """Adam exactly as TF1's AdamOptimizer (epsilon outside the bias correction): its
+    state (m, v per variable, the step count) as non-trainable variables; the update is
+    the pure function `adam_update`, which each engine's training step applies."""
 
     def __init__(self, learning_rate: float, variables, beta1=0.9, beta2=0.999, eps=1e-8,
                  name: str = "adam"):
         super().__init__(name=name)
         self.lr, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.variables_ = list(variables)
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables_]
-        self.step = tf.Variable(0.0, trainable=False)
+        zeros = [np.zeros(tuple(v.shape), np.dtype(v.dtype)) for v in self.variables_]
+        self.m = [variable(z, f"m{i}", trainable=False) for i, z in enumerate(zeros)]
+        self.v = [variable(z, f"v{i}", trainable=False) for i, z in enumerate(zeros)]
+        self.step = variable(np.float32(0.0), "step", trainable=False)
 
     def slot_variables(self) -> list:
         return self.m + self.v + [self.step]
 
-    def apply(self, grads) -> None:
-        self.step.assign_add(1.0)
-        t = self.step
-        lr_t = self.lr * tf.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
-        for var, m, v, g in zip(self.variables_, self.m, self.v, grads):
-            if g is None:
-                continue
-            m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
-            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
-            var.assign_sub(lr_t * m / (tf.sqrt(v) + self.eps))
+
+def adam_update(opt: Adam, step, values, grads, m, v):
+    """One TF1 Adam update as values: (step + 1, new values, new m, new v). A variable
+    whose gradient is None keeps its value and slots."""
+    t = step + 1.0
+    lr_t = opt.lr * ops.sqrt(1.0 - ops.power(opt.beta2, t)) / (1.0 - ops.power(opt.beta1, t))
+    new_values, new_m, new_v = [], [], []
+    for value, m_i, v_i, g in zip(values, m, v, grads):
+        if g is None:
+            new_values.append(value), new_m.append(m_i), new_v.append(v_i)
+            continue
+        m_i = opt.beta1 * m_i + (1.0 - opt.beta1) * g
+        v_i = opt.beta2 * v_i + (1.0 - opt.beta2) * ops.square(g)
+        new_values.append(value - ops.cast(lr_t, value.dtype) * m_i / (ops.sqrt(v_i) + opt.eps))
+        new_m.append(m_i), new_v.append(v_i)
+    return t, new_values, new_m, new_v

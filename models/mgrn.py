@@ -3,9 +3,8 @@
 Input: {scale: [M, nodes, 3]} node coordinates of M frames. Output: {scale: [M, nodes, 8]}.
 """
 import numpy as np
-import tensorflow as tf
 
-from models.layers import float_dtype, glorot_var, normal_var, zeros_var
+from models.layers import Module, add_n, float_dtype, glorot_var, normal_var, ops, split_sizes, zeros_var
 from utils.graphs import MASK_OFF, SCALES
 
 FEATURES = 8   # node feature size after structural relation learning
@@ -16,10 +15,18 @@ CROSS_RELATIONS = {"joint": ("part", "body"), "part": ("body",), "body": (),
                    "hyper": ("joint", "part", "body")}
 
 
-def collaborative_message(queries: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
+def collaborative_message(queries, keys):
     """R = softmax over keys of (S . T^T); message = R . T.  [M, Ns, F], [M, Nt, F]."""
-    relation = tf.nn.softmax(tf.matmul(queries, keys, transpose_b=True), axis=-1)
-    return tf.matmul(relation, keys)
+    relation = ops.softmax(ops.einsum("msf,mtf->mst", queries, keys), axis=-1)
+    return ops.matmul(relation, keys)
+
+
+def leaky_relu(x, slope: float):
+    """LeakyReLU whose derivative at exactly 0 is `slope`, as TensorFlow's (and so the
+    reference's); jax.nn.leaky_relu takes 1 there. Zeros do occur: a skeleton centred on a
+    joint has that joint at the origin, so with the input bias at its initial zero every
+    score of that node is 0."""
+    return ops.where(x > 0, x, slope * x)
 
 
 def neighbour_lists(mask: np.ndarray):
@@ -34,13 +41,13 @@ def neighbour_lists(mask: np.ndarray):
     return index.astype(np.int32), bias.astype(np.float32)
 
 
-class StructuralRelation(tf.Module):
+class StructuralRelation(Module):
     """Linear 3 -> 8, then one GAT layer with P heads of 8 features, heads averaged."""
 
     def __init__(self, mask: np.ndarray, heads: int, rng: np.random.Generator, name: str):
         super().__init__(name=name)
         index, bias = neighbour_lists(mask)
-        self.neighbours, self.neighbour_bias = tf.constant(index), tf.constant(bias.astype(float_dtype()))
+        self.neighbours, self.neighbour_bias = index, bias.astype(float_dtype())
         self.w_in = normal_var([3, FEATURES], rng, "w_in")
         self.b_in = zeros_var([FEATURES], "b_in")
         # Per head, as the reference's 1x1 convolutions: a projection (no bias) and two
@@ -53,33 +60,33 @@ class StructuralRelation(tf.Module):
         self.a_dst_bias = zeros_var([heads], "a_dst_bias")
         self.b_head = zeros_var([heads, 1, FEATURES], "b_head")
 
-    def __call__(self, coords: tf.Tensor) -> tf.Tensor:
+    def __call__(self, coords):
         frames, nodes = coords.shape[0], coords.shape[1]
         heads = self.w_head.shape[0]
-        h = tf.reshape(tf.tensordot(coords, self.w_in, 1) + self.b_in, [-1, FEATURES])
+        h = ops.reshape(ops.tensordot(coords, self.w_in, 1) + self.b_in, [-1, FEATURES])
         # One product gives every head's features z = h W_p and both attention scores,
         # src = z a_src = h (W_p a_src) (likewise dst). Laid out node-major [M, N, P, 8]:
         # small per-head products are slow, and this keeps the heads in the last axes.
-        w = tf.transpose(self.w_head, [1, 0, 2])                           # [8, P, 8]
-        w_all = tf.concat([tf.reshape(w, [FEATURES, heads * FEATURES]),
-                           tf.einsum("fpg,pg->fp", w, self.a_src),
-                           tf.einsum("fpg,pg->fp", w, self.a_dst)], axis=1)
-        z, src, dst = tf.split(tf.matmul(h, w_all), [heads * FEATURES, heads, heads], axis=1)
-        z = tf.reshape(z, [frames, nodes, heads, FEATURES])
+        w = ops.transpose(self.w_head, [1, 0, 2])                          # [8, P, 8]
+        w_all = ops.concatenate([ops.reshape(w, [FEATURES, heads * FEATURES]),
+                                 ops.einsum("fpg,pg->fp", w, self.a_src),
+                                 ops.einsum("fpg,pg->fp", w, self.a_dst)], axis=1)
+        z, src, dst = split_sizes(ops.matmul(h, w_all), [heads * FEATURES, heads, heads], axis=1)
+        z = ops.reshape(z, [frames, nodes, heads, FEATURES])
         # Both scorer biases ride on src: leaky_relu(src_i + b_src + dst_j + b_dst).
-        src = tf.reshape(src, [frames, nodes, heads]) + (self.a_src_bias + self.a_dst_bias)
-        dst = tf.reshape(dst, [frames, nodes, heads])
+        src = ops.reshape(src, [frames, nodes, heads]) + (self.a_src_bias + self.a_dst_bias)
+        dst = ops.reshape(dst, [frames, nodes, heads])
         # logits_ij = LeakyReLU(src_i + dst_j) for the allowed neighbours j of each node i
-        dst = tf.gather(dst, self.neighbours, axis=1)                      # [M, N, K, P]
-        logits = tf.nn.leaky_relu(src[:, :, None] + dst, alpha=0.2) + self.neighbour_bias[..., None]
-        attention = tf.nn.softmax(logits, axis=2)
-        values = tf.gather(z, self.neighbours, axis=1)                     # [M, N, K, P, 8]
-        out = tf.reduce_sum(attention[..., None] * values, axis=2)         # [M, N, P, 8]
-        out = tf.nn.elu(out + tf.transpose(self.b_head, [1, 0, 2]))
-        return tf.reduce_mean(out, axis=2)                                 # heads averaged
+        dst = ops.take(dst, self.neighbours, axis=1)                       # [M, N, K, P]
+        logits = leaky_relu(src[:, :, None] + dst, 0.2) + self.neighbour_bias[..., None]
+        attention = ops.softmax(logits, axis=2)
+        values = ops.take(z, self.neighbours, axis=1)                      # [M, N, K, P, 8]
+        out = ops.sum(attention[..., None] * values, axis=2)               # [M, N, P, 8]
+        out = ops.elu(out + ops.transpose(self.b_head, [1, 0, 2]))
+        return ops.mean(out, axis=2)                                       # heads averaged
 
 
-class MGRN(tf.Module):
+class MGRN(Module):
     def __init__(self, masks: dict, heads: int, fusion_lambda: float,
                  rng: np.random.Generator, scales=SCALES, struct_only: bool = False,
                  name: str = "mgrn"):
@@ -101,7 +108,7 @@ class MGRN(tf.Module):
             return h
         fused = {}
         for s in self.scales:   # every message reads the pre-fusion features
-            update = tf.add_n([tf.tensordot(collaborative_message(h[s], h[src]), w, 1)
-                               for src, w in self.fusion[s].items()])
+            update = add_n([ops.tensordot(collaborative_message(h[s], h[src]), w, 1)
+                            for src, w in self.fusion[s].items()])
             fused[s] = h[s] + self.fusion_lambda * update
         return fused

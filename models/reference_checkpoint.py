@@ -58,8 +58,13 @@ class ReferenceCheckpoint:
     """The arrays of one TF1 checkpoint, by name, and the sizes they imply."""
 
     def __init__(self, path: str):
-        import tensorflow as tf
         self.prefix = resolve_checkpoint(path)
+        try:   # TensorFlow reads the TF1 format; the model itself may run on either engine
+            import tensorflow as tf
+        except ImportError:
+            raise UserError(f"reading the authors' checkpoint {self.prefix} needs TensorFlow "
+                            f"installed (pip install -r requirements.txt); the JAX engine "
+                            f"can then run it") from None
         try:
             reader = tf.train.load_checkpoint(self.prefix)
         except Exception as exc:   # TF raises several types for damaged files
@@ -173,7 +178,7 @@ def load_sources(ckpt: ReferenceCheckpoint, sources: List[Source]) -> None:
                             f"the architecture flags")
         values.append((var, value))
     for var, value in values:
-        var.assign(value.astype(var.dtype.as_numpy_dtype))
+        var.assign(value.astype(np.dtype(var.dtype)))
 
 
 def load_reference_encoder(path_or_ckpt, model) -> ReferenceCheckpoint:

@@ -16,10 +16,10 @@ check that both give the same losses.
 from typing import Dict, List, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from models.draws import RaggedDraws
-from models.layers import StackedLSTM, float_dtype, normal_var, zeros_var
+from models.layers import (Module, StackedLSTM, add_n, float_dtype, keras, normal_var, ops,
+                           split_sizes, zeros_var)
 from models.mgrn import FEATURES, MGRN
 from utils.graphs import SCALES, MultiScaleGraph
 
@@ -30,7 +30,7 @@ RECONSTRUCTS = {"joint": ("joint", "part", "body"), "part": ("part", "body"),
 ENCODING_ORDER = ("hyper", "joint", "part", "body")
 
 
-class ReconstructionHead(tf.Module):
+class ReconstructionHead(Module):
     """2-layer MLP, hidden = LSTM size, ReLU; weights random-normal (std 1) as the reference."""
 
     def __init__(self, hidden: int, out: int, rng: np.random.Generator, name: str):
@@ -41,32 +41,32 @@ class ReconstructionHead(tf.Module):
         self.b2 = zeros_var([out], "b2")
 
     def __call__(self, x):
-        return tf.tensordot(tf.nn.relu(tf.tensordot(x, self.w1, 1) + self.b1), self.w2, 1) + self.b2
+        return ops.tensordot(ops.relu(ops.tensordot(x, self.w1, 1) + self.b1), self.w2, 1) + self.b2
 
 
-def reconstruct_all(heads: Dict[str, ReconstructionHead], x: tf.Tensor) -> Dict[str, tf.Tensor]:
+def reconstruct_all(heads: Dict[str, ReconstructionHead], x) -> dict:
     """Every head of one scale on the same LSTM outputs x [N, H]; the first layers run as
     one wider product (faster than one per head, same numbers)."""
     names = list(heads)
-    hidden = tf.nn.relu(tf.matmul(x, tf.concat([heads[t].w1 for t in names], 1))
-                        + tf.concat([heads[t].b1 for t in names], 0))
-    return {t: tf.matmul(h, heads[t].w2) + heads[t].b2
-            for t, h in zip(names, tf.split(hidden, len(names), axis=1))}
+    hidden = ops.relu(ops.matmul(x, ops.concatenate([heads[t].w1 for t in names], 1))
+                      + ops.concatenate([heads[t].b1 for t in names], 0))
+    return {t: ops.matmul(h, heads[t].w2) + heads[t].b2
+            for t, h in zip(names, ops.split(hidden, len(names), axis=1))}
 
 
-def slot_error(pred: tf.Tensor, target: tf.Tensor, loss: str, batch_axis: int = 0) -> tf.Tensor:
+def slot_error(pred, target, loss: str, batch_axis: int = 0):
     """Per-slot error, reduced over the batch axis and the coordinates (last axis)."""
-    diff, axes = pred - target, [batch_axis, -1]
+    diff, axes = pred - target, (batch_axis, len(pred.shape) - 1)
     if loss == "l1":
-        return tf.reduce_mean(tf.abs(diff), axis=axes)
+        return ops.mean(ops.abs(diff), axis=axes)
     if loss == "MSE":
-        return tf.reduce_mean(tf.square(diff), axis=axes)
-    return 0.5 * tf.reduce_sum(tf.square(diff), axis=axes)   # tf.nn.l2_loss
+        return ops.mean(ops.square(diff), axis=axes)
+    return 0.5 * ops.sum(ops.square(diff), axis=axes)   # tf.nn.l2_loss
 
 
 # ----------------------------------------------------------------------------------------
 
-class SMSGE(tf.Module):
+class SMSGE(Module):
     def __init__(self, graph: MultiScaleGraph, lstm_size: int = 256, heads: int = 8,
                  fusion_lambda: float = 1.0, num_layers: int = 2, seed: int = 0,
                  scales=SCALES, cross_scale: bool = True, struct_only: bool = False,
@@ -79,7 +79,7 @@ class SMSGE(tf.Module):
         self.graph = graph
         self.lstm_size = lstm_size
         self.scales = tuple(s for s in SCALES if s in scales)
-        self.node_maps = {s: tf.constant(graph.node_maps[s].astype(float_dtype())) for s in self.scales}
+        self.node_maps = {s: graph.node_maps[s].astype(float_dtype()) for s in self.scales}
         self.nodes = {s: graph.num_nodes(s) for s in self.scales}
         self.mgrn = MGRN(graph.masks, heads, fusion_lambda, rng, self.scales, struct_only)
         self.lstms = {s: StackedLSTM(self.nodes[s] * FEATURES, lstm_size, num_layers, rng,
@@ -106,20 +106,20 @@ class SMSGE(tf.Module):
             self.lstms[scale].trainable_variables) + heads
 
     # -- per-frame stages ------------------------------------------------------------
-    def scale_coordinates(self, x: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def scale_coordinates(self, x) -> dict:
         """x [B, T, V, 3] -> {scale: [B, T, nodes, 3]}."""
-        return {s: tf.einsum("nv,btvc->btnc", self.node_maps[s], x) for s in self.scales}
+        return {s: ops.einsum("nv,btvc->btnc", self.node_maps[s], x) for s in self.scales}
 
-    def frame_features(self, coords: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    def frame_features(self, coords: dict) -> dict:
         """{scale: [B, T, nodes, 3]} -> {scale: [B, T, nodes*8]} through the MGRN."""
-        shape = tf.shape(coords["joint"])
-        flat = {s: tf.reshape(c, [-1, self.nodes[s], 3]) for s, c in coords.items()}
+        batch, steps = coords[self.scales[0]].shape[:2]
+        flat = {s: ops.reshape(c, [-1, self.nodes[s], 3]) for s, c in coords.items()}
         h = self.mgrn(flat)
-        return {s: tf.reshape(h[s], [shape[0], shape[1], self.nodes[s] * FEATURES])
+        return {s: ops.reshape(h[s], [batch, steps, self.nodes[s] * FEATURES])
                 for s in self.scales}
 
     # -- Re-ID encoding ----------------------------------------------------------------
-    def encode(self, x: tf.Tensor, zero_frame: bool = True) -> tf.Tensor:
+    def encode(self, x, zero_frame: bool = True):
         """Prefix encodings [B, f(+1), 4H]: step k holds the last LSTM output of the
         k-frame prefix, all prefixes from one pass. With zero_frame (the reference's
         behaviour) a zero frame feature is appended, giving the (f+1)-th prefix."""
@@ -128,17 +128,17 @@ class SMSGE(tf.Module):
         for s in self.encoding_scales:
             f = feats[s]
             if zero_frame:
-                f = tf.concat([f, tf.zeros_like(f[:, :1])], axis=1)
+                f = ops.concatenate([f, ops.zeros_like(f[:, :1])], axis=1)
             outs.append(self.lstms[s](f))
-        return tf.concat(outs, axis=-1)
+        return ops.concatenate(outs, axis=-1)
 
     # -- pretext task ------------------------------------------------------------------
     def _targets(self, coords):
-        return {s: tf.reshape(c, [tf.shape(c)[0], tf.shape(c)[1], self.nodes[s] * 3])
+        return {s: ops.reshape(c, [c.shape[0], c.shape[1], self.nodes[s] * 3])
                 for s, c in coords.items()}
 
-    def pretext_losses(self, x: tf.Tensor, frames: tf.Tensor, layout: RaggedDraws,
-                       loss: str = "l1", margin: int = 0) -> Dict[str, tf.Tensor]:
+    def pretext_losses(self, x, frames, layout: RaggedDraws, loss: str = "l1",
+                       margin: int = 0) -> dict:
         """Losses of the scales for the draws laid out by `layout`; frames [slots] holds
         the frame each slot reads (layout.frames(draws)); its target is the skeleton
         `margin` frames later (the reference's pred_margin; 0 = reconstruction)."""
@@ -148,24 +148,24 @@ class SMSGE(tf.Module):
         feats = self.frame_features(coords)
 
         def by_slot(t, shift=0):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
-            return tf.gather(tf.transpose(t, [1, 0, 2]), frames + shift)
+            return ops.take(ops.transpose(t, [1, 0, 2]), frames + shift, axis=0)
 
         targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
-        weight = tf.constant(layout.weight, x.dtype)
+        weight = layout.weight.astype(keras.backend.standardize_dtype(x.dtype))
         losses = {}
         for s in self.scales:
             lstm = self.lstms[s]
-            projected = tf.reshape(by_slot(lstm.project_input(feats[s])), [-1, 4 * self.lstm_size])
-            out = tf.concat(lstm.run_steps(tf.split(projected, sizes, 0)), 0)
+            projected = ops.reshape(by_slot(lstm.project_input(feats[s])), [-1, 4 * self.lstm_size])
+            out = ops.concatenate(lstm.run_steps(split_sizes(projected, sizes)), 0)
             preds = reconstruct_all(self.heads[s], out)
-            terms = [tf.reduce_sum(slot_error(tf.reshape(p, [-1, batch, p.shape[-1]]),
-                                              targets[t], loss, 1) * weight)
+            terms = [ops.sum(slot_error(ops.reshape(p, [-1, batch, p.shape[-1]]),
+                                        targets[t], loss, 1) * weight)
                      for t, p in preds.items()]
-            losses[s] = tf.add_n(terms)
+            losses[s] = add_n(terms)
         return losses
 
-    def pretext_losses_per_draw(self, x: tf.Tensor, draws: List[np.ndarray],
-                                loss: str = "l1", margin: int = 0) -> Dict[str, tf.Tensor]:
+    def pretext_losses_per_draw(self, x, draws: List[np.ndarray], loss: str = "l1",
+                                margin: int = 0) -> dict:
         """Same losses, one LSTM call per draw (the reference's structure)."""
         coords = self.scale_coordinates(x)
         feats = self.frame_features(coords)
@@ -174,17 +174,17 @@ class SMSGE(tf.Module):
         for s in self.scales:
             per_draw = []
             for idx in draws:
-                out = self.lstms[s](tf.gather(feats[s], idx, axis=1))
+                out = self.lstms[s](ops.take(feats[s], idx, axis=1))
                 terms = []
                 for t, head in self.heads[s].items():
-                    err = slot_error(head(out), tf.gather(targets[t], idx + margin, axis=1), loss)
-                    terms.append(tf.reduce_sum(err) if loss == "l2" else tf.reduce_mean(err))
-                per_draw.append(tf.add_n(terms))
-            losses[s] = tf.add_n(per_draw) / len(draws)
+                    err = slot_error(head(out), ops.take(targets[t], idx + margin, axis=1), loss)
+                    terms.append(ops.sum(err) if loss == "l2" else ops.mean(err))
+                per_draw.append(add_n(terms))
+            losses[s] = add_n(per_draw) / len(draws)
         return losses
 
 
-class ReIDClassifier(tf.Module):
+class ReIDClassifier(Module):
     """MLP E -> E (ReLU) -> classes on every prefix encoding; the logits are summed."""
 
     def __init__(self, embedding_size: int, num_classes: int, seed: int = 0,
@@ -196,7 +196,7 @@ class ReIDClassifier(tf.Module):
         self.w2 = normal_var([embedding_size, num_classes], rng, "w2")
         self.b2 = zeros_var([num_classes], "b2")
 
-    def __call__(self, encodings: tf.Tensor) -> tf.Tensor:
+    def __call__(self, encodings):
         """encodings [B, K, E] -> summed logits [B, classes]."""
-        hidden = tf.nn.relu(tf.tensordot(encodings, self.w1, 1) + self.b1)
-        return tf.reduce_sum(tf.tensordot(hidden, self.w2, 1) + self.b2, axis=1)
+        hidden = ops.relu(ops.tensordot(encodings, self.w1, 1) + self.b1)
+        return ops.sum(ops.tensordot(hidden, self.w2, 1) + self.b2, axis=1)

@@ -1,10 +1,14 @@
-"""Training steps: self-supervised pre-training (method §4) and the Re-ID classifier (§5)."""
+"""Training steps: self-supervised pre-training (method §4) and the Re-ID classifier (§5).
+
+Engine-neutral: the losses are the model's keras.ops code; the compiled step that takes
+their gradients and applies the Adams comes from the selected engine (models/engine.py).
+"""
 from typing import Dict, List, Optional
 
 import numpy as np
-import tensorflow as tf
 
-from models.layers import Adam
+from models.engine import backend
+from models.layers import Adam, ops
 from models.draws import ragged_draws, sample_draws
 from models.sm_sge import SMSGE, ReIDClassifier
 
@@ -47,30 +51,22 @@ class Pretrainer:
                          for s in model.scales}
         else:
             self.optimizers = {"all": Adam(lr, model.trainable_variables, name="adam_all")}
-        self._step = tf.function(self._step_impl, jit_compile=jit, autograph=False)
+        if optimizers == "four":
+            updates = [(opt, s) for s, opt in self.optimizers.items()]
+        else:
+            updates = [(self.optimizers["all"], None)]
+        self._step = backend().train_step(lambda x, *frames: (self.losses(x, *frames), ()),
+                                          updates, jit=jit)
 
     def new_draws(self) -> List[np.ndarray]:
         return sample_draws(self.length, self.sample_num, self.rng, self.margin,
                             self.ordered, self.s_range)
 
-    def losses(self, x, *frames) -> Dict[str, tf.Tensor]:
+    def losses(self, x, *frames) -> dict:
         """The scales' pretext losses for the step's draws (frames as `step` passes them)."""
         if self.layout == "per_draw":
             return self.model.pretext_losses_per_draw(x, frames, self.loss, self.margin)
         return self.model.pretext_losses(x, frames[0], self.ragged, self.loss, self.margin)
-
-    def _step_impl(self, x, *frames):
-        with tf.GradientTape(persistent=True) as tape:
-            losses = self.losses(x, *frames)
-            total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
-        if self.optimizer_mode == "four":
-            for s, opt in self.optimizers.items():
-                opt.apply(tape.gradient(losses[s], opt.variables_))
-        else:
-            opt = self.optimizers["all"]
-            opt.apply(tape.gradient(total, opt.variables_))
-        del tape
-        return losses
 
     def state_variables(self) -> list:
         """Everything a step changes: the model's weights and the optimisers' slots."""
@@ -82,16 +78,16 @@ class Pretrainer:
         self.draws = [np.asarray(d) for d in draws]
         self._frames = self.frames(self.draws)
 
-    def frames(self, draws: List[np.ndarray]) -> List[tf.Tensor]:
+    def frames(self, draws: List[np.ndarray]) -> List[np.ndarray]:
         if self.layout == "per_draw":
-            return [tf.constant(d, tf.int32) for d in draws]
-        return [tf.constant(self.ragged.frames(draws))]
+            return [np.asarray(d, np.int32) for d in draws]
+        return [self.ragged.frames(draws)]
 
     def step(self, x: np.ndarray) -> Dict[str, float]:
         if self.fresh_draws:
             self.draws = self.new_draws()
             self._frames = self.frames(self.draws)
-        losses = self._step(tf.convert_to_tensor(x), *self._frames)
+        losses, _ = self._step(x, *self._frames)
         return {s: float(v) for s, v in losses.items()}
 
 
@@ -101,22 +97,23 @@ class Encoder:
 
     def __init__(self, model: SMSGE, prefixes: slice):
         self.model, self.prefixes = model, prefixes
-        self._encode = tf.function(self.encode, autograph=False)
+        self._encode = backend().function(self.encode, model.trainable_variables)
 
-    def encode(self, x: tf.Tensor) -> tf.Tensor:
+    def encode(self, x):
         """Uncompiled, for use inside other compiled functions."""
         zero_frame = self.prefixes.stop > x.shape[1]
         return self.model.encode(x, zero_frame)[:, self.prefixes]
 
-    def __call__(self, x) -> tf.Tensor:
-        return self._encode(tf.convert_to_tensor(x))
+    def __call__(self, x):
+        """Compiled; the engine's tensor (numpy(): encode_all)."""
+        return self._encode(x)
 
     def encode_all(self, sequences: np.ndarray, batch_size: int, progress=None) -> np.ndarray:
         """[N, f, V, 3] -> [N, K, E] float32, in batches (the last one may be short)."""
         out = []
         starts = range(0, len(sequences), batch_size)
         for s in (progress(starts) if progress else starts):
-            out.append(self(sequences[s:s + batch_size]).numpy())
+            out.append(backend().to_numpy(self(sequences[s:s + batch_size])))
         return np.concatenate(out)
 
 
@@ -133,35 +130,29 @@ class ReIDTrainer:
     def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
         self.classifier, self.encoder = classifier, encoder
         self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
-        self._train = tf.function(self._train_impl, autograph=False)
-        self._eval = tf.function(self._eval_impl, autograph=False)
+        engine = backend()
+        self._train = engine.train_step(self._loss_and_logits, [(self.opt, None)])
+        self._eval = engine.function(self._loss_and_logits, classifier.trainable_variables)
         if encoder is not None:
-            self._train_raw = tf.function(
-                lambda x, y: self._train_impl(tf.stop_gradient(encoder.encode(x)), y),
-                autograph=False)
+            # the encoder is frozen: read as a constant of the step, never updated
+            self._train_raw = engine.train_step(
+                lambda x, y: self._loss_and_logits(ops.stop_gradient(encoder.encode(x)), y),
+                [(self.opt, None)], constants=encoder.model.trainable_variables)
 
     def state_variables(self) -> list:
         return list(self.classifier.trainable_variables) + self.opt.slot_variables()
 
-    def _loss(self, logits, labels):
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-
-    def _train_impl(self, encodings, labels):
-        with tf.GradientTape() as tape:
-            logits = self.classifier(encodings)
-            loss = self._loss(logits, labels)
-        self.opt.apply(tape.gradient(loss, self.opt.variables_))
-        return loss, logits
-
-    def _eval_impl(self, encodings, labels):
+    def _loss_and_logits(self, encodings, labels):
+        """({"reid": mean cross-entropy}, logits)."""
         logits = self.classifier(encodings)
-        return self._loss(logits, labels), logits
+        loss = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return {"reid": loss}, logits
 
     def train_batch(self, batch, labels: np.ndarray, raw: bool = False):
         """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
         fn = self._train_raw if raw else self._train
-        loss, logits = fn(tf.convert_to_tensor(batch), tf.constant(labels, tf.int64))
-        return float(loss), logits.numpy()
+        losses, logits = fn(batch, np.asarray(labels, np.int64))
+        return float(losses["reid"]), backend().to_numpy(logits)
 
     def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,
                  drop_last: bool = True) -> dict:
@@ -173,10 +164,9 @@ class ReIDTrainer:
         losses, accs, logits_all = [], [], []
         for s in range(0, n, batch_size):
             y = labels[s:min(s + batch_size, n)]
-            loss, logits = self._eval(tf.convert_to_tensor(encodings[s:s + len(y)]),
-                                      tf.constant(y, tf.int64))
-            logits = logits.numpy()
-            losses.append(float(loss))
+            loss, logits = self._eval(encodings[s:s + len(y)], np.asarray(y, np.int64))
+            logits = backend().to_numpy(logits)
+            losses.append(float(loss["reid"]))
             accs.append(float(np.mean(logits.argmax(1) == y)))
             logits_all.append(logits)
         logits_all, labels = np.concatenate(logits_all), labels[:n]

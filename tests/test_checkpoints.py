@@ -2,8 +2,8 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from models.layers import Module, variable
 from utils.checkpoints import load_module, save_module
 from utils.config import RunConfig
 from utils.data import retrieval_splits
@@ -11,10 +11,10 @@ from utils.storage import data_location, load_config, save_config
 from utils.errors import UserError
 
 
-class Tiny(tf.Module):
+class Tiny(Module):
     def __init__(self, n):
         super().__init__()
-        self.w = tf.Variable(np.arange(n, dtype=np.float32))
+        self.w = variable(np.arange(n, dtype=np.float32), "w")
 
 
 def test_weights_round_trip_and_mismatch(tmp_path):

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from models.mgrn import collaborative_message
 from models.draws import ragged_draws, reid_prefixes, sample_draws
@@ -30,7 +29,7 @@ def walking_batch(n=8, f=4):
 
 
 def test_shapes_through_every_stage(small_model):
-    x = tf.constant(batch())
+    x = batch()
     coords = small_model.scale_coordinates(x)
     assert {s: tuple(c.shape) for s, c in coords.items()} == {
         "joint": (4, 4, 20, 3), "part": (4, 4, 10, 3), "body": (4, 4, 5, 3), "hyper": (4, 4, 39, 3)}
@@ -68,20 +67,21 @@ def test_full_size_parameter_count_is_exact():
 
 def test_prefix_encodings_equal_separate_prefix_passes(small_model):
     x = batch()
-    enc = small_model.encode(tf.constant(x), zero_frame=False).numpy()
-    feats = small_model.frame_features(small_model.scale_coordinates(tf.constant(x)))
+    enc = np.asarray(small_model.encode(x, zero_frame=False))
+    feats = small_model.frame_features(small_model.scale_coordinates(x))
     assert small_model.encoding_scales == ("hyper", "joint", "part", "body")   # the reference's I, J, P, B
     for k in (1, 3):
-        last = small_model.lstms["part"](feats["part"][:, :k])[:, -1].numpy()
+        last = np.asarray(small_model.lstms["part"](feats["part"][:, :k])[:, -1])
         np.testing.assert_allclose(enc[:, k - 1, 32:48], last, rtol=1e-5, atol=1e-6)
 
 
 def test_zero_frame_prefix_reads_a_zero_feature(small_model):
-    x = tf.constant(batch())
+    x = batch()
     feats = small_model.frame_features(small_model.scale_coordinates(x))
-    padded = tf.concat([feats["body"], tf.zeros_like(feats["body"][:, :1])], axis=1)
-    expected = small_model.lstms["body"](padded)[:, -1].numpy()
-    np.testing.assert_allclose(small_model.encode(x)[:, -1, 48:64].numpy(), expected, rtol=1e-5)
+    body = np.asarray(feats["body"])
+    padded = np.concatenate([body, np.zeros_like(body[:, :1])], axis=1)
+    expected = np.asarray(small_model.lstms["body"](padded)[:, -1])
+    np.testing.assert_allclose(np.asarray(small_model.encode(x)[:, -1, 48:64]), expected, rtol=1e-5)
 
 
 def test_ragged_layout_runs_each_draw_while_it_lasts():
@@ -105,20 +105,20 @@ def test_ragged_layout_runs_each_draw_while_it_lasts():
 
 @pytest.mark.parametrize("loss", ["l1", "MSE", "l2"])
 def test_ragged_losses_equal_per_draw_losses(small_model, loss):
-    x = tf.constant(batch())
+    x = batch()
     draws = sample_draws(4, 2, np.random.default_rng(1))
     per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
     layout = ragged_draws([len(d) for d in draws], loss)
-    got = small_model.pretext_losses(x, tf.constant(layout.frames(draws)), layout, loss)
+    got = small_model.pretext_losses(x, (layout.frames(draws), layout, loss)
     for s in per_draw:
         assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
 
 
 def test_collaborative_message_is_attention_weighted_keys():
-    q = tf.constant([[[1.0, 0.0]]])
-    k = tf.constant([[[1.0, 0.0], [0.0, 1.0]]])
+    q = np.array([[[1.0, 0.0]]], np.float32)
+    k = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)
     w = np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
-    np.testing.assert_allclose(collaborative_message(q, k).numpy()[0, 0], w, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(collaborative_message(q, k))[0, 0], w, rtol=1e-6)
 
 
 @pytest.mark.parametrize("optimizers", ["four", "one"])
@@ -206,12 +206,12 @@ def test_sparse_attention_equals_dense_masked_softmax(n_hood):
         att /= att.sum(-1, keepdims=True)
         v = att @ z + layer.b_head.numpy()[p]
         outs.append(np.where(v > 0, v, np.expm1(v)))
-    np.testing.assert_allclose(layer(tf.constant(coords)).numpy(), np.mean(outs, 0),
+    np.testing.assert_allclose(np.asarray(layer(coords.astype(np.float32))), np.mean(outs, 0),
                                rtol=1e-4, atol=1e-5)
 
 
 def test_scale_and_csi_ablations_build_smaller_models():
-    x = tf.constant(batch())
+    x = batch()
     model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, scales=("body", "joint"),
                   cross_scale=False)
     assert model.scales == ("joint", "body")

@@ -147,7 +147,8 @@ def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkey
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
     """The cache holds exactly what the frozen encoder gives on a training batch, and the
     first Re-ID step on it has the uncached step's loss, up to float32 rounding."""
-    import tensorflow as tf
+    from models.engine import backend
+    from models.layers import ops, variable
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
     from utils.data import load_reid_data
@@ -159,7 +160,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     idx = training_order(cfg, data.train_labels)[0]
     x, y = data.train.sequences, data.train_labels
     cached = encoder.encode_all(x, cfg.batch_size)[idx]
-    direct = encoder(x[idx]).numpy()
+    direct = np.asarray(encoder(x[idx]))
     # Same rows through the same maths; only the batch composition (and with it the
     # blocking of the matrix products) differs. Encodings are LSTM outputs (|h| < 1) after
     # f+1 steps of dot products of at most nodes*8 + H ~ 650 terms of size <= 1, so float32
@@ -173,12 +174,10 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
         losses.append(trainer.train_batch(x[idx] if raw else cached, y[idx], raw=raw)[0])
     # First-order bound: |dL| <= sum |dL/de| * max |de| (+ rounding of L itself).
     classifier = ReIDClassifier(encoder.model.embedding_size, data.num_classes)
-    enc = tf.constant(cached)
-    with tf.GradientTape() as tape:
-        tape.watch(enc)
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            tf.constant(y[idx], tf.int64), classifier(enc)))
-    sensitivity = float(tf.reduce_sum(tf.abs(tape.gradient(loss, enc))))
+    enc = variable(cached, "encodings")
+    _, grads = backend().gradients(lambda: {"loss": ops.mean(ops.sparse_categorical_crossentropy(
+        y[idx], classifier(enc), from_logits=True))}, [enc])
+    sensitivity = float(np.abs(grads["loss"][0]).sum())
     bound = 2 * sensitivity * float(np.abs(cached - direct).max()) + 16 * np.finfo(np.float32).eps * abs(losses[0])
     assert abs(losses[0] - losses[1]) <= bound, (losses, bound)
 
@@ -227,7 +226,7 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     from utils.checkpoints import load_module
     load_module(os.path.join(folder, "encoder.npz"), saved)
     for a, b in zip(saved.trainable_variables, fresh.trainable_variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
 
 
 def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path, monkeypatch):

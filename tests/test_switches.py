@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from models.draws import S_RANGES, draw_lengths, ragged_draws, reid_prefixes, sample_draws
 from models.sm_sge import SMSGE
@@ -74,35 +73,35 @@ def test_draws_are_fixed_for_the_run_unless_fresh(model):
 
 @pytest.mark.parametrize("margin", [1, 2])
 def test_pred_margin_targets_later_frames_in_both_layouts(model, margin):
-    x = tf.constant(batch())
+    x = batch()
     draws = sample_draws(6, 1, np.random.default_rng(2), margin=margin)
     per_draw = model.pretext_losses_per_draw(x, draws, margin=margin)
     layout = ragged_draws([len(d) for d in draws])
-    ragged = model.pretext_losses(x, tf.constant(layout.frames(draws)), layout, margin=margin)
+    ragged = model.pretext_losses(x, layout.frames(draws), layout, margin=margin)
     recon = model.pretext_losses_per_draw(x, draws, margin=0)
     for s in model.scales:
         assert float(ragged[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
         assert float(per_draw[s]) != pytest.approx(float(recon[s]), rel=1e-3)
     # by hand for the body scale and one draw: the target is the skeleton m frames later
     d = draws[-1]
-    coords = model.scale_coordinates(x)["body"].numpy().reshape(4, 6, 15)
+    coords = np.asarray(model.scale_coordinates(x)["body"]).reshape(4, 6, 15)
     feats = model.frame_features(model.scale_coordinates(x))["body"]
-    pred = model.heads["body"]["body"](model.lstms["body"](tf.gather(feats, d, axis=1))).numpy()
+    pred = np.asarray(model.heads["body"]["body"](model.lstms["body"](np.asarray(feats)[:, d])))
     alone = model.pretext_losses_per_draw(x, [d], margin=margin)["body"]
     assert float(alone) == pytest.approx(np.abs(pred - coords[:, d + margin]).mean(), rel=1e-5)
 
 
 def test_struct_only_drops_the_collaborative_relations():
-    coords = {s: tf.constant(c.astype(np.float32)) for s, c in
+    coords = {s: c.astype(np.float32) for s, c in
               build_graph(KINECT_V1).scale_coordinates(batch(1, 3)[0]).items()}
     plain = SMSGE(build_graph(KINECT_V1), 8, 2, seed=3, struct_only=True)
     fused = SMSGE(build_graph(KINECT_V1), 8, 2, seed=3)
     assert len(plain.trainable_variables) == len(fused.trainable_variables)   # same checkpoint
     out_plain, out_fused = plain.mgrn(coords), fused.mgrn(coords)
     for s in coords:
-        structural = plain.mgrn.structural[s](coords[s]).numpy()
-        np.testing.assert_allclose(out_plain[s].numpy(), structural, rtol=1e-6)
-        assert not np.allclose(out_fused[s].numpy(), structural)
+        structural = np.asarray(plain.mgrn.structural[s](coords[s]))
+        np.testing.assert_allclose(np.asarray(out_plain[s]), structural, rtol=1e-6)
+        assert not np.allclose(np.asarray(out_fused[s]), structural)
 
 
 def test_global_att_and_n_hood_masks():
@@ -115,8 +114,8 @@ def test_global_att_and_n_hood_masks():
 
 def test_last_pre_reads_only_the_zero_frame_prefix(model):
     x = batch()
-    last = Encoder(model, reid_prefixes(6, last_only=True))(x).numpy()
-    every = Encoder(model, reid_prefixes(6))(x).numpy()
+    last = np.asarray(Encoder(model, reid_prefixes(6, last_only=True))(x))
+    every = np.asarray(Encoder(model, reid_prefixes(6))(x))
     assert last.shape[1] == 1 and every.shape[1] == 7
     np.testing.assert_allclose(last[:, 0], every[:, 6], rtol=1e-6)
 

@@ -48,6 +48,10 @@ class ParityCase:
         self.ref = np.load(os.path.join(self.folder, stage, "reference_outputs.npz"))
         self.ckpt = ReferenceCheckpoint(os.path.join(self.folder, stage, "model.ckpt"))
         sizes = self.ckpt.sizes()
+        from models.engine import name as engine_name
+        if np.dtype(precision) == np.float64 and engine_name() == "jax":
+            import jax   # JAX computes in float32 unless told otherwise
+            jax.config.update("jax_enable_x64", True)
         with float_precision(precision):
             layout = get_layout(get_spec(self.meta["dataset"]).layout)
             self.model = SMSGE(build_graph(layout, self.meta["nhood"]),
@@ -60,52 +64,51 @@ class ParityCase:
 
     def encodings(self) -> np.ndarray:
         """Ours [B, f+1, 4H] laid out as the reference's [(f+1)*B, 4H], prefix-major."""
-        import tensorflow as tf
-        enc = self.model.encode(tf.constant(self.x)).numpy()
+        enc = np.asarray(self.model.encode(self.x))
         return np.transpose(enc, [1, 0, 2]).reshape(-1, enc.shape[-1])
 
     def logits_and_loss(self):
-        import tensorflow as tf
-        logits = self.classifier(self.model.encode(tf.constant(self.x))).numpy()
+        from models.layers import ops
+        logits = self.classifier(self.model.encode(self.x))
         labels = self.ref["labels"].argmax(1)
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        return logits, float(loss)
+        loss = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return np.asarray(logits), float(loss)
 
     def scale_inputs(self) -> dict:
-        import tensorflow as tf
-        return {s: c.numpy() for s, c in self.model.scale_coordinates(tf.constant(self.x)).items()}
+        return {s: np.asarray(c) for s, c in self.model.scale_coordinates(self.x).items()}
 
     def mgrn_features(self) -> dict:
-        import tensorflow as tf
-        coords = self.model.scale_coordinates(tf.constant(self.x))
-        return {s: h.numpy() for s, h in self.model.frame_features(coords).items()}
+        coords = self.model.scale_coordinates(self.x)
+        return {s: np.asarray(h) for s, h in self.model.frame_features(coords).items()}
 
     def pretext(self, layout: str = "ragged"):
         """(losses, {scale: {reference variable name: our gradient, reshaped}}, names our
-        gradients reach per scale) with the recorded draws."""
-        import tensorflow as tf
+        gradients reach per scale) with the recorded draws. A gradient reaches a variable
+        when it is not None (TensorFlow's answer for an unconnected variable) and not all
+        zero (JAX's)."""
         from models.draws import ragged_draws
+        from models.engine import backend
         from models.reference_checkpoint import LETTER, reference_name_map
         draws = [self.ref[f"draw_{i}"] for i in range(self.length)]
-        x = tf.constant(self.x)
-        with tf.GradientTape(persistent=True) as tape:
-            if layout == "ragged":
-                ragged = ragged_draws([len(d) for d in draws])
-                losses = self.model.pretext_losses(x, tf.constant(ragged.frames(draws)), ragged)
-            else:
-                losses = self.model.pretext_losses_per_draw(x, draws)
+        if layout == "ragged":
+            ragged = ragged_draws([len(d) for d in draws])
+            frames = ragged.frames(draws)
+            loss_fn = lambda x: self.model.pretext_losses(x, frames, ragged)   # noqa: E731
+        else:
+            loss_fn = lambda x: self.model.pretext_losses_per_draw(x, draws)   # noqa: E731
+        variables = list(self.model.trainable_variables)
+        losses, all_grads = backend().gradients(loss_fn, variables, self.x)
         names = reference_name_map(self.model)
         grads, reached = {}, {}
         for scale, letter in LETTER.items():
-            variables = self.model.scale_variables(scale)
-            by_var = dict(zip([id(v) for v in variables], tape.gradient(losses[scale], variables)))
-            reached[scale] = {name for name, (var, _) in names.items()
-                              if by_var.get(id(var)) is not None}
+            by_var = {id(v): g for v, g in zip(variables, all_grads[scale])
+                      if g is not None and np.any(g != 0)}
+            reached[scale] = {name for name, (var, _) in names.items() if id(var) in by_var}
             grads[scale] = {}
             for name, (var, part) in names.items():
                 g = by_var.get(id(var))
                 if g is not None:
-                    grads[scale][name] = g.numpy() if part is None else g.numpy()[part]
+                    grads[scale][name] = g if part is None else g[part]
         return {s: float(v) for s, v in losses.items()}, grads, reached
 
 
@@ -183,7 +186,7 @@ def rounding_scales(case64: ParityCase, trials: int = SENSITIVITY_TRIALS) -> dic
     eps = float(np.finfo(np.float32).eps)
     base = quantities(case64, ("ragged",))
     variables = list(case64.model.trainable_variables) + list(case64.classifier.trainable_variables)
-    saved, x = [v.numpy() for v in variables], case64.x
+    saved, x = [np.array(v.numpy()) for v in variables], case64.x
     scales = {}
     try:
         for trial in range(trials):

@@ -49,7 +49,12 @@ def guarded(work) -> int:
     return code or 0
 
 
-def select_device(gpu: int) -> None:
-    """Must run before TensorFlow is imported: it reads CUDA_VISIBLE_DEVICES once."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = "" if gpu < 0 else str(gpu)
+def select_device(cfg: RunConfig) -> None:
+    """The engine (--backend) and the device (--gpu). Must run before Keras, TensorFlow or
+    JAX is imported: they read these settings once."""
+    from models.engine import select
+    select(cfg.backend)
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if cfg.gpu < 0 else str(cfg.gpu)
+    if cfg.gpu < 0:
+        os.environ["JAX_PLATFORMS"] = "cpu"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

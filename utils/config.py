@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Union
 
 from models.draws import S_RANGES
+from models.engine import ENGINES, select
 from utils.errors import UserError
 from utils.graphs import SCALES as SCALE_NAMES
 
@@ -48,6 +49,8 @@ class RunConfig:
     probe_type: Optional[str] = setting(None, "CASIA_B matching probe.gallery, e.g. nm.nm",
                                         "data", str)
     gpu: int = setting(0, "GPU number; -1 forces the CPU", "data", low=-1)
+    backend: Optional[str] = setting(None, "engine: tensorflow or jax (default: KERAS_BACKEND "
+                                     "if set, else tensorflow)", "data", str, choices=ENGINES)
     protocol: str = setting("classification", "classification (the paper's) or retrieval "
                             "(probe/gallery CMC and mAP)", "data",
                             choices=("classification", "retrieval"))
@@ -287,4 +290,5 @@ def resolve(cfg: RunConfig) -> RunConfig:
                         f"be below --pre_epochs ({epochs}) and --pre_train must be 1")
     # On IAS the reference keeps a Re-ID model only from epoch 10 on.
     changes["min_save_epoch"] = 10 if cfg.dataset == "IAS" else 0
+    changes["backend"] = select(cfg.backend)
     return cfg.replace(**changes)

@@ -88,7 +88,8 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
         f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
         f"{cfg.num_joints} joints ({get_layout(cfg.layout).name} layout)")
     seed_everything(cfg.seed)
-    log(f"Running on {device_description()}, seed {cfg.seed}")
+    device = device_description()
+    log(f"Engine: {device}; seed {cfg.seed}")
     model = build_model(cfg)
     log_model_size(cfg, model, data.num_classes, log)
     run = open_run(cfg, runs_parent(cfg, loc), log)
@@ -117,6 +118,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
         return Stopped(run.path)
     result.pretext_history, result.pretrain_seconds = pre_history, pretrain_seconds
     result.steps_per_epoch = len(batches)
+    result.backend = device
     if run is not None and run.resumed:
         result.resumed = run.resumed
     print_summary(result, log)
@@ -131,6 +133,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
 def run_evaluation(opts: RunConfig, log=print) -> Result:
     """Score a saved model: a run folder of ours (its config.json decides the model), the
     best finished run, or an authors' checkpoint."""
+    log(f"Engine: {device_description()}")
     folder = opts.model_dir
     if folder == "best":
         folder = find_best_run(opts, data_location(opts))
@@ -143,7 +146,7 @@ def run_evaluation(opts: RunConfig, log=print) -> Result:
         given, trained = getattr(opts, key), getattr(cfg, key)
         if given != getattr(defaults, key) and trained is not None and given != trained:
             raise UserError(f"{folder} was trained with {key}={trained}, not {given}")
-    cfg = cfg.replace(progress=opts.progress, protocol=opts.protocol,
+    cfg = cfg.replace(progress=opts.progress, protocol=opts.protocol, backend=opts.backend,
                       data_dir=opts.data_dir if opts.data_dir != defaults.data_dir else cfg.data_dir)
     model = build_model(cfg)
     load_module(os.path.join(folder, ENCODER_FILE), model)

@@ -35,6 +35,7 @@ class Result:
     parameters: Optional[int] = None
     steps_per_epoch: Optional[int] = None    # batches in one epoch of the training order
     resumed: Optional[List[dict]] = None
+    backend: Optional[str] = None            # the engine, its version and the device
     run_dir: Optional[str] = field(default=None, metadata=NOT_SAVED)
 
     def metrics(self) -> dict:

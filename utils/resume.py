@@ -23,7 +23,7 @@ from utils.storage import RESUME_FILE, load_config, save_config, unfinished_runs
 
 # Besides the operational settings (utils/config.py), these may differ when resuming: they
 # do not change what the run computes.
-MAY_DIFFER = ("data_dir", "gpu")
+MAY_DIFFER = ("data_dir", "gpu", "backend")   # a run may continue on the other engine
 
 
 class TimeBudgetReached(Exception):
@@ -135,7 +135,8 @@ class RunFolder:
         state = load_state(resume)
         run = cls(resume, budget, state)
         run.resumed.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
-                                epochs_done=state.info["epoch"]))
+                                epochs_done=state.info["epoch"],
+                                backend=config.get("backend")))
         return run
 
     def checkpoint(self, info: dict, variables, extras: dict) -> None:

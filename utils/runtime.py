@@ -18,19 +18,20 @@ def generator(seed: int, purpose: str) -> np.random.Generator:
 
 
 def seed_everything(seed: int) -> None:
-    import tensorflow as tf
-    tf.random.set_seed(seed)
+    from models.engine import backend
+    backend().seed(seed)
     np.random.seed(seed)
 
 
 def device_description() -> str:
-    """The accelerator TensorFlow will use, or the CPU model and core count."""
+    """The engine, its version and the device it runs on (a GPU, or the CPU model)."""
+    from models.engine import backend
+    engine = backend()
+    return f"{engine.version()} on {engine.device_description()}"
+
+
+def cpu_description() -> str:
     import platform
-    import tensorflow as tf
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return "GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get(
-            "device_name", g.name) for g in gpus)
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:

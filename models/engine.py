@@ -1,0 +1,67 @@
+"""Which engine runs the model: TensorFlow (the default) or JAX, through Keras 3.
+
+The model (models/layers.py, mgrn.py, sm_sge.py) is written once on keras.ops; each engine
+adds only its compiled training step and compiled inference (models/engine_tensorflow.py,
+models/engine_jax.py). Keras reads its backend once, when it is first imported, so the
+engine is chosen before that: `select` (from --backend), else KERAS_BACKEND, else
+TensorFlow.
+"""
+import importlib
+import os
+import sys
+
+from utils.errors import UserError
+
+ENGINES = ("tensorflow", "jax")
+DEFAULT = "tensorflow"
+INSTALL = {"tensorflow": "pip install -r requirements.txt",
+           "jax": "pip install -r requirements-jax.txt"}
+
+
+def requested() -> str:
+    """The engine asked for: --backend if select() was called, else KERAS_BACKEND, else
+    the default."""
+    name = os.environ.get("KERAS_BACKEND") or DEFAULT
+    if name not in ENGINES:
+        raise UserError(f"KERAS_BACKEND={name!r}: this project runs on "
+                        f"{' or '.join(ENGINES)}; set --backend or KERAS_BACKEND to one of them")
+    return name
+
+
+def select(name=None) -> str:
+    """Fix the engine for this process (before Keras is imported; a later call with
+    another engine is an error, as Keras cannot switch). None: requested()."""
+    name = name or requested()
+    if name not in ENGINES:
+        raise UserError(f"--backend must be {' or '.join(ENGINES)}, got {name!r}")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != name:
+            raise UserError(f"Keras was already loaded with the {current} engine in this "
+                            f"process; {name} needs a new process")
+        return name
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def name() -> str:
+    return keras().backend.backend()
+
+
+def keras():
+    """Keras 3 on the selected engine, with a one-line error when that engine is missing."""
+    if "keras" not in sys.modules:
+        engine = select()
+        try:
+            importlib.import_module("jax" if engine == "jax" else "tensorflow")
+        except ImportError:
+            raise UserError(f"the {engine} engine is not installed: {INSTALL[engine]} "
+                            f"(or choose the other with --backend)") from None
+    import keras as k
+    return k
+
+
+def backend():
+    """The selected engine's module: compiled steps, inference, seeding, device."""
+    keras()
+    return importlib.import_module(f"models.engine_{name()}")

@@ -1,0 +1,121 @@
+"""The JAX engine: the model's keras.ops code traced as a pure function of its variables'
+values (keras.StatelessScope maps each variable to the value passed in) and compiled with
+jax.jit. The training step returns new values and optimiser states, which are written back
+to the variables, so the rest of the project sees the same state on both engines.
+
+Gradients: one forward pass (jax.vjp) and one backward pass per optimiser, each with the
+cotangent of its own loss (the reference's four Adams each follow their own scale's loss).
+"""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models.layers import adam_update, keras
+from utils.runtime import cpu_description
+
+
+def _unique(variables) -> list:
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _values(variables) -> list:
+    return [v.value for v in variables]
+
+
+def function(fn, variables=(), jit: bool = True):
+    """fn(*inputs) compiled, reading `variables` (every variable fn reads: any other would
+    be frozen into the compiled code) as arguments, so later assignments are seen."""
+    variables = _unique(variables)
+
+    def pure(values, *inputs):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn(*inputs)
+    compiled = jax.jit(pure)
+    return lambda *inputs: compiled(_values(variables), *inputs)
+
+
+def train_step(loss_fn, updates, constants=(), jit: bool = True):
+    """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
+    every gradient taken before any update; constants: variables read but not trained.
+    loss_fn(*inputs) -> ({name: loss}, aux). Returns step(*inputs) -> ({name: loss}, aux)."""
+    trained = _unique([v for opt, _ in updates for v in opt.variables_])
+    index = {id(v): i for i, v in enumerate(trained)}
+    frozen = [v for v in _unique(constants) if id(v) not in index]
+
+    def pure(values, frozen_values, states, *inputs):
+        def forward(vals):
+            mapping = list(zip(trained, vals)) + list(zip(frozen, frozen_values))
+            with keras.StatelessScope(state_mapping=mapping):
+                return loss_fn(*inputs)
+        losses, backward, aux = jax.vjp(forward, list(values), has_aux=True)
+        values, new_states = list(values), []
+        for (opt, key), (step, m, v) in zip(updates, states):
+            cotangent = {k: jnp.ones_like(x) if key is None or k == key else jnp.zeros_like(x)
+                         for k, x in losses.items()}
+            (grads,) = backward(cotangent)
+            idx = [index[id(w)] for w in opt.variables_]
+            step, new, m, v = adam_update(opt, step, [values[i] for i in idx],
+                                          [grads[i] for i in idx], m, v)
+            for i, value in zip(idx, new):
+                values[i] = value
+            new_states.append((step, m, v))
+        return values, new_states, losses, aux
+
+    compiled = jax.jit(pure) if jit else pure
+
+    def step(*inputs):
+        states = [(opt.step.value, _values(opt.m), _values(opt.v)) for opt, _ in updates]
+        values, states, losses, aux = compiled(_values(trained), _values(frozen), states, *inputs)
+        for var, value in zip(trained, values):
+            var.assign(value)
+        for (opt, _), (s, m, v) in zip(updates, states):
+            opt.step.assign(s)
+            for var, value in zip(opt.m + opt.v, m + v):
+                var.assign(value)
+        return losses, aux
+    return step
+
+
+def gradients(loss_fn, variables, *inputs):
+    """(losses, {loss name: [gradient of that loss per variable; zeros where unconnected]})
+    as NumPy, for tests and reports."""
+    variables = list(variables)
+
+    @jax.jit
+    def pure(values, *inputs):
+        def forward(vals):
+            with keras.StatelessScope(state_mapping=list(zip(variables, vals))):
+                return loss_fn(*inputs)
+        losses, backward = jax.vjp(forward, list(values))
+        return losses, {k: backward({j: jnp.ones_like(x) if j == k else jnp.zeros_like(x)
+                                     for j, x in losses.items()})[0] for k in losses}
+    losses, grads = pure(_values(variables), *inputs)
+    return ({k: np.asarray(v) for k, v in losses.items()},
+            {k: [np.asarray(g) for g in gs] for k, gs in grads.items()})
+
+
+def to_numpy(x) -> np.ndarray:
+    return np.asarray(x)
+
+
+def seed(value: int) -> None:
+    """Nothing to seed: the model draws no random numbers inside JAX (weights and draws
+    come from NumPy generators seeded by the run's --seed)."""
+
+
+def device_description() -> str:
+    devices = jax.devices()
+    if devices[0].platform == "gpu":
+        return "GPU: " + ", ".join(d.device_kind for d in devices)
+    return cpu_description()
+
+
+def version() -> str:
+    return f"JAX {jax.__version__}"

@@ -1,0 +1,77 @@
+"""The TensorFlow engine: tf.function (optionally XLA) around the model's keras.ops code;
+gradients from one persistent GradientTape; Adam's update assigned to the variables."""
+import numpy as np
+import tensorflow as tf
+
+from models.layers import adam_update
+from utils.runtime import cpu_description
+
+
+def _tensors(inputs):
+    return [tf.convert_to_tensor(x) for x in inputs]
+
+
+def function(fn, variables=(), jit: bool = False):
+    """fn(*inputs) compiled; it reads the current values of its variables at every call."""
+    compiled = tf.function(fn, jit_compile=jit, autograph=False)
+    return lambda *inputs: compiled(*_tensors(inputs))
+
+
+def _apply_adam(opt, grads) -> None:
+    step, values, m, v = adam_update(opt, opt.step.value, opt.variables_, grads, opt.m, opt.v)
+    opt.step.assign(step)
+    for var, m_var, v_var, g, value, m_i, v_i in zip(opt.variables_, opt.m, opt.v, grads,
+                                                      values, m, v):
+        if g is None:
+            continue
+        m_var.assign(m_i)
+        v_var.assign(v_i)
+        var.assign(value)
+
+
+def train_step(loss_fn, updates, constants=(), jit: bool = False):
+    """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
+    every gradient taken before any update. loss_fn(*inputs) -> ({name: loss}, aux).
+    Returns step(*inputs) -> ({name: loss}, aux)."""
+    def step(*inputs):
+        with tf.GradientTape(persistent=True) as tape:
+            losses, aux = loss_fn(*inputs)
+            total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
+        grads = [tape.gradient(losses[key] if key else total, opt.variables_)
+                 for opt, key in updates]
+        del tape
+        for (opt, _), g in zip(updates, grads):
+            _apply_adam(opt, g)
+        return losses, aux
+    return function(step, jit=jit)
+
+
+def gradients(loss_fn, variables, *inputs):
+    """(losses, {loss name: [gradient of that loss per variable, None where unconnected]})
+    as NumPy, for tests and reports."""
+    with tf.GradientTape(persistent=True) as tape:
+        losses = loss_fn(*_tensors(inputs))
+    grads = {k: [None if g is None else to_numpy(tf.convert_to_tensor(g))
+                 for g in tape.gradient(loss, list(variables))] for k, loss in losses.items()}
+    del tape
+    return {k: to_numpy(v) for k, v in losses.items()}, grads
+
+
+def to_numpy(x) -> np.ndarray:
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+
+
+def seed(value: int) -> None:
+    tf.random.set_seed(value)
+
+
+def device_description() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return "GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get(
+            "device_name", g.name) for g in gpus)
+    return cpu_description()
+
+
+def version() -> str:
+    return f"TensorFlow {tf.__version__}"
