@@ -3,6 +3,7 @@
     python benchmarks/benchmark.py                 # full run (about 10 minutes on 2 cores)
     python benchmarks/benchmark.py --quick         # fewer steps and sweep points
     python benchmarks/benchmark.py --sections breakdown,reid   # some sections only
+    python benchmarks/benchmark.py --backend jax   # the JAX engine (default: tensorflow)
 
 Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
   - pre-training step time (median over the timed steps), steps/s and sequences/s at
@@ -13,6 +14,9 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
   - Re-ID epoch time with cached encodings and with the encoder run every batch;
   - encoding throughput (sequences/s);
   - how the pre-training step grows with sequence length and batch size (ragged, no XLA);
+  - model size: the parameter count and the floating-point operations of one forward pass
+    of one sequence (encoder and Re-ID classifier), from XLA's cost analysis of the
+    compiled inference (JAX engine; TensorFlow does not expose it);
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
@@ -58,10 +62,11 @@ def pretrain_stepper(batch, length, layout, jit, joints=25, optimizers="four",
                          jit=jit, optimizers=optimizers, rng=rng)
     assert not forward_only or layout == "ragged"
     if forward_only:   # the losses alone: what the backward pass and updates add is the rest
-        import tensorflow as tf
-        trainer._step = tf.function(
+        from models.engine import backend
+        losses = backend().function(
             lambda x, frames: trainer.model.pretext_losses(x, frames, trainer.ragged),
-            jit_compile=jit, autograph=False)
+            trainer.model.trainable_variables, jit=jit)
+        trainer._step = lambda *inputs: (losses(*inputs), ())
     t0 = time.perf_counter()
     trainer.step(x)
     return (lambda: trainer.step(x)), time.perf_counter() - t0
@@ -110,7 +115,7 @@ def time_encoding(batch, length, repeats=3):
     encoder(x)                                           # compile
     t0 = time.perf_counter()
     for _ in range(repeats):
-        encoder(x).numpy()
+        np.asarray(encoder(x))
     return batch * repeats / (time.perf_counter() - t0)
 
 
@@ -152,7 +157,41 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     return out
 
 
-SECTIONS = ("pretrain", "kgbd", "breakdown", "reid", "sweeps")
+SECTIONS = ("size", "pretrain", "kgbd", "breakdown", "reid", "sweeps")
+
+
+def size_section(length=6, classes=20):
+    """Parameters (KS20 shape, classifier for `classes` identities) and the operations of
+    one forward pass of one sequence: encoder (f+1 prefixes) and classifier."""
+    from models.draws import reid_prefixes
+    from models.engine import name
+    from models.factory import count_parameters
+    from models.sm_sge import ReIDClassifier
+    from models.training import Encoder
+    model = make_model()
+    classifier = ReIDClassifier(model.embedding_size, classes)
+    out = dict(parameters=count_parameters(model, classifier),
+               encoder_parameters=count_parameters(model), paper_parameters=5.58e6,
+               paper_gflops=22.6)
+    if name() == "jax":
+        import jax
+        from keras import StatelessScope
+        encoder = Encoder(model, reid_prefixes(length))
+        variables = model.trainable_variables + classifier.trainable_variables
+
+        def forward(values, x):
+            with StatelessScope(state_mapping=list(zip(variables, values))):
+                return classifier(encoder.encode(x))
+        x = np.zeros((1, length, 25, 3), np.float32)
+        cost = jax.jit(forward).lower([v.value for v in variables], x).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        out["gflops_per_sequence"] = float(cost["flops"]) / 1e9
+        out["flops_counted_by"] = "XLA cost analysis of the compiled forward pass (JAX)"
+    print(f"model size: {out['parameters'] / 1e6:.3f} M parameters (encoder "
+          f"{out['encoder_parameters'] / 1e6:.3f} M; paper 5.58 M)"
+          + (f", {out['gflops_per_sequence']:.3f} GFLOPs per sequence (paper 22.6)"
+             if "gflops_per_sequence" in out else ", FLOPs: run with --backend jax"))
+    return out
 
 # Variants of the default step (ragged + XLA, b64, f=6) that leave one part out; the
 # differences say roughly where a step's time goes.
@@ -171,7 +210,11 @@ def main():
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", default="benchmarks/results/benchmark.json")
+    ap.add_argument("--backend", default=None, choices=("tensorflow", "jax"),
+                    help="engine (default: KERAS_BACKEND if set, else tensorflow)")
     args = ap.parse_args()
+    from models.engine import select
+    select(args.backend)
     sections = set(args.sections.split(","))
     unknown = sections - set(SECTIONS)
     if unknown:
@@ -180,11 +223,13 @@ def main():
     steps = 3 if args.quick else 20
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
-    import tensorflow as tf
+    from models.engine import name
     from utils.runtime import device_description
-    results = dict(device=device_description(), tensorflow=tf.__version__,
+    results = dict(device=device_description(), backend=name(),
                    python=platform.python_version(), reference_step_note=REFERENCE_STEP_NOTE)
-    print(f"Device: {results['device']}  TensorFlow {tf.__version__}")
+    print(f"Engine and device: {results['device']}")
+    if "size" in sections:
+        results["size"] = size_section()
     if "pretrain" in sections:
         results["pretrain"] = pretrain_section(steps)
     if "kgbd" in sections:

@@ -68,7 +68,7 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True):
             new_states.append((step, m, v))
         return values, new_states, losses, aux
 
-    compiled = jax.jit(pure) if jit else pure
+    compiled = jax.jit(pure)   # always: JAX has no other compiled path (--xla is TensorFlow's)
 
     def step(*inputs):
         states = [(opt.step.value, _values(opt.m), _values(opt.v)) for opt, _ in updates]

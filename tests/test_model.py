@@ -109,7 +109,7 @@ def test_ragged_losses_equal_per_draw_losses(small_model, loss):
     draws = sample_draws(4, 2, np.random.default_rng(1))
     per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
     layout = ragged_draws([len(d) for d in draws], loss)
-    got = small_model.pretext_losses(x, (layout.frames(draws), layout, loss)
+    got = small_model.pretext_losses(x, layout.frames(draws), layout, loss)
     for s in per_draw:
         assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
 

@@ -117,7 +117,8 @@ class RunConfig:
                                 "only", "train", flag="csi")
     cache: bool = setting(True, "1: encode once and train the classifier on cached encodings",
                           "train")
-    xla: bool = setting(True, "1: compile the pre-training step with XLA", "train")
+    xla: bool = setting(True, "1: compile the pre-training step with XLA (TensorFlow engine; "
+                        "JAX always compiles with XLA)", "train")
     resume: Optional[str] = setting(None, "continue an unfinished run: its folder, or none for "
                                     "the newest one with these settings (repeat the run's flags)",
                                     "train", str)

@@ -1,0 +1,152 @@
+"""The two engines: choosing one, running without TensorFlow on JAX, a run continued on the
+other engine, and the same numbers from both for the same weights and inputs."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.engine import ENGINES, name
+from tests.test_pipeline import ROOT, small_opts
+
+
+
+def _jax_installed() -> bool:
+    try:
+        import jax  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+needs_jax = pytest.mark.skipif(not _jax_installed(), reason="JAX is not installed")
+
+
+def run_script(args, cwd, env_extra=None, blocker=False):
+    env = dict(os.environ, **(env_extra or {}))
+    env.pop("KERAS_BACKEND", None) if not env_extra or "KERAS_BACKEND" not in env_extra else None
+    cmd = [sys.executable] + ([os.path.join(ROOT, "tests", "without_tensorflow.py"), ROOT]
+                              if blocker else []) + args
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@needs_jax
+def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path):
+    """The demo pipeline and evaluate.py on JAX in a process where importing TensorFlow
+    fails, as on the GPU machines; the authors' checkpoints then need TensorFlow: one line."""
+    train = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "jax", "--length", "4",
+                        "--pre_epochs", "1", "--max_reid_epochs", "1", "--no_progress",
+                        "--gpu", "-1"], tmp_path, blocker=True)
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert train.stdout.strip().splitlines()[-1] == "NO_TENSORFLOW exit 0"
+    assert "Engine: JAX" in train.stdout
+    (metrics,) = tmp_path.glob("RN/demo/4/*/metrics.json")
+    assert json.loads(metrics.read_text())["backend"].startswith("JAX")
+    assert json.loads((metrics.parent / "config.json").read_text())["backend"] == "jax"
+    score = run_script([os.path.join(ROOT, "evaluate.py"), "--backend", "jax", "--length", "4",
+                        "--no_progress", "--gpu", "-1"], tmp_path, blocker=True)
+    assert score.returncode == 0, score.stderr[-2000:]
+    assert score.stdout.strip().splitlines()[-1] == "NO_TENSORFLOW exit 0"
+    authors = run_script([os.path.join(ROOT, "evaluate.py"), "--backend", "jax", "--dataset",
+                          "KS20", "--model_dir", os.path.join(ROOT, "tests", "fixtures", "parity",
+                                                              "ks20", "rn", "model.ckpt"),
+                          "--gpu", "-1"], tmp_path, blocker=True)
+    assert authors.returncode == 2
+    (line,) = authors.stderr.strip().splitlines()
+    assert "needs TensorFlow installed" in line
+
+
+def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):
+    out = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "torch"], tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "--backend" in line and "tensorflow" in line and "jax" in line
+
+
+def test_a_bad_keras_backend_variable_is_refused_in_one_line(tmp_path):
+    out = run_script([os.path.join(ROOT, "SM-SGE.py"), "--pre_epochs", "1"], tmp_path,
+                     env_extra={"KERAS_BACKEND": "torch"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "KERAS_BACKEND='torch'" in line
+
+
+def test_the_engine_cannot_change_once_keras_is_loaded():
+    from models.engine import select
+    from utils.errors import UserError
+    other = [e for e in ENGINES if e != name()][0]
+    assert select(None if os.environ.get("KERAS_BACKEND") else name()) == name()
+    with pytest.raises(UserError, match="needs a new process"):
+        select(other)
+
+
+@needs_jax
+def test_a_run_stopped_on_one_engine_finishes_on_the_other(tmp_path):
+    """The resume checkpoint is arrays: a run started on TensorFlow continues on JAX (and
+    the other way round), and metrics.json records the engine of every part."""
+    first = name()
+    other = [e for e in ENGINES if e != first][0]
+    common = [os.path.join(ROOT, "SM-SGE.py"), "--length", "4", "--pre_epochs", "2",
+              "--max_reid_epochs", "2", "--no_progress", "--gpu", "-1", "--xla", "0"]
+    stop = run_script(common + ["--backend", first, "--time_budget", "0"], tmp_path)
+    assert stop.returncode == 3, stop.stderr[-2000:]
+    go = run_script(common + ["--backend", other, "--resume"], tmp_path)
+    assert go.returncode == 0, go.stderr[-2000:]
+    (metrics,) = tmp_path.glob("RN/demo/4/*/metrics.json")
+    m = json.loads(metrics.read_text())
+    assert [r["backend"] for r in m["resumed"]] == [other]
+    assert len(m["pretext_history"]) == 2 and m["rank1"] > 0
+
+
+@needs_jax
+def test_both_engines_give_the_same_losses_gradients_and_encodings(tmp_path):
+    """One small model's weights and a batch, in a TensorFlow process and a JAX process:
+    the same pretext losses, gradients and prefix encodings up to float32 rounding (both
+    are the same maths; tests/test_parity.py bounds each against the authors' code)."""
+    script = os.path.join(tmp_path, "probe.py")
+    with open(script, "w") as fh:
+        fh.write(PROBE)
+    outs = {}
+    for engine in ENGINES:
+        out = run_script([script, ROOT, str(tmp_path / f"{engine}.npz")], tmp_path,
+                         env_extra={"KERAS_BACKEND": engine})
+        assert out.returncode == 0, out.stderr[-2000:]
+        outs[engine] = np.load(tmp_path / f"{engine}.npz")
+    tf_out, jax_out = outs["tensorflow"], outs["jax"]
+    assert sorted(tf_out.files) == sorted(jax_out.files)
+    for key in tf_out.files:
+        a, b = tf_out[key], jax_out[key]
+        # float32 rounding of sums of a few hundred terms of size ~1, relative to the
+        # tensor's largest magnitude: 1e-4 is 800 eps (a wrong formula moves them by >1e-2)
+        scale = max(float(np.abs(a).max()), 1e-6)
+        assert float(np.abs(a - b).max()) / scale < 1e-4, key
+
+
+PROBE = '''
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from models.draws import ragged_draws, reid_prefixes, sample_draws
+from models.engine import backend
+from models.sm_sge import SMSGE
+from models.training import Encoder
+from utils.graphs import build_graph
+from utils.skeleton import KINECT_V1
+model = SMSGE(build_graph(KINECT_V1), lstm_size=16, heads=2, seed=3)
+rng = np.random.default_rng(0)
+x = rng.normal(0, 0.3, size=(4, 5, 20, 3)).astype(np.float32)
+x = x - x[..., :1, :]
+draws = sample_draws(5, 1, np.random.default_rng(1))
+layout = ragged_draws([len(d) for d in draws])
+frames = layout.frames(draws)
+variables = model.trainable_variables
+losses, grads = backend().gradients(lambda x: model.pretext_losses(x, frames, layout), variables, x)
+out = {f"loss_{k}": v for k, v in losses.items()}
+for k, gs in grads.items():
+    for i, g in enumerate(gs):
+        out[f"grad_{k}_{i}"] = np.zeros(tuple(variables[i].shape)) if g is None else g
+out["encodings"] = np.asarray(Encoder(model, reid_prefixes(5))(x))
+np.savez(sys.argv[2], **out)
+'''
