@@ -55,29 +55,23 @@ def resolve_checkpoint(path: str) -> str:
 
 
 class ReferenceCheckpoint:
-    """The arrays of one TF1 checkpoint, by name, and the sizes they imply."""
+    """The arrays of one TF1 checkpoint, by name, and the sizes they imply. Read with
+    TensorFlow, or without it from an export beside the checkpoint (<prefix>.npz, written by
+    tools/export_checkpoint.py), as on machines that have only JAX."""
 
     def __init__(self, path: str):
         self.prefix = resolve_checkpoint(path)
-        try:   # TensorFlow reads the TF1 format; the model itself may run on either engine
-            import tensorflow as tf
-        except ImportError:
-            raise UserError(f"reading the authors' checkpoint {self.prefix} needs TensorFlow "
-                            f"installed (pip install -r requirements.txt); the JAX engine "
-                            f"can then run it") from None
-        try:
-            reader = tf.train.load_checkpoint(self.prefix)
-        except Exception as exc:   # TF raises several types for damaged files
-            raise UserError(f"cannot read checkpoint {self.prefix}: {exc.__class__.__name__}; "
-                            f"its .index/.data files are damaged or incomplete") from None
-        self.reader = reader
-        self.shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items()}
+        if os.path.isfile(self.prefix + EXPORT_SUFFIX):
+            self.arrays = read_export(self.prefix)
+        else:
+            self.arrays = read_with_tensorflow(self.prefix)
+        self.shapes = {k: tuple(v.shape) for k, v in self.arrays.items()}
         if "MSR/MSR/J_pred/J_pred/Variable_2" not in self.shapes:
             raise UserError(f"{self.prefix} is not an SM-SGE checkpoint of the authors' code "
                             f"(no MSR/MSR/J_pred variables)")
 
     def get(self, name: str) -> np.ndarray:
-        return self.reader.get_tensor(name)
+        return self.arrays[name]
 
     def has(self, name: str) -> bool:
         return name in self.shapes
@@ -95,6 +89,42 @@ class ReferenceCheckpoint:
         out = f"Recognition/Recognition/Variable_{classifier + 2}"
         return dict(num_joints=joints3 // 3, lstm_size=hidden, heads=heads // len(SRL_ORDER),
                     num_classes=self.shapes[out][1] if self.has(out) else None)
+
+
+EXPORT_SUFFIX = ".npz"
+
+
+def read_with_tensorflow(prefix: str) -> Dict[str, np.ndarray]:
+    try:   # TensorFlow reads the TF1 format; the model itself may run on either engine
+        import tensorflow as tf
+    except ImportError:
+        raise UserError(f"reading the authors' checkpoint {prefix} needs TensorFlow installed "
+                        f"(pip install -r requirements.txt), or an export of it made where "
+                        f"TensorFlow is: python tools/export_checkpoint.py {prefix}") from None
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+    except Exception as exc:   # TF raises several types for damaged files
+        raise UserError(f"cannot read checkpoint {prefix}: {exc.__class__.__name__}; "
+                        f"its .index/.data files are damaged or incomplete") from None
+
+
+def read_export(prefix: str) -> Dict[str, np.ndarray]:
+    path = prefix + EXPORT_SUFFIX
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"cannot read {path} ({exc.__class__.__name__}); export it again: "
+                        f"python tools/export_checkpoint.py {prefix}") from None
+
+
+def export_checkpoint(prefix: str) -> str:
+    """Write every variable of a TF1 checkpoint to <prefix>.npz (needs TensorFlow)."""
+    from utils.io import atomic_save_npz
+    prefix = resolve_checkpoint(prefix)
+    atomic_save_npz(prefix + EXPORT_SUFFIX, read_with_tensorflow(prefix))
+    return prefix + EXPORT_SUFFIX
 
 
 # ----------------------------------------------------------------------------------------

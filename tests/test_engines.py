@@ -2,6 +2,7 @@
 other engine, and the same numbers from both for the same weights and inputs."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -55,7 +56,31 @@ def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path
                           "--gpu", "-1"], tmp_path, blocker=True)
     assert authors.returncode == 2
     (line,) = authors.stderr.strip().splitlines()
-    assert "needs TensorFlow installed" in line
+    assert "needs TensorFlow installed" in line and "export_checkpoint.py" in line
+
+
+@needs_jax
+def test_an_exported_authors_checkpoint_scores_the_same_without_tensorflow(tmp_path):
+    """tools/export_checkpoint.py (with TensorFlow) writes <prefix>.npz; evaluate.py on JAX
+    with TensorFlow unimportable then prints the reference's Rank-1, as tests/test_parity.py
+    does with TensorFlow."""
+    import shutil
+    from tests.test_parity import CASES
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "parity", "ks20")
+    shutil.copytree(os.path.join(fixtures, "rn"), tmp_path / "rn")
+    export = run_script([os.path.join(ROOT, "tools", "export_checkpoint.py"),
+                         str(tmp_path / "rn" / "model.ckpt")], tmp_path)
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert (tmp_path / "rn" / "model.ckpt.npz").is_file()
+    batch = np.load(os.path.join(fixtures, "rn", "reference_outputs.npz"))["labels"].shape[0]
+    score = run_script([os.path.join(ROOT, "evaluate.py"), "--backend", "jax", "--dataset", "KS20",
+                        "--model_dir", str(tmp_path / "rn"), "--data_dir",
+                        os.path.join(fixtures, "Datasets"), "--batch_size", str(batch),
+                        "--no_progress", "--gpu", "-1"], tmp_path, blocker=True)
+    assert score.returncode == 0, score.stderr[-2000:]
+    assert score.stdout.strip().splitlines()[-1] == "NO_TENSORFLOW exit 0"
+    rank1 = float(re.search(r"Rank-1 ([0-9.]+) ", score.stdout).group(1))
+    assert rank1 == pytest.approx(CASES["ks20"]["rank1"], abs=1e-6)
 
 
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):

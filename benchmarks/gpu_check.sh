@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The JAX engine on a lent GPU machine (no TensorFlow, no network): run from the repository
+# root after benchmarks/gpu_prepare.sh, carrying benchmarks/gpu_wheels and the fixtures'
+# *.ckpt.npz exports. Writes everything under $OUT (default ./gpu_out):
+#   device.txt       nvidia-smi, JAX version and devices
+#   benchmark.json   size, pre-training step (KS20 and KGBD shapes), Re-ID epoch, encoding
+#   parity_*.txt     tools/parity_report.py at the highest matmul precision (float32
+#                    products, as on a CPU) and at JAX's GPU default (TF32 tensor cores)
+# Each part has its own time limit so that the whole stays under 8 minutes.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+DEPS=${DEPS:-/tmp/smsge_deps}
+PY=${PYTHON:-python3}
+"$PY" -m pip install -q --no-index --no-deps --target "$DEPS" benchmarks/gpu_wheels/*.whl \
+    > "$OUT/install.log" 2>&1 || { echo "wheel install failed (see install.log)"; exit 1; }
+export PYTHONPATH="$DEPS:$PWD" KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2
+{ nvidia-smi 2>&1 || echo "no nvidia-smi"
+  "$PY" -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__); print(jax.devices())"
+} > "$OUT/device.txt" 2>&1
+cat "$OUT/device.txt" | tail -2
+start=$(date +%s)
+timeout ${BENCH_S:-240} "$PY" benchmarks/benchmark.py --backend jax --quick \
+    --sections size,pretrain,kgbd,reid --out "$OUT/benchmark.json" > "$OUT/benchmark.txt" 2>&1
+echo "benchmark: exit $? after $(( $(date +%s) - start )) s"; tail -20 "$OUT/benchmark.txt"
+for precision in highest default; do
+  start=$(date +%s)
+  JAX_DEFAULT_MATMUL_PRECISION=$precision timeout ${PARITY_S:-100} "$PY" tools/parity_report.py \
+      --json "$OUT/parity_$precision.json" > "$OUT/parity_$precision.txt" 2>&1
+  echo "parity ($precision matmul precision): exit $? after $(( $(date +%s) - start )) s"
+  grep -A 12 "must stay below 1" "$OUT/parity_$precision.txt" | head -30
+done

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Prepare, on a machine with network and TensorFlow, what benchmarks/gpu_check.sh needs on a
+# GPU machine that has neither (JAX with CUDA, Python 3.12, no network, 64 MiB carried):
+#   - wheels of the pure-Python packages it lacks, for Python 3.12 (keras and its two small
+#     dependencies, scikit-learn for the metrics, tqdm, pytest), in benchmarks/gpu_wheels/;
+#   - NumPy exports of the parity fixtures' TF1 checkpoints (<prefix>.npz beside each).
+# Both paths are git-ignored: carry them with the command (device tool: carry).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+rm -rf benchmarks/gpu_wheels && mkdir -p benchmarks/gpu_wheels
+"$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform any \
+    -d benchmarks/gpu_wheels keras==3.15.1 namex optree scikit-learn joblib threadpoolctl \
+    tqdm pytest pluggy iniconfig packaging
+"$PY" tools/export_checkpoint.py $(ls tests/fixtures/parity/*/*/model.ckpt.index | sed "s/\.index$//")
+du -sh benchmarks/gpu_wheels tests/fixtures/parity
