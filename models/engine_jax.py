@@ -3,8 +3,8 @@ values (keras.StatelessScope maps each variable to the value passed in) and comp
 jax.jit. The training step returns new values and optimiser states, which are written back
 to the variables, so the rest of the project sees the same state on both engines.
 
-Gradients: one forward pass (jax.vjp) and one backward pass per optimiser, each with the
-cotangent of its own loss (the reference's four Adams each follow their own scale's loss).
+Gradients: one jax.grad per optimiser, of its own loss (the reference's four Adams each
+follow their own scale's loss), compiled together (see train_step).
 """
 import os
 
@@ -44,7 +44,13 @@ def function(fn, variables=(), jit: bool = True):
 def train_step(loss_fn, updates, constants=(), jit: bool = True):
     """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
     every gradient taken before any update; constants: variables read but not trained.
-    loss_fn(*inputs) -> ({name: loss}, aux). Returns step(*inputs) -> ({name: loss}, aux)."""
+    loss_fn(*inputs) -> ({name: loss}, aux). Returns step(*inputs) -> ({name: loss}, aux).
+
+    Each Adam's gradient is its own jax.grad of its own loss, all in one compiled function:
+    XLA drops what a loss does not depend on (the other scales' LSTMs and heads) and merges
+    the forward work they share (the MGRN), so each backward pass covers only its loss's
+    path, as TensorFlow's tape does. (One vjp with one-hot cotangents would run every
+    backward pass through every scale.)"""
     trained = _unique([v for opt, _ in updates for v in opt.variables_])
     index = {id(v): i for i, v in enumerate(trained)}
     frozen = [v for v in _unique(constants) if id(v) not in index]
@@ -54,15 +60,19 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True):
             mapping = list(zip(trained, vals)) + list(zip(frozen, frozen_values))
             with keras.StatelessScope(state_mapping=mapping):
                 return loss_fn(*inputs)
-        losses, backward, aux = jax.vjp(forward, list(values), has_aux=True)
+
+        def objective(key):
+            def f(vals):
+                losses, _ = forward(vals)
+                return sum(losses.values()) if key is None else losses[key]
+            return f
+        losses, aux = forward(list(values))
+        grads = [jax.grad(objective(key))(list(values)) for _, key in updates]
         values, new_states = list(values), []
-        for (opt, key), (step, m, v) in zip(updates, states):
-            cotangent = {k: jnp.ones_like(x) if key is None or k == key else jnp.zeros_like(x)
-                         for k, x in losses.items()}
-            (grads,) = backward(cotangent)
+        for (opt, _), g, (step, m, v) in zip(updates, grads, states):
             idx = [index[id(w)] for w in opt.variables_]
             step, new, m, v = adam_update(opt, step, [values[i] for i in idx],
-                                          [grads[i] for i in idx], m, v)
+                                          [g[i] for i in idx], m, v)
             for i, value in zip(idx, new):
                 values[i] = value
             new_states.append((step, m, v))

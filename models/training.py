@@ -68,10 +68,9 @@ class Pretrainer:
             return self.model.pretext_losses_per_draw(x, frames, self.loss, self.margin)
         return self.model.pretext_losses(x, frames[0], self.ragged, self.loss, self.margin)
 
-    def state_variables(self) -> list:
-        """Everything a step changes: the model's weights and the optimisers' slots."""
-        return list(self.model.trainable_variables) + [
-            v for opt in self.optimizers.values() for v in opt.slot_variables()]
+    def optimiser_variables(self) -> list:
+        """The optimisers' slots and step counters (a step also changes the model's weights)."""
+        return [v for opt in self.optimizers.values() for v in opt.slot_variables()]
 
     def use_draws(self, draws: List[np.ndarray]) -> None:
         """Continue with these draws (a resumed run's): same lengths, so the same layout."""

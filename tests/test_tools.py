@@ -44,7 +44,7 @@ def test_benchmark_rejects_an_unknown_section_in_one_line(tmp_path):
                            "--sections", "pretrain,speed", "--out", str(tmp_path / "b.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "unknown section(s) speed; choose from pretrain, kgbd, breakdown, reid, sweeps" in proc.stderr
+    assert "unknown section(s) speed; choose from size, pretrain, kgbd, breakdown, reid, sweeps" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "b.json").exists()
 

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
 
     def work():
         cfg = training_options(args)
-        select_device(cfg.gpu)
+        select_device(cfg)
         from utils.io import atomic_save_json
         from utils.pipeline import run_training
         from utils.storage import data_location, runs_parent

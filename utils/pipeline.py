@@ -15,10 +15,11 @@ from utils.errors import UserError
 from utils.io import atomic_save_json
 from utils.protocols import (Result, classification, print_summary, retrieval,
                              score_saved_classifier)
-from utils.resume import Budget, RunFolder, TimeBudgetReached, restore_variables
+from utils.resume import Budget, RunFolder, TimeBudgetReached
 from utils.runtime import device_description, seed_everything
 from utils.skeleton import get_layout
 from utils.stages import pretrain_or_load, training_order
+from utils.train_loop import ReIDState, assign
 from utils.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
                            data_location, find_best_run, load_run_config, new_run_name,
                            pretrained_dir, runs_parent)
@@ -96,10 +97,10 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
     state = run.state if run is not None else None
     batches = training_order(cfg, data.train_labels)
     try:
-        if state is not None and state.stage == "reid":   # pre-training was finished
-            restore_variables(model.trainable_variables,
-                              state.variables[:len(model.trainable_variables)], run.path)
-            pre_history, pretrain_seconds = state.info["pretext_history"], state.info["pretrain_seconds"]
+        if state is not None and state.stage == ReIDState.STAGE:   # pre-training was finished
+            assign(model.trainable_variables, state.arrays["encoder"], run.path)
+            done = ReIDState.from_checkpoint(state.info, state.arrays)
+            pre_history, pretrain_seconds = done.pretext_history, done.pretrain_seconds
         else:
             pre_history, pretrain_seconds = pretrain_or_load(
                 cfg, data, model, batches, lambda c: pretrained_dir(c, loc), log, reference, run)

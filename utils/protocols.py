@@ -109,7 +109,7 @@ def score(trainer: ReIDTrainer, enc: np.ndarray, labels: np.ndarray, num_classes
 
 
 def classification(cfg: RunConfig, data: ReIDData, encoder, batches: list, log=print,
-                   run=None, resume_info: Optional[dict] = None) -> ClassificationResult:
+                   run=None, pretraining: Optional[dict] = None) -> ClassificationResult:
     """Train the Re-ID classifier and score it. batches: the run's training order (the one
     pre-training used); with --selection val the order is rebuilt, the same way, on the
     training sequences that remain."""
@@ -133,7 +133,7 @@ def classification(cfg: RunConfig, data: ReIDData, encoder, batches: list, log=p
         sel_x = encoder.encode_all(sel_x, bs, lambda it: progress_bar(it, cfg, desc="encode selection"))
     trainer, history, best_epoch, reid_seconds = train_classifier(
         cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes, cfg.selection,
-        log, run, resume_info)
+        log, run, pretraining)
     if cfg.selection == "val":
         test_enc = encoder.encode_all(data.test.sequences, bs)
     else:

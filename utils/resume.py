@@ -4,16 +4,16 @@ A training run writes its folder under RN/ when it starts (config.json), then a 
 checkpoint at the end of every epoch of either stage (one file, replaced atomically: never
 half-written, only the latest kept). A finished run has metrics.json and no checkpoint.
 
-The checkpoint holds every variable that training changes (encoder, classifier, the Adam
-slots and step counters), in a fixed order, and a JSON record of the rest: the stage and
-epochs done, histories, the random generator's state, the draws, the training order, the
-early-stopping counters and the best classifier so far. On the same CPU a resumed run ends
-exactly as an uninterrupted one (tests/test_resume.py).
+The checkpoint holds the stage's typed state (utils/train_loop.py): a JSON record (the
+stage and epochs done, histories, the random generator's state, the early-stopping
+counters) and named groups of arrays: the encoder's weights, the optimisers' slots and step
+counters, the classifier, the draws, the best classifier so far, the training order. On the
+same CPU and engine a resumed run ends exactly as an uninterrupted one (tests/test_resume.py).
 """
 import json
 import os
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -53,22 +53,21 @@ def first_difference(saved: dict, current: dict) -> Optional[Tuple[str, object, 
 
 
 class ResumeState:
-    """What one checkpoint holds: `arrays` (variables in order, plus named extras) and
-    `info` (JSON-able)."""
+    """What one checkpoint holds: `info` (JSON-able) and `arrays` ({group: [arrays]})."""
 
-    def __init__(self, info: dict, variables: List[np.ndarray], extras: dict):
-        self.info, self.variables, self.extras = info, variables, extras
+    def __init__(self, info: dict, arrays: Dict[str, List[np.ndarray]]):
+        self.info, self.arrays = info, arrays
 
     @property
     def stage(self) -> str:
         return self.info["stage"]
 
 
-def save_state(folder: str, info: dict, variables, extras: dict) -> None:
-    arrays = {f"var{i:05d}": v.numpy() for i, v in enumerate(variables)}
-    arrays.update({f"extra:{k}": np.asarray(a) for k, a in extras.items()})
-    arrays["info"] = np.array(json.dumps(info, default=jsonable))
-    atomic_save_npz(os.path.join(folder, RESUME_FILE), arrays)
+def save_state(folder: str, info: dict, arrays: Dict[str, List[np.ndarray]]) -> None:
+    out = {f"{group}:{i:05d}": np.asarray(a) for group, values in arrays.items()
+           for i, a in enumerate(values)}
+    out["info"] = np.array(json.dumps(info, default=jsonable))
+    atomic_save_npz(os.path.join(folder, RESUME_FILE), out)
 
 
 def load_state(folder: str) -> ResumeState:
@@ -79,23 +78,16 @@ def load_state(folder: str) -> ResumeState:
     try:
         with np.load(path) as data:
             info = json.loads(str(data["info"]))
-            names = sorted(k for k in data.files if k.startswith("var"))
-            variables = [data[k] for k in names]
-            extras = {k[len("extra:"):]: data[k] for k in data.files if k.startswith("extra:")}
+            arrays: Dict[str, List[np.ndarray]] = {}
+            for key in sorted(k for k in data.files if ":" in k):
+                arrays.setdefault(key.rsplit(":", 1)[0], []).append(data[key])
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(f"cannot read {path} ({exc.__class__.__name__}); the checkpoint is "
                         f"damaged") from None
-    return ResumeState(info, variables, extras)
-
-
-def restore_variables(variables, values: List[np.ndarray], folder: str) -> None:
-    variables = list(variables)
-    if len(values) != len(variables) or any(
-            tuple(v.shape) != a.shape for v, a in zip(variables, values)):
-        raise UserError(f"the resume checkpoint in {folder} does not fit the model built from "
-                        f"the flags")
-    for var, value in zip(variables, values):
-        var.assign(value)
+    if "encoder" not in arrays:
+        raise UserError(f"{path} was written by an earlier version of this project; finish the "
+                        f"run with that version, or start it again")
+    return ResumeState(info, arrays)
 
 
 class RunFolder:
@@ -139,9 +131,9 @@ class RunFolder:
                                 backend=config.get("backend")))
         return run
 
-    def checkpoint(self, info: dict, variables, extras: dict) -> None:
+    def checkpoint(self, info: dict, arrays: Dict[str, List[np.ndarray]]) -> None:
         """Write the resume checkpoint; then stop the run if the time budget is spent."""
-        save_state(self.path, dict(info, resumed=self.resumed), variables, extras)
+        save_state(self.path, dict(info, resumed=self.resumed), arrays)
         if self.budget.spent():
             raise TimeBudgetReached()
 

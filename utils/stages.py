@@ -16,9 +16,11 @@ from utils.data import ReIDData, full_batches, reference_epoch_order
 from utils.datasets import get_spec
 from utils.errors import UserError
 from utils.metrics import roc_nauc
-from utils.resume import RunFolder, first_difference, restore_variables
+from utils.resume import RunFolder, first_difference
 from utils.runtime import generator
 from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
+from utils.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen, assign,
+                              run_epochs)
 
 
 def progress_bar(iterable, cfg, **kw):
@@ -29,10 +31,6 @@ def progress_bar(iterable, cfg, **kw):
 def _duration(seconds: float) -> str:
     minutes = int(round(seconds / 60))
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def _order_arrays(batches: list) -> dict:
-    return dict(order=np.concatenate(batches), order_sizes=[len(b) for b in batches])
 
 
 def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
@@ -53,40 +51,42 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
                          rng=generator(cfg.seed, "draws"), margin=cfg.pred_margin,
                          ordered=cfg.ord_sample, s_range=cfg.s_range,
                          fresh_draws=cfg.fresh_draws)
-    variables = trainer.state_variables()
-    history, first, seconds = [], 0, 0.0
-    state = run.state if run is not None else None
-    if state is not None and state.stage == "pretrain":
-        restore_variables(variables, state.variables, run.path)
-        trainer.use_draws([state.extras[f"draw{i}"] for i in range(len(trainer.draws))])
-        trainer.rng.bit_generator.state = state.info["rng"]
-        history, first, seconds = state.info["history"], state.info["epoch"], state.info["seconds"]
+    state = PretrainState(draws=trainer.draws, rng=trainer.rng.bit_generator.state)
+    if run is not None and run.state is not None and run.state.stage == PretrainState.STAGE:
+        state = PretrainState.from_checkpoint(run.state.info, run.state.arrays)
+        assign(model.trainable_variables, run.state.arrays["encoder"], run.path)
+        assign(trainer.optimiser_variables(), run.state.arrays["optimisers"], run.path)
+        trainer.use_draws(state.draws)
+        trainer.rng.bit_generator.state = state.rng
     if not cfg.fresh_draws:
         log("Subsequence draws (fixed for the whole run, as the reference): "
             + " ".join("[" + ",".join(map(str, d)) + "]" for d in trainer.draws))
     total = cfg.pre_epochs
-    for epoch in range(first, total):
+
+    def one_epoch(state: PretrainState) -> None:
         start = time.time()
         sums = dict.fromkeys(model.scales, 0.0)
-        for idx in progress_bar(batches, cfg, desc=f"pre-train {epoch + 1}/{total}"):
+        for idx in progress_bar(batches, cfg, desc=f"pre-train {state.epoch + 1}/{total}"):
             for s, v in trainer.step(sequences[idx]).items():
                 sums[s] += v
         means = {s: v / len(batches) for s, v in sums.items()}
-        history.append(means)
         took = time.time() - start
-        seconds += took
+        state.history.append(means)
+        state.epoch, state.seconds = state.epoch + 1, state.seconds + took
+        state.rng, state.draws = trainer.rng.bit_generator.state, trainer.draws
         losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
-        left = total - epoch - 1
-        log(f"[{epoch + 1}/{total}] pretext loss  {losses}  ({took:.1f}s"
-            + (f"; about {_duration(left * seconds / (epoch + 1))} left)" if left else ")"))
-        if after_epoch is not None:
-            after_epoch(epoch + 1)
-        if run is not None:
-            run.checkpoint(dict(stage="pretrain", epoch=epoch + 1, history=history, seconds=seconds,
-                                rng=trainer.rng.bit_generator.state),
-                           variables, dict({f"draw{i}": d for i, d in enumerate(trainer.draws)},
-                                           **_order_arrays(batches)))
-    return history, seconds
+        left = total - state.epoch
+        log(f"[{state.epoch}/{total}] pretext loss  {losses}  ({took:.1f}s"
+            + (f"; about {_duration(left * state.seconds / state.epoch)} left)" if left else ")"))
+
+    hooks = [Call(lambda s: after_epoch(s.epoch))] if after_epoch is not None else []
+    if run is not None:
+        hooks.append(Checkpoint(run, lambda: dict(
+            encoder=[v.numpy() for v in model.trainable_variables],
+            optimisers=[v.numpy() for v in trainer.optimiser_variables()],
+            order=[np.concatenate(batches)], order_sizes=[np.array([len(b) for b in batches])])))
+    run_epochs(state, total, one_epoch, hooks)
+    return state.history, state.seconds
 
 
 def save_pretrained(cfg: RunConfig, model, folder: str) -> None:
@@ -163,7 +163,7 @@ def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, ep
 
 def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, sel_y,
                      num_classes: int, selection_name: str, log=print,
-                     run: Optional[RunFolder] = None, resume_info: Optional[dict] = None):
+                     run: Optional[RunFolder] = None, pretraining: Optional[dict] = None):
     """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
 
     Every epoch walks the same `batches` (the run's training order). An epoch counts as
@@ -173,27 +173,23 @@ def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, 
     as the reference counts). Training stops after `patience` epochs without progress.
     With the cache, train_x and sel_x are encodings; without it, raw sequences.
     Returns (trainer, history, kept epoch or None when no epoch was kept, seconds).
-    With a run folder, a checkpoint is written after every epoch (`resume_info`: what the
-    checkpoint also carries of the earlier stage), and a resumed run continues from its own.
+    With a run folder, a checkpoint is written after every epoch (`pretraining`: the
+    finished pre-training's pretext_history and pretrain_seconds, which it also carries),
+    and a resumed run continues from its own.
     """
     from models.training import ReIDTrainer
     classifier = build_classifier(cfg, encoder.model, num_classes)
     trainer = ReIDTrainer(classifier, cfg.reid_lr, encoder)
     raw = not cfg.cache
-    best = dict(acc=0.0, loss=np.inf, weights=None, epoch=None)
-    history, waited, first, seconds = [], 0, 0, 0.0
-    variables = list(encoder.model.trainable_variables) + trainer.state_variables()
-    state = run.state if run is not None else None
-    if state is not None and state.stage == "reid":
-        restore_variables(variables, state.variables, run.path)
-        info = state.info
-        history, waited, first, seconds = info["history"], info["waited"], info["epoch"], info["seconds"]
-        best.update(acc=info["best_acc"], loss=info["best_loss"], epoch=info["best_epoch"])
-        if info["best_epoch"] is not None:
-            best["weights"] = [state.extras[f"best{i}"] for i in range(len(classifier.trainable_variables))]
+    state = ReIDState(**(pretraining or {}))
+    if run is not None and run.state is not None and run.state.stage == ReIDState.STAGE:
+        state = ReIDState.from_checkpoint(run.state.info, run.state.arrays)
+        assign(encoder.model.trainable_variables, run.state.arrays["encoder"], run.path)
+        assign(trainer.state_variables(), run.state.arrays["classifier"], run.path)
     max_epochs = cfg.max_reid_epochs or 10 ** 9
-    bar = progress_bar(range(first, max_epochs), cfg, desc="Re-ID epochs")
-    for epoch in bar:
+    bar = progress_bar(range(state.epoch, max_epochs), cfg, desc="Re-ID epochs")
+
+    def one_epoch(state: ReIDState) -> None:
         start = time.time()
         losses, correct, seen = [], 0, 0
         for idx in batches:
@@ -205,45 +201,46 @@ def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, 
         # every epoch. Cached: its encodings were computed once.
         sel_enc = encoder.encode_all(sel_x, cfg.batch_size) if raw else sel_x
         ev = trainer.evaluate(sel_enc, sel_y, cfg.batch_size, cfg.drop_last_test)
-        record = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), train_acc=correct / seen,
-                      sel_loss=ev["loss"], sel_acc=ev["accuracy"],
+        record = dict(epoch=state.epoch + 1, train_loss=float(np.mean(losses)),
+                      train_acc=correct / seen, sel_loss=ev["loss"], sel_acc=ev["accuracy"],
                       sel_nauc=roc_nauc(ev["logits"], ev["labels"], num_classes))
-        history.append(record)
+        state.history.append(record)
         took = time.time() - start
-        seconds += took
-        log(f"Re-ID epoch {epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
+        state.seconds += took
+        log(f"Re-ID epoch {state.epoch + 1}: train loss {record['train_loss']:.4f} Rank-1 "
             f"{record['train_acc']:.4f} | {selection_name} loss {ev['loss']:.4f} Rank-1 "
             f"{ev['accuracy']:.4f} nAUC {record['sel_nauc']:.4f}  ({took:.1f}s)")
-        progress, keep = reid_progress(ev["accuracy"], ev["loss"], best["acc"], best["loss"],
-                                       epoch, cfg.min_save_epoch)
+        progress, keep = reid_progress(ev["accuracy"], ev["loss"], state.best_acc,
+                                       state.best_loss, state.epoch, cfg.min_save_epoch)
         if progress:
             if keep:
-                best["weights"] = [v.numpy() for v in classifier.trainable_variables]
-                best["epoch"] = epoch + 1
-            best["acc"] = max(best["acc"], ev["accuracy"])
-            best["loss"] = min(best["loss"], ev["loss"])
-            waited = 0
+                state.best_weights = [np.array(v.numpy()) for v in classifier.trainable_variables]
+                state.best_epoch = state.epoch + 1
+            state.best_acc = max(state.best_acc, ev["accuracy"])
+            state.best_loss = min(state.best_loss, ev["loss"])
+            state.waited = 0
         else:
-            waited += 1
-            if waited == cfg.patience:
-                log(f"Early stop after epoch {epoch + 1}: best {selection_name} Rank-1 "
-                    f"{best['acc']:.4f}, lowest loss {best['loss']:.4f}")
-                break
-        if run is not None:
-            extras = {f"best{i}": w for i, w in enumerate(best["weights"] or [])}
-            run.checkpoint(dict(resume_info or {}, stage="reid", epoch=epoch + 1, history=history,
-                                waited=waited, seconds=seconds, best_acc=best["acc"],
-                                best_loss=best["loss"], best_epoch=best["epoch"]),
-                           variables, dict(extras, **(_order_arrays(batches))))
-    else:
+            state.waited += 1
+        state.epoch += 1
+        bar.update(1)
+
+    hooks = [StopWhen(lambda s: s.waited == cfg.patience, lambda s: log(
+        f"Early stop after epoch {s.epoch}: best {selection_name} Rank-1 "
+        f"{s.best_acc:.4f}, lowest loss {s.best_loss:.4f}"))]
+    if run is not None:
+        hooks.append(Checkpoint(run, lambda: dict(
+            encoder=[v.numpy() for v in encoder.model.trainable_variables],
+            classifier=[v.numpy() for v in trainer.state_variables()],
+            order=[np.concatenate(batches)], order_sizes=[np.array([len(b) for b in batches])])))
+    if not run_epochs(state, max_epochs, one_epoch, hooks):
         log(f"NOTE: Re-ID stopped by --max_reid_epochs {max_epochs} before the reference's "
             f"early stopping (patience {cfg.patience}): a shortened run")
     bar.close()
-    if best["weights"] is None:
+    if state.best_epoch is None:
         log(f"NOTE: no epoch was kept (none beat the best {selection_name} accuracy so far"
             + (f" at epoch {cfg.min_save_epoch + 1} or later" if cfg.min_save_epoch else "")
             + "); the reference would have no model to restore. Reporting the last epoch's classifier.")
     else:
-        for v, w in zip(classifier.trainable_variables, best["weights"]):
+        for v, w in zip(classifier.trainable_variables, state.best_weights):
             v.assign(w)
-    return trainer, history, best["epoch"], seconds
+    return trainer, state.history, state.best_epoch, state.seconds
