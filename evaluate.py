@@ -8,17 +8,19 @@ This script only parses flags; the work is done in utils/pipeline.py.
 """
 import sys
 
-from utils.cli import evaluation_options, evaluation_parser, guarded, select_device
+from utils.cli import (evaluation_options, evaluation_parser, given_settings, guarded,
+                       select_device)
 
 
 def main(argv=None) -> int:
-    args = evaluation_parser().parse_args(argv)
+    parser = evaluation_parser()
+    args = parser.parse_args(argv)
 
     def work():
         cfg = evaluation_options(args)
         select_device(cfg)
         from utils.pipeline import run_evaluation
-        run_evaluation(cfg)
+        run_evaluation(cfg, given=given_settings(parser, argv))
     return guarded(work)
 
 

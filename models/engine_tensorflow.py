@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.layers import adam_update
+from utils.errors import UserError
 from utils.runtime import cpu_description
 
 
@@ -55,6 +56,16 @@ def gradients(loss_fn, variables, *inputs):
                  for g in tape.gradient(loss, list(variables))] for k, loss in losses.items()}
     del tape
     return {k: to_numpy(v) for k, v in losses.items()}, grads
+
+
+def read_tf1_checkpoint(prefix: str) -> dict:
+    """{variable name: array} of a TF1 checkpoint (the authors' model files)."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+    except Exception as exc:   # TF raises several types for damaged files
+        raise UserError(f"cannot read checkpoint {prefix}: {exc.__class__.__name__}; "
+                        f"its .index/.data files are damaged or incomplete") from None
 
 
 def to_numpy(x) -> np.ndarray:

@@ -13,6 +13,7 @@ The reference names variables by creation order (`Variable`, `Variable_1`, ...,
   from the pre-training graph (never trained) and `Variable_4.._7`, the trained classifier.
 """
 import glob
+import importlib.util
 import os
 from typing import Callable, Dict, List, Tuple
 
@@ -95,18 +96,17 @@ EXPORT_SUFFIX = ".npz"
 
 
 def read_with_tensorflow(prefix: str) -> Dict[str, np.ndarray]:
-    try:   # TensorFlow reads the TF1 format; the model itself may run on either engine
-        import tensorflow as tf
+    """TensorFlow reads the TF1 format (the model itself may then run on either engine)."""
+    try:
+        installed = importlib.util.find_spec("tensorflow") is not None
     except ImportError:
+        installed = False
+    if not installed:
         raise UserError(f"reading the authors' checkpoint {prefix} needs TensorFlow installed "
                         f"(pip install -r requirements.txt), or an export of it made where "
-                        f"TensorFlow is: python tools/export_checkpoint.py {prefix}") from None
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
-    except Exception as exc:   # TF raises several types for damaged files
-        raise UserError(f"cannot read checkpoint {prefix}: {exc.__class__.__name__}; "
-                        f"its .index/.data files are damaged or incomplete") from None
+                        f"TensorFlow is: python tools/export_checkpoint.py {prefix}")
+    from models.engine_tensorflow import read_tf1_checkpoint
+    return read_tf1_checkpoint(prefix)
 
 
 def read_export(prefix: str) -> Dict[str, np.ndarray]:

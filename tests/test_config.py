@@ -92,3 +92,16 @@ def test_every_pretraining_switch_names_the_pretrained_folder_and_is_recorded():
         assert switch in PRETRAIN_KEYS
         names.add(pretrained_dir(base.replace(**{switch: changed[switch]}), loc))
     assert len(names) == 1 + len(changed)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_numbers_are_refused_for_every_float_flag(value):
+    """nan passes every bound check (all comparisons are false) and inf passes an open
+    upper bound; both would train with NaN losses and write non-JSON into config.json."""
+    floats = [flag_of(n) for n, f in FIELDS.items() if f.metadata["group"] in TRAINING_GROUPS
+              and (f.type is float or f.metadata["kind"] is float or f.type == "float")]
+    assert {"fusion_lambda", "val_fraction", "pre_lr", "reid_lr", "time_budget"} <= set(floats)
+    for flag in floats:
+        args = training_parser().parse_args([f"--{flag}={value}"])
+        with pytest.raises(UserError, match=f"--{flag} must be a finite number"):
+            training_options(args)

@@ -48,6 +48,12 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
         assert ev.returncode == 0, ev.stderr[-2000:]
         assert "Confusion matrix" in ev.stdout
         assert rank1(ev.stdout) == rank1(train.stdout)
+        assert "demo, f=4, classification protocol" in ev.stdout   # says what it scored
+    # A flag that contradicts the run folder is refused, even at its default value (6).
+    bad = run("evaluate.py", ["--length", "6", "--model_dir", str(runs[0]), "--no_progress"], tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    (line,) = [l for l in bad.stderr.splitlines() if l.startswith("error:")]
+    assert "was trained with --length 4, not 6" in line
 
     # Retrieval protocol from both scripts, re-using the pre-trained encoder.
     ret = run("SM-SGE.py", FAST + ["--pre_train", "0", "--protocol", "retrieval"], tmp_path)

@@ -35,6 +35,16 @@ def evaluation_options(args) -> RunConfig:
     return parse_flags(args, EVALUATION_GROUPS)
 
 
+def given_settings(parser: argparse.ArgumentParser, argv=None) -> set:
+    """The RunConfig fields whose flags appear on the command line (whatever their value)."""
+    import copy
+    from utils.config import field_of_flag
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return {field_of_flag(flag) for flag in vars(probe.parse_args(argv))}
+
+
 def guarded(work) -> int:
     """Run an entry script's work; bad input ends in one line on stderr and exit code 2.
     The exit code is otherwise what work() returns (None: 0)."""

@@ -10,6 +10,7 @@ wrong one gets a single clear line (never a traceback).
 """
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Union
 
@@ -169,6 +170,13 @@ def _kind(f):
     return f.metadata["kind"] or type(f.default)
 
 
+def field_of_flag(flag: str) -> str:
+    for f in dataclasses.fields(RunConfig):
+        if (f.metadata["flag"] or f.name) == flag:
+            return f.name
+    return flag
+
+
 def add_flags(parser: argparse.ArgumentParser, groups) -> None:
     """Declare the flags of the given groups; values stay strings until parse_flags."""
     for f in _fields(groups):
@@ -239,6 +247,8 @@ def _parse(f, flag: str, text: str):
         except ValueError:
             raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
                             f"got '{text}'") from None
+        if not math.isfinite(number):   # nan passes every bound check; neither is JSON
+            raise UserError(f"--{flag} must be a finite number, got '{text}'")
         low, high = meta["low"], meta["high"]
         if (low is not None and number < low) or (high is not None and number > high):
             if high is None:

@@ -131,9 +131,15 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
 # ----------------------------------------------------------------------------------------
 # evaluate.py
 
-def run_evaluation(opts: RunConfig, log=print) -> Result:
+# evaluate.py flags that choose how to score, not which model: free to differ from the run's
+CHOSEN_AT_EVALUATION = ("progress", "gpu", "backend", "data_dir", "protocol", "model_dir")
+
+
+def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> Result:
     """Score a saved model: a run folder of ours (its config.json decides the model), the
-    best finished run, or an authors' checkpoint."""
+    best finished run, or an authors' checkpoint. given: the settings named on the command
+    line; any of them that contradicts the run folder is refused, default-valued or not
+    (None: those that differ from the default)."""
     log(f"Engine: {device_description()}")
     folder = opts.model_dir
     if folder == "best":
@@ -143,10 +149,17 @@ def run_evaluation(opts: RunConfig, log=print) -> Result:
         return evaluate_reference_checkpoint(opts.replace(model_dir=folder), log)
     cfg = load_run_config(folder)
     defaults = RunConfig()
-    for key in ("dataset", "length", "split", "view", "probe_type"):
-        given, trained = getattr(opts, key), getattr(cfg, key)
-        if given != getattr(defaults, key) and trained is not None and given != trained:
-            raise UserError(f"{folder} was trained with {key}={trained}, not {given}")
+    if given is None:
+        given = {k for k in ("dataset", "length", "split", "view", "probe_type")
+                 if getattr(opts, k) != getattr(defaults, k)}
+    for key in sorted(given - set(CHOSEN_AT_EVALUATION)):
+        wanted, trained = getattr(opts, key), getattr(cfg, key)
+        if trained is not None and wanted != trained:
+            raise UserError(f"{folder} was trained with --{key} {trained}, not {wanted}; drop "
+                            f"the flag, or give another --model_dir")
+    log(f"Scoring {folder}: {cfg.dataset}" + (f" split {cfg.split}" if cfg.split else "")
+        + (f" view {cfg.view}" if cfg.view is not None else "") + f", f={cfg.length}, "
+        f"{opts.protocol} protocol")
     cfg = cfg.replace(progress=opts.progress, protocol=opts.protocol, backend=opts.backend,
                       data_dir=opts.data_dir if opts.data_dir != defaults.data_dir else cfg.data_dir)
     model = build_model(cfg)
