@@ -24,10 +24,12 @@ start=$(date +%s)
 timeout ${BENCH_S:-240} "$PY" benchmarks/benchmark.py --backend jax --quick \
     --sections size,pretrain,kgbd,reid --out "$OUT/benchmark.json" > "$OUT/benchmark.txt" 2>&1
 echo "benchmark: exit $? after $(( $(date +%s) - start )) s"; tail -20 "$OUT/benchmark.txt"
-for precision in highest default; do
+# both fixture cases at float32 products; the KS20 case again at the GPU default (TF32)
+for run in highest:ks20,ias default:ks20; do
+  precision=${run%%:*}; cases=${run#*:}
   start=$(date +%s)
-  JAX_DEFAULT_MATMUL_PRECISION=$precision timeout ${PARITY_S:-100} "$PY" tools/parity_report.py \
-      --json "$OUT/parity_$precision.json" > "$OUT/parity_$precision.txt" 2>&1
+  JAX_DEFAULT_MATMUL_PRECISION=$precision timeout ${PARITY_S:-110} "$PY" tools/parity_report.py \
+      --cases "$cases" --json "$OUT/parity_$precision.json" > "$OUT/parity_$precision.txt" 2>&1
   echo "parity ($precision matmul precision): exit $? after $(( $(date +%s) - start )) s"
   grep -A 12 "must stay below 1" "$OUT/parity_$precision.txt" | head -30
 done

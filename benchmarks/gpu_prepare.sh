@@ -12,6 +12,6 @@ rm -rf benchmarks/gpu_wheels && mkdir -p benchmarks/gpu_wheels
 "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform any \
     -d benchmarks/gpu_wheels keras==3.15.1 namex optree scikit-learn joblib threadpoolctl \
-    tqdm pytest pluggy iniconfig packaging
+    tqdm pytest pluggy iniconfig packaging pygments typing-extensions
 "$PY" tools/export_checkpoint.py $(ls tests/fixtures/parity/*/*/model.ckpt.index | sed "s/\.index$//")
 du -sh benchmarks/gpu_wheels tests/fixtures/parity
