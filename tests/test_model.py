@@ -176,9 +176,9 @@ def test_one_training_step_is_the_same_in_every_layout():
         weights.append([v.numpy() for v in model.trainable_variables])
     # Adam's first step moves every weight by lr * g / (|g| + 1e-8), about lr = 0.01 whatever
     # the gradient's size. Where g is itself float noise (|g| near 1e-8), the two layouts'
-    # different summation orders can change that move by a sizeable fraction of a step
-    # (measured: a thousandth of a step on JAX); a wrong layout changes moves by whole steps. So the
-    # bound is a tenth of a step, absolute.
+    # summation orders can change that move by a fraction of a step (measured: a thousandth
+    # of a step on JAX); a wrong layout changes moves by whole steps. So the bound is a
+    # tenth of a step, absolute.
     for other in weights[1:]:
         for a, b in zip(weights[0], other):
             np.testing.assert_allclose(a, b, rtol=0, atol=0.1 * 0.01)
