@@ -140,3 +140,20 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     lines = []
     pipeline.run_training(opts.replace(pre_epochs=1, pre_train=False), log=lines.append)
     assert any(line.startswith("Loaded pre-trained encoder from") for line in lines)
+
+
+def test_a_checkpoint_of_the_earlier_format_is_refused_in_one_line(tmp_path):
+    """Before the typed training state, variables were stored as one list (var00000, ...)
+    and sliced by position; such a checkpoint is refused, not misread."""
+    from utils.resume import load_state, save_state
+    from utils.storage import RESUME_FILE
+    np.savez(tmp_path / RESUME_FILE, var00000=np.zeros(3), **{"extra:draw0": np.arange(2)},
+             info=np.array(json.dumps(dict(stage="pretrain", epoch=1))))
+    with pytest.raises(UserError, match="written by an earlier version"):
+        load_state(str(tmp_path))
+    save_state(str(tmp_path), dict(stage="pretrain", epoch=2),
+               dict(encoder=[np.ones(2), np.zeros((2, 3))], draws=[np.arange(3)]))
+    state = load_state(str(tmp_path))
+    assert state.stage == "pretrain" and state.info["epoch"] == 2
+    assert [a.shape for a in state.arrays["encoder"]] == [(2,), (2, 3)]
+    np.testing.assert_array_equal(state.arrays["draws"][0], np.arange(3))
