@@ -223,9 +223,9 @@ def main():
     steps = 3 if args.quick else 20
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
-    from models.engine import name
+    from models.engine import name as engine_name
     from utils.runtime import device_description
-    results = dict(device=device_description(), backend=name(),
+    results = dict(device=device_description(), backend=engine_name(),
                    python=platform.python_version(), reference_step_note=REFERENCE_STEP_NOTE)
     print(f"Engine and device: {results['device']}")
     from utils.io import atomic_save_json

@@ -6,8 +6,6 @@ to the variables, so the rest of the project sees the same state on both engines
 Gradients: one jax.grad per optimiser, of its own loss (the reference's four Adams each
 follow their own scale's loss), compiled together (see train_step).
 """
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,15 +27,21 @@ def _values(variables) -> list:
     return [v.value for v in variables]
 
 
-def function(fn, variables=(), jit: bool = True):
-    """fn(*inputs) compiled, reading `variables` (every variable fn reads: any other would
-    be frozen into the compiled code) as arguments, so later assignments are seen."""
-    variables = _unique(variables)
-
+def _bind(fn, variables):
+    """fn(*inputs) as a pure function pure(values, *inputs) of the variables' values: inside
+    it, each variable reads the value passed in (keras.StatelessScope)."""
     def pure(values, *inputs):
         with keras.StatelessScope(state_mapping=list(zip(variables, values))):
             return fn(*inputs)
-    compiled = jax.jit(pure)
+    return pure
+
+
+def function(fn, variables=(), jit: bool = True):
+    """fn(*inputs) compiled, reading `variables` (every variable fn reads: any other would
+    be frozen into the compiled code) as arguments, so later assignments are seen. `jit`
+    is TensorFlow's choice; JAX always compiles."""
+    variables = _unique(variables)
+    compiled = jax.jit(_bind(fn, variables))
     return lambda *inputs: compiled(_values(variables), *inputs)
 
 
@@ -54,12 +58,11 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True):
     trained = _unique([v for opt, _ in updates for v in opt.variables_])
     index = {id(v): i for i, v in enumerate(trained)}
     frozen = [v for v in _unique(constants) if id(v) not in index]
+    bound = _bind(loss_fn, trained + frozen)
 
     def pure(values, frozen_values, states, *inputs):
         def forward(vals):
-            mapping = list(zip(trained, vals)) + list(zip(frozen, frozen_values))
-            with keras.StatelessScope(state_mapping=mapping):
-                return loss_fn(*inputs)
+            return bound(list(vals) + list(frozen_values), *inputs)
 
         def objective(key):
             def f(vals):
@@ -97,13 +100,11 @@ def gradients(loss_fn, variables, *inputs):
     """(losses, {loss name: [gradient of that loss per variable; zeros where unconnected]})
     as NumPy, for tests and reports."""
     variables = list(variables)
+    bound = _bind(loss_fn, variables)
 
     @jax.jit
     def pure(values, *inputs):
-        def forward(vals):
-            with keras.StatelessScope(state_mapping=list(zip(variables, vals))):
-                return loss_fn(*inputs)
-        losses, backward = jax.vjp(forward, list(values))
+        losses, backward = jax.vjp(lambda vals: bound(vals, *inputs), list(values))
         return losses, {k: backward({j: jnp.ones_like(x) if j == k else jnp.zeros_like(x)
                                      for j, x in losses.items()})[0] for k in losses}
     losses, grads = pure(_values(variables), *inputs)

@@ -44,10 +44,6 @@ def variable(value: np.ndarray, name: str, trainable: bool = True):
     return keras.Variable(value, dtype=str(value.dtype), trainable=trainable, name=name)
 
 
-def constant(value: np.ndarray):
-    return ops.convert_to_tensor(np.asarray(value))
-
-
 def normal_var(shape, rng: np.random.Generator, name: str, std: float = 1.0):
     return variable(rng.normal(0.0, std, size=shape).astype(_FLOAT), name)
 

@@ -96,7 +96,8 @@ class Encoder:
 
     def __init__(self, model: SMSGE, prefixes: slice):
         self.model, self.prefixes = model, prefixes
-        self._encode = backend().function(self.encode, model.trainable_variables)
+        self._engine = backend()
+        self._encode = self._engine.function(self.encode, model.trainable_variables)
 
     def encode(self, x):
         """Uncompiled, for use inside other compiled functions."""
@@ -112,7 +113,7 @@ class Encoder:
         out = []
         starts = range(0, len(sequences), batch_size)
         for s in (progress(starts) if progress else starts):
-            out.append(backend().to_numpy(self(sequences[s:s + batch_size])))
+            out.append(self._engine.to_numpy(self(sequences[s:s + batch_size])))
         return np.concatenate(out)
 
 
@@ -129,7 +130,7 @@ class ReIDTrainer:
     def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
         self.classifier, self.encoder = classifier, encoder
         self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
-        engine = backend()
+        self._engine = engine = backend()
         self._train = engine.train_step(self._loss_and_logits, [(self.opt, None)])
         self._eval = engine.function(self._loss_and_logits, classifier.trainable_variables)
         if encoder is not None:
@@ -151,7 +152,7 @@ class ReIDTrainer:
         """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
         fn = self._train_raw if raw else self._train
         losses, logits = fn(batch, np.asarray(labels, np.int64))
-        return float(losses["reid"]), backend().to_numpy(logits)
+        return float(losses["reid"]), self._engine.to_numpy(logits)
 
     def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,
                  drop_last: bool = True) -> dict:
@@ -164,7 +165,7 @@ class ReIDTrainer:
         for s in range(0, n, batch_size):
             y = labels[s:min(s + batch_size, n)]
             loss, logits = self._eval(encodings[s:s + len(y)], np.asarray(y, np.int64))
-            logits = backend().to_numpy(logits)
+            logits = self._engine.to_numpy(logits)
             losses.append(float(loss["reid"]))
             accs.append(float(np.mean(logits.argmax(1) == y)))
             logits_all.append(logits)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.engine import ENGINES, name
-from tests.test_pipeline import ROOT, small_opts
+from tests.test_pipeline import ROOT
 
 
 

@@ -33,6 +33,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def _order_arrays(batches: list) -> dict:
+    """The run's training order, as the checkpoint records it."""
+    return dict(order=[np.concatenate(batches)], order_sizes=[np.array([len(b) for b in batches])])
+
+
+def _values(variables) -> list:
+    return [v.numpy() for v in variables]
+
+
 def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
     """The reference's epoch order, cut into full batches: built once per run (seeded),
     used by pre-training and by the Re-ID stage, every epoch."""
@@ -82,9 +91,8 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
     hooks = [Call(lambda s: after_epoch(s.epoch))] if after_epoch is not None else []
     if run is not None:
         hooks.append(Checkpoint(run, lambda: dict(
-            encoder=[v.numpy() for v in model.trainable_variables],
-            optimisers=[v.numpy() for v in trainer.optimiser_variables()],
-            order=[np.concatenate(batches)], order_sizes=[np.array([len(b) for b in batches])])))
+            encoder=_values(model.trainable_variables),
+            optimisers=_values(trainer.optimiser_variables()), **_order_arrays(batches))))
     run_epochs(state, total, one_epoch, hooks)
     return state.history, state.seconds
 
@@ -229,9 +237,8 @@ def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, 
         f"{s.best_acc:.4f}, lowest loss {s.best_loss:.4f}"))]
     if run is not None:
         hooks.append(Checkpoint(run, lambda: dict(
-            encoder=[v.numpy() for v in encoder.model.trainable_variables],
-            classifier=[v.numpy() for v in trainer.state_variables()],
-            order=[np.concatenate(batches)], order_sizes=[np.array([len(b) for b in batches])])))
+            encoder=_values(encoder.model.trainable_variables),
+            classifier=_values(trainer.state_variables()), **_order_arrays(batches))))
     if not run_epochs(state, max_epochs, one_epoch, hooks):
         log(f"NOTE: Re-ID stopped by --max_reid_epochs {max_epochs} before the reference's "
             f"early stopping (patience {cfg.patience}): a shortened run")
