@@ -16,8 +16,13 @@
 # Then RUN_ROOT/protocol.md (tools/compare_runs.py tables) and learning_curve.png.
 # Every SM-SGE.py call runs at most CHUNK_MINUTES (default 30) and exits 3 when it stops on
 # its budget; "once" ends the script after one such call (a machine with a per-command limit).
+# RUN_ROOT/done/STEP holds the finished run's folder relative to RUN_ROOT, so a run root can
+# move between machines (a GPU machine's runs go on here).
 # Environment: DATASET (KGBD), LENGTH (6), PRE_EPOCHS (160), CURVE ("20 40 80"),
-# REID_BUDGET (40), EXTRA (flags for every call, e.g. "--seed 1").
+# REID_BUDGET (40), EXTRA (flags for every call, e.g. "--seed 1"), PYTHON (python3),
+# STEPS (the steps to run, "cls curve val ret"; the report needs all four),
+# DEADLINE (unix time: no call runs past it; each gets --time_budget of what is left, and
+# none starts with under MIN_CALL_S seconds left, default 60; the script then exits 3).
 set -uo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: $0 DATA_DIR RUN_ROOT [CHUNK_MINUTES] [once]" >&2
@@ -30,6 +35,8 @@ once=${4:-}
 code=$(cd "$(dirname "$0")/.." && pwd)
 dataset=${DATASET:-KGBD}; length=${LENGTH:-6}; pre=${PRE_EPOCHS:-160}
 curve=${CURVE:-20 40 80}; budget=${REID_BUDGET:-40}; extra=${EXTRA:-}
+py=${PYTHON:-python3}; steps=" ${STEPS:-cls curve val ret} "
+deadline=${DEADLINE:-}; min_call=${MIN_CALL_S:-60}
 mkdir -p "$root/done"
 
 # step NAME FOLDER FLAGS...: run SM-SGE.py in RUN_ROOT/FOLDER until the run finishes.
@@ -42,15 +49,25 @@ step() {
     mkdir -p "$root/$folder"
     cd "$root/$folder" || exit 2
     while :; do
-        local resume=()
+        local resume=() minutes=$chunk
+        if [ -n "$deadline" ]; then
+            local left=$(( deadline - $(date +%s) ))
+            if [ "$left" -lt "$min_call" ]; then
+                echo "deadline reached before step $name; run the same command to go on"
+                exit 3
+            fi
+            # the budget is checked after each epoch: leave one epoch's slack (MIN_CALL_S)
+            minutes=$(awk -v l="$left" -v m="$min_call" -v c="$chunk" \
+                'BEGIN { b = (l - m) / 60; if (b > c) b = c; if (b < 0) b = 0; printf "%.2f", b }')
+        fi
         compgen -G "RN/*/*/*/resume.npz" >/dev/null && resume=(--resume)
         echo "== $(date '+%F %T') step $name: SM-SGE.py $* ${resume[*]}" | tee -a "$root/$name.log"
         # shellcheck disable=SC2086  # EXTRA is a list of flags
-        python3 "$code/SM-SGE.py" --dataset "$dataset" --length "$length" --data_dir "$data" \
-            --no_progress $extra "$@" --time_budget "$chunk" "${resume[@]}" 2>&1 | tee -a "$root/$name.log"
+        "$py" "$code/SM-SGE.py" --dataset "$dataset" --length "$length" --data_dir "$data" \
+            --no_progress $extra "$@" --time_budget "$minutes" "${resume[@]}" 2>&1 | tee -a "$root/$name.log"
         rc=${PIPESTATUS[0]}
         if [ "$rc" -eq 0 ]; then
-            dirname "$(ls -td RN/*/*/*/metrics.json | head -n 1)" | sed "s|^|$root/$folder/|" > "$root/done/$name"
+            dirname "$(ls -td RN/*/*/*/metrics.json | head -n 1)" | sed "s|^|$folder/|" > "$root/done/$name"
             return 0
         fi
         if [ "$rc" -ne 3 ]; then
@@ -61,26 +78,32 @@ step() {
     done
 }
 
+wanted() { [[ $steps == *" $1 "* ]]; }
 snapshots=$(echo $curve | tr ' ' ',')
-step cls classification --pre_epochs "$pre" ${snapshots:+--snapshot_epochs "$snapshots"}
-for e in $curve $pre; do
-    step "curve$e" classification --pre_epochs "$e" --pre_train 0 --max_reid_epochs "$budget"
+wanted cls && step cls classification --pre_epochs "$pre" ${snapshots:+--snapshot_epochs "$snapshots"}
+if wanted curve; then
+    for e in $curve $pre; do
+        step "curve$e" classification --pre_epochs "$e" --pre_train 0 --max_reid_epochs "$budget"
+    done
+fi
+wanted val && step val classification --pre_epochs "$pre" --pre_train 0 --selection val
+wanted ret && step ret retrieval --protocol retrieval --pre_epochs "$pre"
+for s in cls val ret $(for e in $curve $pre; do echo "curve$e"; done); do
+    [ -f "$root/done/$s" ] || { echo "steps done: $(ls "$root/done" | tr '\n' ' ')(the report needs all)"; exit 0; }
 done
-step val classification --pre_epochs "$pre" --pre_train 0 --selection val
-step ret retrieval --protocol retrieval --pre_epochs "$pre"
 
-run() { cat "$root/done/$1"; }
+run() { echo "$root/$(cat "$root/done/$1")"; }
 {
     echo "# $dataset f=$length: the protocol at $pre pre-training epochs"
     echo
-    python3 "$code/tools/compare_runs.py" "$(run cls)=classification, test-selected" \
+    "$py" "$code/tools/compare_runs.py" "$(run cls)=classification, test-selected" \
         "$(run val)=classification, val-selected" "$(run ret)=retrieval"
     echo
     echo "## Learning curve (Re-ID capped at $budget epochs)"
     echo
     args=()
     for e in $curve $pre; do args+=("$(run "curve$e")=$e epochs"); done
-    python3 "$code/tools/compare_runs.py" "${args[@]}" --plot "$root/learning_curve.png" \
+    "$py" "$code/tools/compare_runs.py" "${args[@]}" --plot "$root/learning_curve.png" \
         --title "$dataset: Rank-1 and nAUC against pre-training epochs"
 } > "$root/protocol.md.tmp" && mv "$root/protocol.md.tmp" "$root/protocol.md"
 cat "$root/protocol.md"

@@ -4,6 +4,7 @@ at toy length: stopped after one chunk (--time_budget 0, exit code 3), run again
 long run's snapshots, nothing run twice."""
 import os
 import subprocess
+import sys
 
 from tests.test_pipeline import ROOT
 
@@ -13,7 +14,8 @@ TOY = dict(DATASET="demo", LENGTH="4", PRE_EPOCHS="2", CURVE="1", REID_BUDGET="1
 
 
 def protocol(*args, **env):
-    full = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **env)
+    full = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
+                PYTHON=sys.executable, **env)
     return subprocess.run(["bash", SCRIPT] + [str(a) for a in args], capture_output=True,
                           text=True, env=full, timeout=1200)
 
@@ -35,7 +37,7 @@ def test_protocol_runs_in_chunks_to_the_end_and_goes_on_after_a_stop(tmp_path):
     assert "Encoder after 1 pre-training epochs saved to" in cls_log
     assert "Loaded pre-trained encoder" in (runs / "curve1.log").read_text()
     for step in ("cls", "curve1", "curve2", "val", "ret"):
-        folder = (runs / "done" / step).read_text().strip()
+        folder = runs / (runs / "done" / step).read_text().strip()   # relative: a run root moves
         assert os.path.isfile(os.path.join(folder, "metrics.json")), step
         assert not os.path.exists(os.path.join(folder, "resume.npz")), step
     report = (runs / "protocol.md").read_text()
