@@ -72,7 +72,7 @@ device() {
         if [ ! -f "$store/data.tar.xz.part00" ] || [ ! -f "$store/data.tar.xz.part01" ]; then
             echo "one half of the data is here; the other comes with the next call"
             for precision in highest default; do
-                JAX_DEFAULT_MATMUL_PRECISION=$precision timeout 150 python3 benchmarks/benchmark.py \
+                JAX_DEFAULT_MATMUL_PRECISION=$precision timeout 80 python3 benchmarks/benchmark.py \
                     --backend jax --quick --sections kgbd --out "$out/benchmark_$precision.json" \
                     > "$out/benchmark_$precision.txt" 2>&1
                 echo "benchmark ($precision matmul precision): exit $? after $(( $(date +%s) - start )) s"
