@@ -8,9 +8,7 @@ This script only parses flags; the work is done in utils/pipeline.py and models/
 """
 import sys
 
-from utils.cli import guarded, select_device, training_options, training_parser
-
-STOPPED = 3   # exit code of a run stopped by --time_budget (continue it with --resume)
+from utils.cli import EXIT_STOPPED, guarded, select_device, training_options, training_parser
 
 
 def main(argv=None) -> int:
@@ -21,8 +19,8 @@ def main(argv=None) -> int:
         select_device(cfg)
         from utils.pipeline import Stopped, run_training
         if isinstance(run_training(cfg), Stopped):
-            return STOPPED   # --time_budget: a loop can tell "continue" from "finished"
-    return guarded(work)
+            return EXIT_STOPPED   # --time_budget: a loop can tell "continue" from "finished"
+    return guarded(work, "SM-SGE.py", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -110,13 +110,14 @@ def read_with_tensorflow(prefix: str) -> Dict[str, np.ndarray]:
 
 
 def read_export(prefix: str) -> Dict[str, np.ndarray]:
+    from utils.io import DAMAGED, damage_detail
     path = prefix + EXPORT_SUFFIX
     try:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"cannot read {path} ({exc.__class__.__name__}); export it again: "
-                        f"python tools/export_checkpoint.py {prefix}") from None
+    except DAMAGED as exc:
+        raise UserError(f"cannot read {path}: it is damaged ({damage_detail(exc)}); export it "
+                        f"again: python tools/export_checkpoint.py {prefix}") from None
 
 
 def export_checkpoint(prefix: str) -> str:

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from utils.errors import UserError
-from utils.io import atomic_save_npz
+from utils.io import DAMAGED, atomic_save_npz, damage_detail
 
 
 def save_module(path: str, module) -> None:
@@ -23,9 +23,9 @@ def load_module(path: str, module) -> None:
     try:
         with np.load(path) as data:
             arrays = [data[k] for k in sorted(data.files)]
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read weights file {path} ({exc.__class__.__name__}); "
-                        f"it is damaged, re-train the model") from None
+    except DAMAGED as exc:
+        raise UserError(f"cannot read weights file {path}: it is damaged ({damage_detail(exc)}); "
+                        f"train the model again, or use another run") from None
     variables = module.trainable_variables
     if len(arrays) != len(variables) or any(
             a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):

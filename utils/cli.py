@@ -45,18 +45,60 @@ def given_settings(parser: argparse.ArgumentParser, argv=None) -> set:
     return {field_of_flag(flag) for flag in vars(probe.parse_args(argv))}
 
 
-def guarded(work) -> int:
-    """Run an entry script's work; bad input ends in one line on stderr and exit code 2.
-    The exit code is otherwise what work() returns (None: 0)."""
+# Exit codes of every entry script (README: "Exit codes").
+EXIT_OK, EXIT_USER_ERROR, EXIT_STOPPED = 0, 2, 3   # 3: --time_budget spent (SM-SGE.py)
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143               # 128 + the signal's number, as shells do
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, batch schedulers and container stops send), raised where the
+    program is, like Ctrl-C: the same clean-up runs, nothing is left half-written."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def resume_command(script: str, argv) -> str:
+    """The command line that continues a run: the same flags, any --resume replaced."""
+    import shlex
+    args, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--resume":
+            i += 2 if i + 1 < len(argv) and not argv[i + 1].startswith("-") else 1
+            continue
+        if not argv[i].startswith("--resume="):
+            args.append(argv[i])
+        i += 1
+    return shlex.join(["python", script] + args)
+
+
+def guarded(work, script: str = "", argv=None) -> int:
+    """Run an entry script's work; bad input ends in one line on stderr and exit code 2, an
+    interrupt (Ctrl-C or SIGTERM) in one line and 130 or 143. The exit code is otherwise what
+    work() returns (None: 0). script, argv: name the command that resumes an interrupted run."""
+    import signal
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = work()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing half-written was left behind", file=sys.stderr)
-        return 130
-    return code or 0
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as exc:
+        name, code = (("SIGTERM", EXIT_SIGTERM) if isinstance(exc, Terminated)
+                      else ("interrupted", EXIT_SIGINT))
+        message = f"{name}: stopped; nothing half-written was left behind"
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir and script:
+            argv = sys.argv[1:] if argv is None else argv
+            message += f"; continue with: {resume_command(script, argv)} --resume {run_dir}"
+        elif script and hasattr(exc, "run_dir"):
+            message += "; the run had not finished its first epoch, so there is nothing to resume"
+        print(message, file=sys.stderr)
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return code or EXIT_OK
 
 
 def select_device(cfg: RunConfig) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from utils.datasets import DATASETS_ROOT, DataLocation, locate, source_of
 from utils.skeleton import SkeletonLayout
 from utils.errors import UserError
+from utils.io import DAMAGED, damage_detail
 
 AXES = ("x", "y", "z")
 
@@ -52,9 +53,13 @@ def labels_for(person_ids: np.ndarray, id_list: np.ndarray) -> np.ndarray:
 def _load_array(path: str, what: str) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=True)
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc.__class__.__name__}; "
+    except DAMAGED + (pickle.UnpicklingError,) as exc:
+        raise UserError(f"cannot read {what} file {path}: it is damaged ({damage_detail(exc)}); "
                         f"re-download or re-generate it") from None
+    if not isinstance(arr, np.ndarray):   # an .npz archive under an .npy name
+        arr.close()
+        raise UserError(f"{what} file {path} is an .npz archive, not one .npy array; "
+                        f"re-download or re-generate it")
     return arr
 
 
@@ -228,11 +233,11 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
     Each file is written under a temporary name and renamed, so a crash never leaves a
     half-written file that the loader would take for a real one.
     """
-    from utils.io import atomic_save_npy
+    from utils.io import atomic_save_npy, make_folder
     prefix = "t_" if test else ""
     n, f, v, _ = sequences.shape
     assert f == length, (f, length)
-    os.makedirs(folder, exist_ok=True)
+    make_folder(folder)
     for a, axis in enumerate(AXES):
         atomic_save_npy(os.path.join(folder, f"{prefix}source_{axis}_{tag}_{length}.npy"),
                         sequences[..., a].reshape(n * f, v).astype(np.float32))

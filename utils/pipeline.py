@@ -4,6 +4,7 @@ Stages: data -> self-supervised pre-training or reload (utils/stages.py) -> froz
 encodings -> the Re-ID classifier with early stopping, or probe/gallery matching
 (utils/protocols.py) -> metrics, plots and weights in the run's folder (utils/storage.py).
 """
+import contextlib
 import os
 from typing import Optional, Union
 
@@ -94,6 +95,18 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
     model = build_model(cfg)
     log_model_size(cfg, model, data.num_classes, log)
     run = open_run(cfg, runs_parent(cfg, loc), log)
+    with run.discarded_unless_saved() if run is not None else contextlib.nullcontext():
+        try:
+            return _train(cfg, loc, data, model, run, reference, device, log)
+        except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/cli.py)
+            # the entry script's message names the command that continues the run
+            exc.run_dir = run.path if run is not None and run.has_checkpoint() else None
+            raise
+
+
+def _train(cfg: RunConfig, loc, data, model, run: Optional[RunFolder], reference,
+           device: str, log) -> Union[Result, Stopped]:
+    """Pre-training (or its reload) and the Re-ID stage, then the run's files."""
     state = run.state if run is not None else None
     batches = training_order(cfg, data.train_labels)
     try:

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from utils.errors import UserError
+from utils.io import make_folder, write_failure
 from utils.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COORDINATE, TRIM_FRAMES,
                                  Recording, discover, load_recordings)
 from utils.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
@@ -48,7 +49,7 @@ def window_starts(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES, stri
     rows) cut the recording: no window spans them."""
     stride = stride or length
     kept = frames[trim:len(frames) - trim] if len(frames) > 2 * trim else frames[:0]
-    good = ~np.isnan(kept).reshape(len(kept), -1).any(axis=1)
+    good = ~np.isnan(kept).any(axis=tuple(range(1, kept.ndim)))   # also when none are kept
     starts, begin = [], 0
     for end in list(np.flatnonzero(~good)) + [len(kept)]:
         starts += range(begin, end - length + 1, stride)
@@ -234,9 +235,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
         raise UserError(f"no readable recordings under {root}")
     result = Prepared(skipped_files=skipped)
     base = os.path.join(out, name)
-    os.makedirs(base, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=base, prefix=".tmp-prepare-")
+    created = [p for p in (out, base) if not os.path.isdir(p)]   # removed again on failure
+    make_folder(base)
+    staging, done = None, False
     try:
+        staging = tempfile.mkdtemp(dir=base, prefix=".tmp-prepare-")
         for length in lengths:
             stage = os.path.join(staging, str(length))
             manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout_record(layout_ref),
@@ -269,8 +272,17 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                 old = os.path.join(staging, f"old-{length}")
                 os.rename(final, old)
             os.rename(os.path.join(staging, str(length)), final)
+        done = True
+    except OSError as exc:   # a full disk, a read-only folder
+        raise write_failure(exc.filename or base, exc) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+        for folder in reversed(created if not done else []):   # no empty dataset folder
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
     return result
 
 

@@ -19,6 +19,7 @@ from typing import List, Optional
 import numpy as np
 
 from utils.errors import UserError
+from utils.io import DAMAGED, damage_detail
 from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, SkeletonLayout
 
 TRIM_FRAMES = 10
@@ -95,8 +96,12 @@ def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         else:
             arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise RawDataError(f"{path}: cannot read it ({str(exc).splitlines()[0][:80]})") from None
+    except DAMAGED as exc:   # an empty or truncated file too (EOFError)
+        raise RawDataError(f"{path}: cannot read it ({damage_detail(exc)})") from None
+    if not isinstance(arr, np.ndarray):   # np.load opens an .npz archive whatever its name
+        arr.close()
+        raise RawDataError(f"{path}: an .npz archive (np.savez) under an .npy name; save each "
+                           f"recording as one array with np.save")
     if arr.ndim == 2 and arr.shape[1] == 3 * joints:
         arr = arr.reshape(len(arr), joints, 3)
     if arr.ndim != 3 or arr.shape[1:] != (joints, 3):

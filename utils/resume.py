@@ -12,14 +12,17 @@ same CPU and engine a resumed run ends exactly as an uninterrupted one (tests/te
 """
 import json
 import os
+import shutil
 import time
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from utils.errors import UserError
-from utils.io import atomic_save_npz, jsonable
-from utils.storage import RESUME_FILE, load_config, save_config, unfinished_runs
+from utils.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
+                      remove_leftovers, write_failure)
+from utils.storage import METRICS_FILE, RESUME_FILE, load_config, save_config, unfinished_runs
 
 # Besides the operational settings (utils/config.py), these may differ when resuming: they
 # do not change what the run computes.
@@ -81,9 +84,11 @@ def load_state(folder: str) -> ResumeState:
             arrays: Dict[str, List[np.ndarray]] = {}
             for key in sorted(k for k in data.files if ":" in k):
                 arrays.setdefault(key.rsplit(":", 1)[0], []).append(data[key])
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"cannot read {path} ({exc.__class__.__name__}); the checkpoint is "
-                        f"damaged") from None
+    except DAMAGED as exc:
+        # Only the latest checkpoint is kept: there is no earlier state to go back to.
+        raise UserError(f"cannot read {path}: the checkpoint is damaged ({damage_detail(exc)}); "
+                        f"delete the folder {folder} and start the run again (a bare --resume "
+                        f"then takes the next newest unfinished run)") from None
     if "encoder" not in arrays:
         raise UserError(f"{path} was written by an earlier version of this project; finish the "
                         f"run with that version, or start it again")
@@ -100,13 +105,35 @@ class RunFolder:
 
     @classmethod
     def start(cls, parent: str, name: str, config: dict, budget: Budget) -> "RunFolder":
-        os.makedirs(parent, exist_ok=True)
+        make_folder(parent)
         path, suffix = os.path.join(parent, name), 1
-        while os.path.exists(path):
-            path, suffix = os.path.join(parent, f"{name}-{suffix}"), suffix + 1
-        os.makedirs(path)
-        save_config(path, config)
-        return cls(path, budget)
+        while True:   # mkdir either creates the folder or fails: two runs never share one
+            try:
+                os.mkdir(path)
+                break
+            except FileExistsError:
+                path, suffix = os.path.join(parent, f"{name}-{suffix}"), suffix + 1
+            except OSError as exc:
+                raise write_failure(path, exc) from None
+        run = cls(path, budget)
+        with run.discarded_unless_saved():
+            save_config(path, config)
+        return run
+
+    def has_checkpoint(self) -> bool:
+        return os.path.exists(os.path.join(self.path, RESUME_FILE))
+
+    @contextmanager
+    def discarded_unless_saved(self):
+        """A run that fails or is interrupted before its first checkpoint has nothing to
+        resume or evaluate: its folder (config.json alone) is removed, not left to mislead."""
+        try:
+            yield
+        except BaseException:
+            if not self.resumed and not self.has_checkpoint() and not os.path.exists(
+                    os.path.join(self.path, METRICS_FILE)):
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
 
     @classmethod
     def reopen(cls, resume: str, parent: str, config: dict, budget: Budget) -> "RunFolder":
@@ -125,6 +152,7 @@ class RunFolder:
             raise UserError(f"cannot resume {resume} with other settings: {key}={old!r} when "
                             f"started, {new!r} now")
         state = load_state(resume)
+        remove_leftovers(resume)   # temporary files of a write that was killed
         run = cls(resume, budget, state)
         run.resumed.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
                                 epochs_done=state.info["epoch"],

@@ -18,6 +18,7 @@ from utils.errors import UserError
 from utils.metrics import roc_nauc
 from utils.resume import RunFolder, first_difference
 from utils.runtime import generator
+from utils.io import remove_leftovers
 from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
 from utils.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen, assign,
                               run_epochs)
@@ -98,7 +99,10 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
 
 
 def save_pretrained(cfg: RunConfig, model, folder: str) -> None:
-    """The encoder and the settings it was pre-trained with (checked when it is reloaded)."""
+    """The encoder and the settings it was pre-trained with (checked when it is reloaded).
+    Temporary files of an earlier save of this encoder that was killed are removed first."""
+    if os.path.isdir(folder):
+        remove_leftovers(folder)
     save_module(os.path.join(folder, ENCODER_FILE), model)
     save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
 
