@@ -182,3 +182,65 @@ def ensure_demo(name: str, length: int, root: str = DATASETS_ROOT, verbose: bool
             print(f"Generating the built-in '{name}' dataset (f={length}) into "
                   f"{os.path.join(root, name, str(length))} ...", flush=True)
         write_demo(name, length, root)
+
+
+# ----------------------------------------------------------------------------------------
+# Whole recordings, as files: for identify.py (utils/identify.py) and its tests
+
+UNSEEN_SEED = 7331   # another seed: people whose bodies and gaits no demo run has seen
+
+
+def unseen_recordings(people: int, recordings: int, seed: int = UNSEEN_SEED):
+    """{person number: [recordings]} of `people` new people, `recordings` walks each
+    ([RECORDING_FRAMES, 25, 3], Kinect v2), drawn exactly as the demo's own people are but
+    from another seed, so that no run trained on the demo has seen them."""
+    if seed == SEED:
+        raise UserError(f"seed {SEED} makes the demo's own people; pick another seed")
+    rng = np.random.default_rng(seed)
+    drawn = [person_parameters(rng) for _ in range(people)]
+    return {pid + 1: [walk(p, rng, RECORDING_FRAMES) for _ in range(recordings)]
+            for pid, p in enumerate(drawn)}
+
+
+def write_recordings(out: str, by_person: dict, name: str = "demo", prefix: str = "person",
+                     which=None) -> list:
+    """Write <out>/<prefix><N>/<k>.npy for {person: [recordings]} ([frames, joints, 3] in
+    the layout of dataset `name`: Kinect v2 for demo, v1 for demo20), recordings numbered
+    from 1 in order; `which` picks recordings by position (default all). Returns the paths."""
+    from utils.io import atomic_save_npy
+    paths = []
+    for pid, recordings in sorted(by_person.items()):
+        for k, rec in enumerate(recordings):
+            if which is not None and k not in which:
+                continue
+            path = os.path.join(out, f"{prefix}{pid}", f"{k + 1}.npy")
+            atomic_save_npy(path, rec[:, V2_TO_V1] if name == "demo20" else rec)
+            paths.append(path)
+    return paths
+
+
+def main(argv=None) -> int:
+    """python3 -m utils.demo OUT [--unseen N] [--dataset demo20]: whole demo recordings as
+    files, to try identify.py: OUT/trained/ (the demo's people: 1-4 their training walks,
+    5-6 their held-out test walks) and with --unseen N, OUT/unseen/ (N new people, 3 walks)."""
+    import argparse
+    from utils.cli import guarded
+    p = argparse.ArgumentParser(prog="python3 -m utils.demo", description=main.__doc__)
+    p.add_argument("out")
+    p.add_argument("--dataset", default="demo", choices=("demo", "demo20"))
+    p.add_argument("--unseen", type=int, default=0, help="new people to write (default 0)")
+    args = p.parse_args(argv)
+
+    def work():
+        n = len(write_recordings(os.path.join(args.out, "trained"), generate_recordings(),
+                                 args.dataset))
+        if args.unseen:
+            n += len(write_recordings(os.path.join(args.out, "unseen"),
+                                      unseen_recordings(args.unseen, 3), args.dataset, "new"))
+        print(f"{n} recordings written under {args.out}")
+    return guarded(work)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

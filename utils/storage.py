@@ -3,7 +3,8 @@
     Pre-Trained/<variant>/<f>/<settings>/encoder.npz, config.json    pre-trained encoders
     RN/<variant>/<f>/<stamp>_<protocol>..._seed<s>/                     one training run:
         config.json (at the start), resume.npz (while unfinished), encoder.npz,
-        classifier.npz, plots, metrics.json (last: a run is finished when it has one)
+        classifier.npz, plots, metrics.json (last: a run is finished when it has one);
+        later identify.py may add gallery.npz and identify_calibration.json
 
 The datasets' own released layout (Datasets/...) is utils/datasets.py's.
 """
@@ -24,6 +25,8 @@ ENCODER_FILE = "encoder.npz"
 CLASSIFIER_FILE = "classifier.npz"
 METRICS_FILE = "metrics.json"
 RESUME_FILE = "resume.npz"
+GALLERY_FILE = "gallery.npz"                   # identify.py --enrol: enrolled people, threshold
+CALIBRATION_FILE = "identify_calibration.json"  # identify.py --calibrate: the classifier's threshold
 # What a pre-trained encoder's config.json records: its architecture and pre-training.
 PRETRAIN_KEYS = tuple(dict.fromkeys(
     ("dataset", "length", "layout", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints", "scales",

@@ -1,0 +1,141 @@
+"""Who is this walker? Identify new recordings (or videos) with a trained SM-SGE run.
+
+    python identify.py --model_dir RUN --calibrate HELDOUT_DIR     # classifier: set the unknown threshold
+    python identify.py --model_dir RUN --enrol GALLERY_DIR         # or enrol people: <person>/<recording>
+    python identify.py --model_dir RUN walk.npy more_walks/ [--json out.json]
+    python identify.py --model_dir best --dataset demo --length 4 walk.npy
+
+One line per recording: the decision (an identity, or `unknown` below the calibrated
+threshold), the top-k identities with their scores and the windows used. This script only
+parses flags; the work is done in utils/identify.py (also a small Python API).
+"""
+import argparse
+import sys
+
+from utils.cli import guarded, select_device
+from utils.errors import UserError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="identify.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*",
+                   help="recordings (.npy/.csv, [frames, joints, 3] or [frames, joints*3], in the "
+                        "run's layout), folders of them, or videos (with the video environment)")
+    p.add_argument("--model_dir", default="best",
+                   help="a finished run folder under RN/, or 'best' (highest recorded Rank-1 "
+                        "for --dataset/--length/--protocol, as evaluate.py)")
+    p.add_argument("--dataset", default="demo", help="with --model_dir best: the dataset")
+    p.add_argument("--length", default="6", help="with --model_dir best: the length f")
+    p.add_argument("--split", default="", help="with --model_dir best: IAS split A or B")
+    p.add_argument("--protocol", default="classification", choices=("classification", "retrieval"),
+                   help="with --model_dir best: which kind of run")
+    p.add_argument("--data_dir", default="Datasets", help="where the datasets are (default Datasets)")
+    p.add_argument("--top_k", default="5", help="identities listed per recording (default 5)")
+    p.add_argument("--json", default="", help="also write the results to this JSON file")
+    p.add_argument("--enrol", default="",
+                   help="build a gallery from GALLERY_DIR/<person>/<recording> (mean encoding "
+                        "per person) and calibrate its threshold; replaces the previous gallery")
+    p.add_argument("--calibrate", default="",
+                   help="calibrate the classifier's unknown threshold on HELDOUT_DIR/<person>/"
+                        "<recording>: held-out recordings of the run's people (folders named as "
+                        "its identities), optionally also of people it does not know")
+    p.add_argument("--gallery", default="", help="the gallery file (default RUN/gallery.npz)")
+    p.add_argument("--by", default="", choices=("", "classifier", "gallery"),
+                   help="score by the classifier or the gallery (default: the gallery if one "
+                        "is enrolled, else the classifier)")
+    p.add_argument("--max_reject", default="",
+                   help="operating point (default 0.05): at most this share of known people's "
+                        "held-out recordings rejected as unknown")
+    p.add_argument("--max_false_accept", default="",
+                   help="operating point instead: at most this share of unknown people's "
+                        "recordings accepted (needs unknown people in the calibration data)")
+    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
+                   help="glitch values, as tools/prepare_kgbd.py: stop with one line (default), "
+                        "or drop such frames and frames with a lost joint")
+    p.add_argument("--max_coordinate", default="20",
+                   help="largest plausible |coordinate| in metres (default 20)")
+    p.add_argument("--max_gap", default="", help="videos: as tools/video_to_skeleton.py")
+    p.add_argument("--max_jump", default="", help="videos: as tools/video_to_skeleton.py")
+    p.add_argument("--min_visibility", default="", help="videos: as tools/video_to_skeleton.py")
+    p.add_argument("--backend", default="", help="engine: tensorflow or jax")
+    p.add_argument("--gpu", default="-1", help="GPU number; -1 (default) uses the CPU")
+    p.add_argument("--no_progress", action="store_true", help="accepted for symmetry; no bars")
+    return p
+
+
+def number(text: str, flag: str, kind=int, low=None):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
+                        f"got {text!r}") from None
+    if low is not None and not value >= low:
+        raise UserError(f"--{flag} must be at least {low}, got {text!r}")
+    return value
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+
+    def work():
+        from utils.config import RunConfig
+        cfg = RunConfig(dataset=args.dataset, length=number(args.length, "length", low=1),
+                        split=args.split or None, protocol=args.protocol, data_dir=args.data_dir,
+                        backend=args.backend or None, gpu=number(args.gpu, "gpu", low=-1),
+                        progress=False)
+        top_k = number(args.top_k, "top_k", low=1)
+        max_coordinate = number(args.max_coordinate, "max_coordinate", float)
+        if not max_coordinate > 0:
+            raise UserError(f"--max_coordinate must be a positive number of metres, got "
+                            f"{args.max_coordinate!r}")
+        if not (args.inputs or args.enrol or args.calibrate):
+            raise UserError("nothing to do: give recordings to identify, or --enrol GALLERY_DIR, "
+                            "or --calibrate HELDOUT_DIR")
+        from utils.identify import DEFAULT_MAX_REJECT, parse_rate
+        max_false_accept = parse_rate(args.max_false_accept, "--max_false_accept")
+        max_reject = parse_rate(args.max_reject, "--max_reject")
+        if max_reject is not None and max_false_accept is not None:
+            raise UserError("give one operating point: --max_reject or --max_false_accept")
+        if max_reject is None and max_false_accept is None:
+            max_reject = DEFAULT_MAX_REJECT
+        video = []
+        for flag in ("max_gap", "max_jump", "min_visibility"):
+            if getattr(args, flag):
+                video += [f"--{flag}", getattr(args, flag)]
+        select_device(cfg)
+        import os
+        from utils.identify import identify_all, load_identifier, results_record
+        from utils.io import atomic_save_json
+        from utils.storage import GALLERY_FILE, data_location, find_best_run
+        folder = args.model_dir
+        if folder == "best":
+            folder = find_best_run(cfg, data_location(cfg))
+            print(f"Best saved model (highest recorded Rank-1): {folder}")
+        walker = load_identifier(folder, args.gallery or None, args.by or None, args.bad_frames,
+                                 max_coordinate, need_scores=False, video_options=video,
+                                 load_gallery=not args.enrol)
+        if args.calibrate:
+            walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept)
+        if args.enrol:
+            walker.enrol(args.enrol, args.gallery or os.path.join(folder, GALLERY_FILE),
+                         max_reject, max_false_accept)
+        if not args.inputs:
+            return 0
+        walker.by = args.by or walker.by   # after --enrol: the new gallery, unless --by says
+        walker.check_ready()
+        calibration = walker.gallery.calibration if walker.by == "gallery" else walker.calibration
+        print(f"Identifying by the {walker.by} of {folder}: {calibration.describe()}")
+        results = identify_all(walker, args.inputs, top_k)
+        seconds = sum(r.seconds for r in results)
+        unknown = sum(r.decision == "unknown" for r in results)
+        print(f"{len(results)} recording(s): {len(results) - unknown} named, {unknown} unknown; "
+              f"{seconds / len(results):.3f} s per recording (encoding and scoring)")
+        if args.json:
+            atomic_save_json(args.json, results_record(walker, results))
+        return 0
+    return guarded(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

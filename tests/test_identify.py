@@ -1,0 +1,231 @@
+"""identify.py on the built-in demo: known people's held-out walks, people the run never saw,
+enrolment without training, the Python API, bad inputs, and the video route.
+
+One tiny classification run (f=4, one pre-training epoch) serves the whole module."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utils.demo import generate_recordings, unseen_recordings, write_recordings
+from utils.identify import (calibrate, choose_threshold, decide, gallery_leave_one_out,
+                            unit)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "3",
+        "--max_reid_epochs", "8", "--xla", "0", "--no_progress", "--selection", "val"]
+UNSEEN, UNSEEN_WALKS = 12, 4          # new people: 1-6 calibrate, 7-12 are tested
+CLIP = os.path.join(os.path.dirname(ROOT), "shared", "video", "walk_side.mp4")
+VIDEO_PYTHON = os.environ.get("SMSGE_VIDEO_PYTHON", os.path.join(ROOT, ".venv-video", "bin", "python"))
+
+
+def run(script, args, cwd):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A trained run, the demo's recordings as files, and its classifier calibrated on
+    held-out walks: each trained person's 5th walk, and new people 1-6."""
+    root = tmp_path_factory.mktemp("identify")
+    proc = run("SM-SGE.py", FAST, root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = (root / "RN" / "demo" / "4").iterdir()
+    trained, unseen = generate_recordings(), unseen_recordings(UNSEEN, UNSEEN_WALKS)
+    write_recordings(str(root / "calibrate"), trained, which=[4])
+    write_recordings(str(root / "calibrate"), {p: unseen[p] for p in range(1, 7)}, prefix="new")
+    write_recordings(str(root / "known"), trained, which=[5])
+    write_recordings(str(root / "unseen"), {p: unseen[p] for p in range(7, UNSEEN + 1)}, prefix="new")
+    cal = run("identify.py", ["--model_dir", str(run_dir), "--calibrate", "calibrate"], root)
+    assert cal.returncode == 0, cal.stderr[-2000:]
+    saved = json.loads((run_dir / "identify_calibration.json").read_text())
+    return dict(root=root, run=run_dir, trained=trained, unseen=unseen,
+                calibration=saved["calibration"],
+                rank1=json.loads((run_dir / "metrics.json").read_text())["rank1"])
+
+
+def identify(demo, args, name="out.json"):
+    out = demo["root"] / name
+    proc = run("identify.py", ["--model_dir", str(demo["run"]), "--json", str(out)] + args,
+               demo["root"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc, json.loads(out.read_text())
+
+
+def test_known_people_are_identified_and_new_people_come_out_unknown(demo):
+    proc, out = identify(demo, ["known", "unseen"])
+    assert out["by"] == "classifier"
+    results = {r["file"]: r for r in out["results"]}
+    known = [r for f, r in results.items() if f.startswith("known")]
+    new = [r for f, r in results.items() if f.startswith("unseen")]
+    assert len(known) == 20 and len(new) == 6 * UNSEEN_WALKS
+    assert all(r["windows"] == 10 and len(r["top"]) == 5 for r in out["results"])   # (60-20)/4
+    # one line per recording, the same decisions as the JSON
+    for r in out["results"]:
+        (line,) = [l for l in proc.stdout.splitlines() if l.startswith(r["file"] + ":")]
+        assert line.split(": ")[1].split(" ")[0].rstrip(";") == r["decision"]
+    # Known people's held-out walks: a walk's probabilities average those of its 10 windows,
+    # so it is named at least about as often as one window is (the run's Rank-1, r), less
+    # the calibrated share rejected, less three binomial deviations over 20 walks.
+    r, reject = demo["rank1"], demo["calibration"]["rate"]
+    rate = np.mean([res["decision"] == os.path.basename(os.path.dirname(res["file"])) for res in known])
+    bound = r - reject - 3 * math.sqrt(r * (1 - r) / 20)
+    print(f"known walks identified: {rate:.2f} (window Rank-1 {r:.2f}, bound {bound:.2f})")
+    assert rate >= bound
+    # People the run never saw: named at about the false-accept rate measured at calibration
+    # on other new people (24 walks each side: three deviations of the difference).
+    far = demo["calibration"]["false_accept"]
+    accepted = np.mean([res["decision"] != "unknown" for res in new])
+    n = 6 * UNSEEN_WALKS
+    spread = 3 * math.sqrt(2 * max(far * (1 - far), 0.1 * 0.9) / n)
+    print(f"new people named: {accepted:.2f} (calibrated false-accept rate {far:.2f})")
+    assert abs(accepted - far) <= spread
+    # a wrong name never carries a score above every known walk's best
+    assert all(res["top"][0]["score"] <= 1.0 for res in out["results"])
+
+
+def test_enrolment_makes_a_new_person_identifiable_without_training(demo):
+    root, unseen = demo["root"], demo["unseen"]
+    gallery, encoder = root / "gallery", demo["run"] / "encoder.npz"
+    before = os.path.getmtime(encoder)
+    # five of the trained people (walks 1-4) and new person 7 (walks 1-3)
+    write_recordings(str(gallery), {p: w for p, w in demo["trained"].items() if p <= 5}, which=[0, 1, 2, 3])
+    write_recordings(str(gallery), {7: unseen[7]}, prefix="new", which=[0, 1, 2])
+    write_recordings(str(root / "next"), {7: unseen[7]}, prefix="new", which=[3])
+    g = str(root / "g.npz")
+    proc, out = identify(demo, ["--enrol", "gallery", "--gallery", g, "next"], "enrol.json")
+    assert "Gallery of 6 people written" in proc.stdout
+    assert out["by"] == "gallery" and out["results"][0]["decision"] == "new7", proc.stdout
+    assert os.path.getmtime(encoder) == before                       # no training
+    # removed by enrolling again without them: their walk is no longer named new7
+    shutil.rmtree(gallery / "new7")
+    proc, out = identify(demo, ["--enrol", "gallery", "--gallery", g, "next"], "enrol2.json")
+    assert "Gallery of 5 people written" in proc.stdout
+    assert all(t["identity"] != "new7" for t in out["results"][0]["top"])
+
+
+def test_the_api_gives_what_the_command_gives(demo, monkeypatch):
+    from utils.identify import load_identifier
+    monkeypatch.chdir(demo["root"])
+    walker = load_identifier(str(demo["run"]), by="classifier")
+    result = walker.identify_file("known/person3/6.npy", top_k=3)
+    _, out = identify(demo, ["--top_k", "3", "known/person3/6.npy"], "api.json")
+    cli = out["results"][0]
+    assert result.decision == cli["decision"] and result.windows == cli["windows"]
+    assert [n for n, _ in result.top] == [t["identity"] for t in cli["top"]]
+    np.testing.assert_allclose([s for _, s in result.top], [t["score"] for t in cli["top"]], rtol=1e-5)
+
+
+def bad_inputs(root):
+    walk = generate_recordings()[1][0]
+    folder = root / "bad"
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "v1_layout.npy", walk[:, :20])                       # 20 joints, run has 25
+    np.save(folder / "short.npy", walk[:23])                              # 3 frames after trimming
+    glitch = walk.copy()
+    glitch[30, 4] = np.nan
+    np.save(folder / "glitch.npy", glitch)
+    (folder / "broken.npy").write_bytes(b"\x93NUMPY garbage")
+    return {"v1_layout.npy": "trained on kinect_v2 skeletons of 25 joints",
+            "short.npy": "no window of f=4 frames; record a longer walk",
+            "glitch.npy": "frame 30 (row 30), joint 'left shoulder'",
+            "broken.npy": "cannot read it"}
+
+
+def test_every_bad_input_gives_its_line_and_writes_nothing(demo, capsys, monkeypatch):
+    import identify as script
+    root = demo["root"]
+    monkeypatch.chdir(root)
+    expected = bad_inputs(root)
+    out = root / "never.json"
+    for name, message in expected.items():
+        code = script.main(["--model_dir", str(demo["run"]), "--json", str(out),
+                            "known", str(root / "bad" / name)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err and "Traceback" not in "\n".join(err)
+        assert name in err[-1] and message in err[-1], err[-1]
+        assert not out.exists()
+    # a video without the video environment, and with it but for a run in another layout
+    (root / "bad" / "walk.mp4").write_bytes(b"not read")
+    for python, message in ((str(root / "no-such-python"), "a video needs the video environment"),
+                            (sys.executable, "this run takes the kinect_v2 layout")):
+        monkeypatch.setenv("SMSGE_VIDEO_PYTHON", python)
+        code = script.main(["--model_dir", str(demo["run"]), str(root / "bad" / "walk.mp4")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and "walk.mp4" in err[-1] and message in err[-1], err[-1]
+    # --bad_frames drop, as the preparation tool: the glitch frame is dropped, the walk is used
+    assert script.main(["--model_dir", str(demo["run"]), "--bad_frames", "drop",
+                        str(root / "bad" / "glitch.npy")]) == 0
+    assert "windows" in capsys.readouterr().out
+    # a run folder without a classifier or gallery, and one not calibrated
+    bare = root / "bare"
+    shutil.copytree(demo["run"], bare, ignore=shutil.ignore_patterns("classifier.npz", "identify_*", "gallery.npz"))
+    code = script.main(["--model_dir", str(bare), "known"])
+    assert code == 2 and "holds no classifier (a retrieval run) and no gallery" in capsys.readouterr().err
+    shutil.copy(demo["run"] / "classifier.npz", bare)
+    code = script.main(["--model_dir", str(bare), "known"])
+    assert code == 2 and "--calibrate HELDOUT_DIR" in capsys.readouterr().err
+
+
+def test_threshold_operating_points():
+    known, unknown = np.linspace(0.5, 1.0, 100), np.linspace(0.0, 0.6, 50)
+    t = choose_threshold(known, unknown, max_reject=0.05)
+    assert np.mean(known < t) <= 0.05 and np.mean(known < t) > 0.03
+    t = choose_threshold(known, unknown, max_reject=None, max_false_accept=0.1)
+    assert np.mean(unknown >= t) <= 0.1 and np.mean(unknown >= t) > 0.07
+    cal = calibrate(known, [True] * 100, unknown, "x", max_reject=0.05)
+    assert cal.false_reject <= 0.05 and 0 < cal.false_accept < 0.5
+    result = decide(np.array([0.2, 0.7, 0.1]), ["a", "b", "c"], 0.8, 2, "w.npy", 10, "classifier")
+    assert result.decision == "unknown" and [n for n, _ in result.top] == ["b", "a"]
+    assert "unknown (best b 0.700 < threshold 0.800)" in result.line()
+
+
+def test_leave_one_out_never_matches_a_recording_with_itself():
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(3, 8)))
+    vectors = {n: [unit(c + 0.1 * rng.normal(size=8)) for _ in range(3)]
+               for n, c in zip("abc", centres)}
+    known, correct, unknown = gallery_leave_one_out(vectors)
+    assert len(known) == 9 and all(correct) and len(unknown) == 9
+    assert max(unknown) < min(known)
+    solo = {"a": vectors["a"][:1], "b": vectors["b"]}      # one recording: unknown side only
+    known, _, unknown = gallery_leave_one_out(solo)
+    assert len(known) == 3 and len(unknown) == 4
+
+
+@pytest.mark.skipif(not os.path.isfile(CLIP), reason=f"the shared test clip {CLIP} is absent")
+@pytest.mark.skipif(not os.path.isfile(VIDEO_PYTHON),
+                    reason=f"no video environment at {VIDEO_PYTHON}: python3 -m venv .venv-video "
+                           f"&& .venv-video/bin/pip install -r requirements-video.txt")
+def test_a_video_of_an_enrolled_walker_gives_their_name(tmp_path):
+    """The video route end to end: a Kinect v1 (demo20) encoder, a gallery holding five demo
+    people and the clip's walker (their walk converted by the same tool, in three parts),
+    then identify.py on the video itself."""
+    proc = run("SM-SGE.py", FAST + ["--dataset", "demo20", "--protocol", "retrieval"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = (tmp_path / "RN" / "demo20" / "4").iterdir()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="3")
+    conv = subprocess.run([VIDEO_PYTHON, os.path.join(ROOT, "tools", "video_to_skeleton.py"), CLIP,
+                           "--out", str(tmp_path / "v"), "--person", "walker", "--layout",
+                           "kinect_v1", "--no_progress"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert conv.returncode == 0, conv.stderr[-2000:]
+    walk = np.load(tmp_path / "v" / "walker" / "walk_side.npy")
+    gallery = tmp_path / "gallery"
+    write_recordings(str(gallery), {p: w for p, w in generate_recordings().items() if p <= 5},
+                     name="demo20", which=[0, 1, 2])
+    (gallery / "walker").mkdir()
+    third = len(walk) // 3
+    for k in range(3):
+        np.save(gallery / "walker" / f"{k}.npy", walk[k * third:(k + 1) * third + 10])
+    proc = run("identify.py", ["--model_dir", str(run_dir), "--enrol", "gallery", CLIP], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (line,) = [l for l in proc.stdout.splitlines() if l.startswith(CLIP + ":")]
+    assert line.split(": ")[1].startswith("walker;"), line

@@ -1,0 +1,661 @@
+"""Who is this walker? Identify new recordings (and videos) with a trained run.
+
+    from utils.identify import load_identifier
+    walker = load_identifier("RN/demo/6/<run>")          # the run, its classifier or gallery
+    result = walker.identify_file("walk.npy")            # -> Identification
+    print(result.decision, result.top[:3], result.windows)
+
+A recording is read and judged as tools/prepare_kgbd.py reads and judges one
+(utils/raw_skeletons.py: the run's layout, glitch values, --bad_frames), cut into windows
+of the run's length f as the preparation cuts them (utils/prepare_dataset.py: trim, stride
+f), centred as the loader centres them (utils/data.py) and encoded by the run's encoder.
+
+Scores (higher is more alike), one per identity:
+- by the classifier (classification runs): its softmax probabilities, averaged over the
+  recording's windows;
+- by a gallery (enrolment: any run, through its encoder): the cosine similarity between
+  the recording's encoding (its windows' sequence encodings, averaged, standardised with
+  the enrolment's statistics, L2-normalised) and each enrolled person's mean encoding.
+The best score below the calibrated threshold gives `unknown`. Thresholds are calibrated on
+recordings the scores were not built from, at a stated operating point (choose_threshold):
+the classifier's on held-out recordings (Identifier.calibrate_classifier, stored with the
+run), a gallery's by leave-one-out on its enrolment (Identifier.enrol, in the gallery file).
+"""
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from utils.data import centre_on
+from utils.errors import UserError
+from utils.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
+from utils.prepare_dataset import cut_windows
+from utils.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
+                                 check_frames, discover, read_recording)
+from utils.skeleton import SkeletonLayout, get_layout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDING_EXTENSIONS = (".npy", ".csv")
+DEFAULT_TOP_K = 5
+DEFAULT_MAX_REJECT = 0.05          # the default operating point: see choose_threshold
+UNKNOWN = "unknown"
+BY = ("classifier", "gallery")
+
+
+# ----------------------------------------------------------------------------------------
+# Recordings -> windows
+
+def is_video(path: str) -> bool:
+    from tools.video_to_skeleton import VIDEO_EXTENSIONS
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def read_checked(path: str, layout: SkeletonLayout, bad_frames: str = "stop",
+                 max_coordinate: float = MAX_COORDINATE) -> np.ndarray:
+    """A recording file -> [frames, joints, 3] float32, read and judged exactly as
+    tools/prepare_kgbd.py --format folders does (dropped frames are NaN rows)."""
+    if bad_frames not in BAD_FRAME_POLICIES:
+        raise UserError(f"--bad_frames must be {' or '.join(BAD_FRAME_POLICIES)}, got {bad_frames!r}")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file; give a recording (.npy or .csv), a folder of "
+                        f"them, or a video")
+    if not path.endswith(RECORDING_EXTENSIONS):
+        raise UserError(f"{path}: not a recording (.npy or .csv) nor a video; convert it to "
+                        f"[frames, {layout.num_joints}, 3] in the {layout.name} layout")
+    try:
+        raw = read_recording(path, layout)
+    except RawDataError as exc:
+        if "shape" in str(exc):   # another joint count or layout than the run's
+            raise UserError(f"{exc}; this run was trained on {layout.name} skeletons of "
+                            f"{layout.num_joints} joints: record or convert the walk in that "
+                            f"layout, or use a run trained on yours") from None
+        raise UserError(f"{exc}; check or re-export the file") from None
+    try:
+        return check_frames(raw, path, layout.joint_names, bad_frames, max_coordinate).frames
+    except RawDataError as exc:   # the preparation's line, with this command's remedies
+        where = str(exc).split("; --bad_frames")[0]
+        raise UserError(f"{where}; --bad_frames drop drops such frames (as tools/prepare_kgbd.py "
+                        f"does), or fix the recording") from None
+
+
+def recording_windows(frames: np.ndarray, length: int, centre: int, source: str,
+                      trim: int = TRIM_FRAMES) -> np.ndarray:
+    """[frames, J, 3] -> windows [W, f, J, 3] float32 as the preparation cuts them (trim at
+    both ends, non-overlapping, none across dropped frames), centred on joint `centre`."""
+    windows = cut_windows(frames, length, trim)
+    if not len(windows):
+        dropped = int(np.isnan(frames).any(axis=(1, 2)).sum())
+        raise UserError(
+            f"{source}: {len(frames)} frames, {max(len(frames) - 2 * trim, 0)} after dropping "
+            f"{trim} at each end" + (f" ({dropped} dropped for glitches cut it)" if dropped else "")
+            + f": no window of f={length} frames; record a longer walk (at least "
+            f"{2 * trim + length} clean frames)")
+    return centre_on(windows, centre).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------
+# Scores (pure)
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def classifier_scores(window_logits: np.ndarray) -> np.ndarray:
+    """[W, C] logits -> [C]: the classifier's probabilities averaged over the windows."""
+    return softmax(window_logits.astype(np.float64)).mean(axis=0)
+
+
+def recording_vector(window_encodings: np.ndarray) -> np.ndarray:
+    """[W, K, E] prefix encodings -> [E]: each window's sequence encoding (as retrieval
+    matches them), averaged over the windows."""
+    from models.training import sequence_encoding
+    return sequence_encoding(window_encodings).mean(axis=0)
+
+
+def standardiser(vectors: np.ndarray):
+    """(mean, scale) per dimension of the enrolled recordings' vectors [N, E]."""
+    return vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
+
+
+def standardise(vector: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """A recording's vector as the gallery compares it: standardised per dimension with the
+    enrolment's statistics, then L2-normalised. Encodings share a large common part (all
+    walkers are walkers); removing it spreads the cosine scores over [-1, 1]."""
+    return unit((vector - mean) / scale)
+
+
+def person_vector(recording_vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """One person's gallery entry: the mean of their recordings' vectors, L2-normalised
+    (every recording weighs the same, however long)."""
+    return unit(np.mean(np.stack(recording_vectors), axis=0))
+
+
+def gallery_scores(vector: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Cosine similarity of one recording's vector with every gallery entry [P, E]."""
+    return gallery @ vector
+
+
+def choose_threshold(known: Sequence[float], unknown: Sequence[float] = (),
+                     max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+                     max_false_accept: Optional[float] = None) -> float:
+    """The unknown threshold (a best score below it is `unknown`) at an operating point:
+    max_reject: at most that share of known people's held-out recordings rejected (their
+    best score below it); max_false_accept: at most that share of unknown people's
+    recordings accepted (best score at or above it)."""
+    if max_false_accept is not None:
+        scores = np.sort(np.asarray(unknown, np.float64))[::-1]
+        if not len(scores):
+            raise UserError("--max_false_accept needs recordings of people the run does not "
+                            "know in the calibration folder; add some, or use --max_reject")
+        k = int(np.floor(max_false_accept * len(scores) + 1e-9))   # may be accepted
+        return float(np.nextafter(scores[k], np.inf)) if k < len(scores) else float(scores[-1])
+    scores = np.sort(np.asarray(known, np.float64))
+    if not len(scores):
+        raise UserError("no held-out recording of a known person to calibrate on; give at "
+                        "least one per person (two for enrolment)")
+    k = int(np.floor(max_reject * len(scores) + 1e-9))   # may be rejected
+    return float(scores[min(k, len(scores) - 1)])
+
+
+@dataclass
+class Calibration:
+    """How the unknown threshold was set, and what it gives on the calibration data."""
+    threshold: float
+    operating_point: str        # "max_reject" or "max_false_accept"
+    rate: float
+    data: str                   # what it was calibrated on
+    known: int                  # known people's recordings scored
+    unknown: int                # unknown people's recordings scored
+    false_reject: float         # share of known recordings with a best score below it
+    false_accept: Optional[float]   # share of unknown recordings at or above it (None: none)
+    identified: float           # share of known recordings accepted and named correctly
+
+    def describe(self) -> str:
+        point = ("at most {:.0%} of known people's held-out recordings rejected"
+                 if self.operating_point == "max_reject" else
+                 "at most {:.0%} of unknown people's recordings accepted").format(self.rate)
+        far = (f", false accepts {self.false_accept:.0%} of {self.unknown} unknown people's "
+               f"recordings" if self.false_accept is not None else ", no unknown people to measure false accepts")
+        return (f"threshold {self.threshold:.4f} ({point}; on {self.data}: {self.known} known "
+                f"recordings, {self.false_reject:.0%} rejected, {self.identified:.0%} identified"
+                f"{far})")
+
+
+def calibrate(known_best: Sequence[float], known_correct: Sequence[bool],
+              unknown_best: Sequence[float], data: str,
+              max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+              max_false_accept: Optional[float] = None) -> Calibration:
+    """The threshold at the operating point, and its rates on the calibration scores."""
+    known_best, unknown_best = np.asarray(known_best, float), np.asarray(unknown_best, float)
+    t = choose_threshold(known_best, unknown_best, max_reject, max_false_accept)
+    point, rate = (("max_false_accept", max_false_accept) if max_false_accept is not None
+                   else ("max_reject", max_reject))
+    accepted = known_best >= t
+    return Calibration(
+        threshold=t, operating_point=point, rate=float(rate), data=data,
+        known=int(len(known_best)), unknown=int(len(unknown_best)),
+        false_reject=float(np.mean(~accepted)) if len(known_best) else 0.0,
+        false_accept=float(np.mean(unknown_best >= t)) if len(unknown_best) else None,
+        identified=float(np.mean(accepted & np.asarray(known_correct, bool))) if len(known_best) else 0.0)
+
+
+def gallery_leave_one_out(vectors: Dict[str, List[np.ndarray]]):
+    """Scores for calibrating a gallery on its own enrolment recordings, none of which
+    is matched against an entry built from itself: (known best scores, whether each was
+    named correctly, unknown best scores). Known: each recording of a person with two or
+    more, against the gallery whose entry for that person leaves it out. Unknown: each
+    recording of each person, against the gallery without that person."""
+    names = sorted(vectors)
+    entries = {n: person_vector(vectors[n]) for n in names}
+    known, correct, unknown = [], [], []
+    for n in names:
+        others = [m for m in names if m != n]
+        rest = np.stack([entries[m] for m in others]) if others else None
+        for i, v in enumerate(vectors[n]):
+            if len(vectors[n]) > 1:
+                own = person_vector([w for j, w in enumerate(vectors[n]) if j != i])
+                scores = gallery_scores(v, np.vstack([own[None]] + ([rest] if rest is not None else [])))
+                known.append(float(scores.max()))
+                correct.append(bool(scores.argmax() == 0))
+            if rest is not None:
+                unknown.append(float(gallery_scores(v, rest).max()))
+    return known, correct, unknown
+
+
+# ----------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class Identification:
+    source: str
+    decision: str                       # an identity, or "unknown"
+    top: List[Tuple[str, float]]        # the k best identities and their scores
+    windows: int                        # windows of f frames the recording gave
+    threshold: float
+    by: str                             # "classifier" or "gallery"
+    seconds: float = 0.0                # encoding and scoring time
+
+    def line(self) -> str:
+        ranked = ", ".join(f"{name} {score:.3f}" for name, score in self.top)
+        head = (f"{UNKNOWN} (best {self.top[0][0]} {self.top[0][1]:.3f} < threshold "
+                f"{self.threshold:.3f})" if self.decision == UNKNOWN else self.decision)
+        return f"{self.source}: {head}; top-{len(self.top)}: {ranked}; {self.windows} windows"
+
+    def record(self) -> dict:
+        return dict(file=self.source, decision=self.decision, windows=self.windows,
+                    top=[dict(identity=n, score=s) for n, s in self.top],
+                    threshold=self.threshold, by=self.by, seconds=self.seconds)
+
+
+def decide(scores: np.ndarray, names: Sequence[str], threshold: float, top_k: int,
+           source: str, windows: int, by: str) -> Identification:
+    order = np.argsort(-scores, kind="stable")[:max(1, top_k)]
+    top = [(names[i], float(scores[i])) for i in order]
+    decision = top[0][0] if top[0][1] >= threshold else UNKNOWN
+    return Identification(source, decision, top, int(windows), float(threshold), by)
+
+
+# ----------------------------------------------------------------------------------------
+# Galleries and the classifier's calibration, on disk
+
+GALLERY_VERSION = 1
+
+
+@dataclass
+class Gallery:
+    names: List[str]
+    vectors: np.ndarray                 # [P, E], L2-normalised
+    mean: np.ndarray                    # [E] the enrolment's statistics (standardise)
+    scale: np.ndarray                   # [E]
+    recordings: List[int]               # recordings enrolled per person
+    calibration: Calibration
+    encoder: str                        # sha256 of the encoder.npz it was built with
+    source: str                         # the enrolment folder
+
+    def save(self, path: str) -> None:
+        meta = dict(version=GALLERY_VERSION, names=self.names, recordings=self.recordings,
+                    calibration=asdict(self.calibration), encoder=self.encoder,
+                    source=self.source)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, vectors=self.vectors.astype(np.float32), mean=self.mean,
+                         scale=self.scale, meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path: str) -> "Gallery":
+        if not os.path.isfile(path):
+            raise UserError(f"gallery {path} not found; enrol one with identify.py --model_dir "
+                            f"RUN --enrol GALLERY_DIR")
+        try:
+            with np.load(path) as data:
+                vectors, meta = data["vectors"], json.loads(str(data["meta"]))
+                mean, scale = data["mean"], data["scale"]
+            return cls(meta["names"], vectors, mean, scale, meta["recordings"],
+                       Calibration(**meta["calibration"]), meta["encoder"], meta["source"])
+        except DAMAGED + (TypeError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read gallery {path} ({damage_detail(exc)}); enrol again "
+                            f"with identify.py --model_dir RUN --enrol GALLERY_DIR") from None
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def identity_names(cfg, id_list: Sequence[int]) -> List[str]:
+    """Names of a classification run's identities: the person folders a prepared
+    dataset's manifest records, else person<id>."""
+    from utils.datasets import MANIFEST
+    path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
+    persons = {}
+    if os.path.isfile(path):
+        try:
+            with open(path) as fh:
+                persons = json.load(fh)["protocols"]["classification"]["persons"]
+        except (OSError, ValueError, KeyError):
+            persons = {}
+    return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]
+
+
+# ----------------------------------------------------------------------------------------
+# The API: a loaded run
+
+@dataclass
+class Identifier:
+    """A trained run ready to identify recordings. Build it with load_identifier."""
+    run_dir: str
+    cfg: object                               # the run's RunConfig
+    layout: SkeletonLayout
+    encoder: object                           # models.training.Encoder
+    encoder_digest: str
+    classifier: object = None                 # the Re-ID classifier, classification runs
+    calibration: Optional[Calibration] = None   # the classifier's
+    identities: Optional[List[str]] = None      # the classifier's
+    gallery: Optional[Gallery] = None
+    by: str = "classifier"
+    bad_frames: str = "stop"
+    max_coordinate: float = MAX_COORDINATE
+    trim: int = TRIM_FRAMES
+    video_options: List[str] = field(default_factory=list)
+    gallery_path: str = ""
+
+    def check_ready(self) -> None:
+        """One line saying what is missing when this run cannot score yet."""
+        run, gallery = self.run_dir, self.gallery_path
+        if self.by == "gallery" and self.gallery is None:
+            raise UserError(f"no gallery at {gallery}; enrol one with identify.py --model_dir "
+                            f"{run} --enrol GALLERY_DIR (<person>/<recording> folders)")
+        if self.by == "classifier":
+            if self.classifier is None:
+                raise UserError(f"{run} holds no classifier (a retrieval run) and no gallery at "
+                                f"{gallery}; enrol one with identify.py --model_dir {run} "
+                                f"--enrol GALLERY_DIR (<person>/<recording> folders)")
+            if self.calibration is None:
+                raise UserError(f"{run}: its classifier has no unknown threshold yet; calibrate "
+                                f"it with identify.py --model_dir {run} --calibrate HELDOUT_DIR "
+                                f"(held-out recordings of its people, <person>/<recording>)")
+
+    # -- one recording ----------------------------------------------------------------
+    def read(self, path: str) -> np.ndarray:
+        """A recording file (or, with the video environment, a video) -> checked frames."""
+        if is_video(path):
+            return self.read_video(path)
+        return read_checked(path, self.layout, self.bad_frames, self.max_coordinate)
+
+    def read_video(self, path: str) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="identify-video-") as tmp:
+            return read_checked(video_to_recording(path, self.cfg.layout, tmp, self.video_options),
+                                self.layout, self.bad_frames, self.max_coordinate)
+
+    def windows(self, frames: np.ndarray, source: str = "<recording>") -> np.ndarray:
+        return recording_windows(frames, self.cfg.length, self.layout.centre, source, self.trim)
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Windows [W, f, J, 3] -> the encoder's prefix encodings [W, K, E]."""
+        return self.encoder.encode_all(windows, self.cfg.batch_size)
+
+    def scores(self, encodings: np.ndarray, by: Optional[str] = None):
+        """(scores per identity, names, threshold) of one recording's encodings."""
+        by = by or self.by
+        if by == "gallery":
+            if self.gallery is None:
+                raise UserError(f"{self.run_dir}: no gallery loaded; enrol one with --enrol")
+            g = self.gallery
+            return (gallery_scores(standardise(recording_vector(encodings), g.mean, g.scale), g.vectors),
+                    self.gallery.names, self.gallery.calibration.threshold)
+        from models.engine import backend
+        logits = backend().to_numpy(self.classifier(encodings))
+        threshold = self.calibration.threshold if self.calibration else -np.inf
+        return classifier_scores(logits), self.identities, threshold
+
+    def identify(self, frames: np.ndarray, source: str = "<recording>",
+                 top_k: int = DEFAULT_TOP_K) -> Identification:
+        """Checked frames [F, J, 3] (read) -> the decision and the top-k identities."""
+        start = time.perf_counter()
+        return self.identify_windows(self.windows(frames, source), source, top_k, start)
+
+    def identify_windows(self, windows: np.ndarray, source: str, top_k: int = DEFAULT_TOP_K,
+                         start: Optional[float] = None) -> Identification:
+        start = time.perf_counter() if start is None else start
+        scores, names, threshold = self.scores(self.encode(windows))
+        result = decide(scores, names, threshold, top_k, source, len(windows), self.by)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def identify_file(self, path: str, top_k: int = DEFAULT_TOP_K) -> Identification:
+        return self.identify(self.read(path), path, top_k)
+
+    # -- enrolment and calibration ------------------------------------------------------
+    def recording_vectors(self, folder: str, log=print) -> Dict[str, List[np.ndarray]]:
+        """{person folder: [one vector per recording]} of <folder>/<person>/<recording>."""
+        found = discover(folder, "folders")
+        checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
+        out: Dict[str, List[np.ndarray]] = {}
+        for rec, windows in checked:
+            out.setdefault(rec.person, []).append(recording_vector(self.encode(windows)))
+        log(f"{len(found)} recordings of {len(out)} people read from {folder}")
+        return out
+
+    def enrol(self, folder: str, path: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+              max_false_accept: Optional[float] = None, log=print) -> Gallery:
+        """Build a gallery (mean encoding per person) from <folder>/<person>/<recording>,
+        calibrate its threshold by leave-one-out on the same recordings, save it to `path`."""
+        raw = self.recording_vectors(folder, log)
+        mean, scale = standardiser(np.stack([v for n in sorted(raw) for v in raw[n]]))
+        vectors = {n: [standardise(v, mean, scale) for v in vs] for n, vs in raw.items()}
+        known, correct, unknown = gallery_leave_one_out(vectors)
+        if not known:
+            raise UserError(f"{folder}: calibrating the unknown threshold needs two or more "
+                            f"recordings of at least one person; add recordings")
+        calibration = calibrate(known, correct, unknown,
+                                f"{folder}, leave one recording (known) or person (unknown) out",
+                                max_reject, max_false_accept)
+        names = sorted(vectors)
+        gallery = Gallery(names, np.stack([person_vector(vectors[n]) for n in names]), mean, scale,
+                          [len(vectors[n]) for n in names], calibration, self.encoder_digest,
+                          os.path.abspath(folder))
+        gallery.save(path)
+        self.gallery, self.gallery_path, self.by = gallery, path, "gallery"
+        log(f"Gallery of {len(names)} people written to {path}; {calibration.describe()}")
+        return gallery
+
+    def calibrate_classifier(self, folder: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+                             max_false_accept: Optional[float] = None, log=print) -> Calibration:
+        """Calibrate the classifier's threshold on <folder>/<person>/<recording>: held-out
+        recordings (never trained on) of the run's people, folders named as its identities
+        (person<id>, or the prepared dataset's folders); other folders are people the run
+        does not know, on whom the false-accept rate is measured. Saved with the run."""
+        if self.classifier is None:
+            raise UserError(f"{self.run_dir} holds no classifier (a retrieval run); enrol a "
+                            f"gallery with --enrol instead")
+        people = set()
+        found = discover(folder, "folders")
+        checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
+        known, correct, unknown = [], [], []
+        for rec, windows in checked:
+            scores, names, _ = self.scores(self.encode(windows), "classifier")
+            best = float(scores.max())
+            if rec.person in names:
+                known.append(best)
+                correct.append(names[int(scores.argmax())] == rec.person)
+            else:
+                unknown.append(best)
+            people.add(rec.person)
+        if not known:
+            raise UserError(f"{folder}: no folder is named as one of the run's identities "
+                            f"({', '.join(self.identities[:3])}, ...); put held-out recordings "
+                            f"of its people in folders with those names")
+        calibration = calibrate(known, correct, unknown, os.path.abspath(folder),
+                                max_reject, max_false_accept)
+        save_classifier_calibration(self.run_dir, calibration, self.identities)
+        self.calibration = calibration
+        log(f"Classifier calibrated on {len(found)} recordings of {len(people)} people: "
+            f"{calibration.describe()}")
+        return calibration
+
+
+def save_classifier_calibration(run_dir: str, calibration: Calibration, identities) -> None:
+    from utils.storage import CALIBRATION_FILE
+    atomic_save_json(os.path.join(run_dir, CALIBRATION_FILE),
+                     dict(calibration=asdict(calibration), identities=list(identities)))
+
+
+def load_classifier_calibration(run_dir: str):
+    """(Calibration, identities) stored with the run, or (None, None)."""
+    from utils.storage import CALIBRATION_FILE
+    path = os.path.join(run_dir, CALIBRATION_FILE)
+    if not os.path.isfile(path):
+        return None, None
+    try:
+        with open(path) as fh:
+            saved = json.load(fh)
+        return Calibration(**saved["calibration"]), list(saved["identities"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is damaged ({damage_detail(exc)}); calibrate again with "
+                        f"identify.py --model_dir {run_dir} --calibrate HELDOUT_DIR") from None
+
+
+def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Optional[str] = None,
+                    bad_frames: str = "stop", max_coordinate: float = MAX_COORDINATE,
+                    need_scores: bool = True, video_options: Sequence[str] = (),
+                    load_gallery: bool = True) -> Identifier:
+    """A finished run folder (encoder.npz, config.json) -> an Identifier. It identifies by
+    its gallery (gallery_path, default <run>/gallery.npz) where there is one, else by its
+    classifier; `by` forces one. need_scores=False: for enrolment or calibration, which
+    need only the encoder (and the classifier to calibrate); load_gallery=False: before
+    enrolling anew, the old gallery is not read."""
+    from models.factory import build_classifier, build_encoder, build_model
+    from utils.checkpoints import load_module
+    from utils.storage import CLASSIFIER_FILE, ENCODER_FILE, GALLERY_FILE, load_run_config
+    if by is not None and by not in BY:
+        raise UserError(f"--by must be {' or '.join(BY)}, got {by!r}")
+    if not os.path.isdir(run_dir):
+        raise UserError(f"run folder {run_dir} not found; give a folder under RN/ written by "
+                        f"SM-SGE.py, or 'best' with --dataset")
+    cfg = load_run_config(run_dir)
+    encoder_path = os.path.join(run_dir, ENCODER_FILE)
+    if not os.path.isfile(encoder_path):
+        raise UserError(f"{run_dir} holds no {ENCODER_FILE}: not a finished run; finish it "
+                        f"(SM-SGE.py --resume {run_dir}) or give another")
+    model = build_model(cfg)
+    load_module(encoder_path, model)
+    walker = Identifier(run_dir, cfg, get_layout(cfg.layout), build_encoder(cfg, model),
+                        file_digest(encoder_path), bad_frames=bad_frames,
+                        max_coordinate=max_coordinate, video_options=list(video_options))
+    classifier_path = os.path.join(run_dir, CLASSIFIER_FILE)
+    if os.path.isfile(classifier_path):
+        walker.classifier = build_classifier(cfg, model, _classes_in(classifier_path))
+        load_module(classifier_path, walker.classifier)
+        walker.calibration, walker.identities = load_classifier_calibration(run_dir)
+        if walker.identities is None:
+            walker.identities = _run_identities(cfg)
+    gallery_path = gallery_path or os.path.join(run_dir, GALLERY_FILE)
+    if load_gallery and os.path.isfile(gallery_path) and by != "classifier":
+        walker.gallery = Gallery.load(gallery_path)
+        if walker.gallery.encoder != walker.encoder_digest:
+            raise UserError(f"gallery {gallery_path} was enrolled with another encoder than "
+                            f"{encoder_path}; enrol again with identify.py --model_dir {run_dir} "
+                            f"--enrol {walker.gallery.source}")
+    walker.by = by or ("gallery" if walker.gallery is not None else "classifier")
+    walker.gallery_path = gallery_path
+    if need_scores:
+        walker.check_ready()
+    return walker
+
+
+def _classes_in(classifier_path: str) -> int:
+    """Identities of a saved classifier: the length of its output bias b2 (ReIDClassifier)."""
+    try:
+        with np.load(classifier_path) as data:
+            (key,) = [k for k in data.files if k.endswith(":b2")]
+            return int(data[key].shape[0])
+    except DAMAGED + (ValueError,) as exc:
+        raise UserError(f"cannot read weights file {classifier_path}: it is damaged "
+                        f"({damage_detail(exc)}); train the model again, or use another run") from None
+
+
+def _run_identities(cfg) -> List[str]:
+    from utils.data import load_reid_data
+    from utils.storage import data_location
+    data = load_reid_data(data_location(cfg), get_layout(cfg.layout))
+    return identity_names(cfg, data.id_list.tolist())
+
+
+# ----------------------------------------------------------------------------------------
+# Inputs: files, folders, videos
+
+def expand_inputs(paths: Sequence[str]) -> List[str]:
+    """Recordings and videos named, or found (recursively, sorted) in named folders."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
+                           if f.endswith(RECORDING_EXTENSIONS) or is_video(f))
+            if not found:
+                raise UserError(f"{path}: no recording (.npy, .csv) or video in this folder")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
+def video_python() -> str:
+    return os.environ.get("SMSGE_VIDEO_PYTHON",
+                          os.path.join(ROOT, ".venv-video", "bin", "python"))
+
+
+def video_to_recording(path: str, layout, out: str, options: Sequence[str] = ()) -> str:
+    """Run the video route (tools/video_to_skeleton.py, in the video environment) on one
+    video, writing the recording in the run's layout under `out`; returns its path."""
+    from utils.video_skeleton import VIDEO_LAYOUTS
+    python = video_python()
+    if not os.path.isfile(python):
+        raise UserError(f"{path}: a video needs the video environment: python3 -m venv "
+                        f".venv-video && .venv-video/bin/pip install -r requirements-video.txt "
+                        f"(or set SMSGE_VIDEO_PYTHON)")
+    if layout not in VIDEO_LAYOUTS:
+        name = layout if isinstance(layout, str) else layout.get("name", "its own")
+        raise UserError(f"{path}: the video route writes {', '.join(VIDEO_LAYOUTS)} skeletons, "
+                        f"this run takes the {name} layout; use a run trained on one of them")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    cmd = [python, os.path.join(ROOT, "tools", "video_to_skeleton.py"), path, "--out", out,
+           "--person", "video", "--layout", layout, "--no_progress"] + list(options)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="3")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+        reason = errors[-1][len("error: "):] if errors else (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UserError(f"{path}: the video route failed: {reason}")
+    recording = os.path.join(out, "video", os.path.splitext(os.path.basename(path))[0] + ".npy")
+    if not os.path.isfile(recording):
+        raise UserError(f"{path}: the video route wrote no recording; check the video")
+    return recording
+
+
+def identify_all(walker: Identifier, paths: Sequence[str], top_k: int = DEFAULT_TOP_K,
+                 log=print) -> List[Identification]:
+    """Every input read and checked first (one bad input stops all, nothing is written),
+    then identified one by one."""
+    frames = [(path, walker.read(path)) for path in expand_inputs(paths)]
+    windows = [(path, walker.windows(f, path)) for path, f in frames]
+    results = []
+    for path, w in windows:
+        results.append(walker.identify_windows(w, path, top_k))
+        log(results[-1].line())
+    return results
+
+
+def results_record(walker: Identifier, results: Sequence[Identification]) -> dict:
+    calibration = (walker.gallery.calibration if walker.by == "gallery" else walker.calibration)
+    return dict(run=walker.run_dir, by=walker.by,
+                calibration=asdict(calibration) if calibration else None,
+                results=[r.record() for r in results])
+
+
+def parse_rate(text: Optional[str], flag: str) -> Optional[float]:
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise UserError(f"{flag} must be a share between 0 and 1 (0.05: 5 %), got {text!r}")
+    return value
+
