@@ -120,7 +120,7 @@ class SMSGE(Module):
 
     # -- Re-ID encoding ----------------------------------------------------------------
     def encode(self, x, zero_frame: bool = True):
-        """Prefix encodings [B, f(+1), 4H]: step k holds the last LSTM output of the
+        """Prefix encodings [B, f(+1), S*H] (S scales, LSTM size H): step k holds the last LSTM output of the
         k-frame prefix, all prefixes from one pass. With zero_frame (the reference's
         behaviour) a zero frame feature is appended, giving the (f+1)-th prefix."""
         feats = self.frame_features(self.scale_coordinates(x))

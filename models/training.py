@@ -14,11 +14,12 @@ from models.sm_sge import SMSGE, ReIDClassifier
 
 
 class Pretrainer:
-    """One step = one batch: four losses from one forward pass, then the optimisers.
+    """One step = one batch: one loss per scale (four by default) from one forward pass,
+    then the optimisers.
 
     optimizers="four" (reference): one Adam per scale's loss, each updating every
     variable that loss reaches, so shared MGRN weights take four steps per batch.
-    optimizers="one": a single Adam on the sum of the four losses.
+    optimizers="one": a single Adam on the sum of the scales' losses.
 
     Draws (method §4): by default, as the reference, the random subsequences are drawn
     once, here, and used at every step of every epoch; fresh_draws=True draws new ones

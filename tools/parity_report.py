@@ -63,7 +63,7 @@ class ParityCase:
         self.x = self.ref["in_J"].reshape(self.batch, self.length, -1, 3).astype(precision)
 
     def encodings(self) -> np.ndarray:
-        """Ours [B, f+1, 4H] laid out as the reference's [(f+1)*B, 4H], prefix-major."""
+        """Ours [B, f+1, S*H] laid out as the reference's [(f+1)*B, S*H], prefix-major."""
         enc = np.asarray(self.model.encode(self.x))
         return np.transpose(enc, [1, 0, 2]).reshape(-1, enc.shape[-1])
 

@@ -1,7 +1,7 @@
 """Saving and restoring model weights as .npz.
 
 A checkpoint is {index:name -> array} in the module's own (deterministic) variable order;
-loading checks count, names and shapes so that a model rebuilt from a different
+loading checks the count and the shapes so that a model rebuilt from a different
 configuration fails with a clear message instead of silently mis-assigning weights.
 """
 import os

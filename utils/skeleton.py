@@ -24,8 +24,8 @@ PART_NAMES = ("left thigh", "left shank", "right thigh", "right shank", "torso",
 # to both thighs, each limb segment to its lower one.
 PART_EDGES = ((5, 6), (5, 8), (6, 7), (8, 9), (5, 4), (4, 2), (4, 0), (2, 3), (1, 0))
 
-BODY_NAMES = ("left leg", "right leg", "torso", "left arm", "right arm")
-# Which parts make up each body node; a body node is the mean of the joints of its parts.
+# Body-scale nodes, in order: left leg, right leg, torso, left arm, right arm. Which parts
+# make up each body node; a body node is the mean of the joints of its parts.
 BODY_FROM_PARTS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 # The torso (node 2) is linked to the four limbs.
 BODY_EDGES = ((2, 0), (2, 1), (2, 3), (2, 4))
