@@ -64,28 +64,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def number(text: str, flag: str, kind=int, low=None):
-    try:
-        value = kind(text)
-    except ValueError:
-        raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
-                        f"got {text!r}") from None
-    if low is not None and not value >= low:
-        raise UserError(f"--{flag} must be at least {low}, got {text!r}")
-    return value
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
 
     def work():
-        from utils.config import RunConfig
-        cfg = RunConfig(dataset=args.dataset, length=number(args.length, "length", low=1),
+        from utils.config import RunConfig, parse_number
+        cfg = RunConfig(dataset=args.dataset, length=parse_number(args.length, "length", low=1),
                         split=args.split or None, protocol=args.protocol, data_dir=args.data_dir,
-                        backend=args.backend or None, gpu=number(args.gpu, "gpu", low=-1),
+                        backend=args.backend or None, gpu=parse_number(args.gpu, "gpu", low=-1),
                         progress=False)
-        top_k = number(args.top_k, "top_k", low=1)
-        max_coordinate = number(args.max_coordinate, "max_coordinate", float)
+        top_k = parse_number(args.top_k, "top_k", low=1)
+        max_coordinate = parse_number(args.max_coordinate, "max_coordinate", float)
         if not max_coordinate > 0:
             raise UserError(f"--max_coordinate must be a positive number of metres, got "
                             f"{args.max_coordinate!r}")

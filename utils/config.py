@@ -219,6 +219,25 @@ def parse_flags(args: argparse.Namespace, groups) -> RunConfig:
     return cfg
 
 
+def parse_number(text: str, flag: str, kind=int, low=None, high=None):
+    """A numeric flag's text -> its value, or one line saying what is wrong: not a number,
+    not finite, or outside [low, high] (either bound may be None)."""
+    try:
+        number = kind(text)
+    except ValueError:
+        raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
+                        f"got '{text}'") from None
+    if not math.isfinite(number):   # nan passes every bound check; neither is JSON
+        raise UserError(f"--{flag} must be a finite number, got '{text}'")
+    if (low is not None and number < low) or (high is not None and number > high):
+        if high is None:
+            bounds = f"at least {low}"
+        else:
+            bounds = f"{low}..{high}" if kind is int else f"between {low} and {high}"
+        raise UserError(f"--{flag} must be {bounds}, got {number}")
+    return number
+
+
 def _parse(f, flag: str, text: str):
     meta, kind = f.metadata, _kind(f)
     if text == "" and f.default is None:
@@ -242,21 +261,7 @@ def _parse(f, flag: str, text: str):
             raise UserError(f"--{flag} values must be at least {meta['low']}, got {numbers[0]}")
         return numbers
     if kind in (int, float):
-        try:
-            number = kind(text)
-        except ValueError:
-            raise UserError(f"--{flag} must be {'an integer' if kind is int else 'a number'}, "
-                            f"got '{text}'") from None
-        if not math.isfinite(number):   # nan passes every bound check; neither is JSON
-            raise UserError(f"--{flag} must be a finite number, got '{text}'")
-        low, high = meta["low"], meta["high"]
-        if (low is not None and number < low) or (high is not None and number > high):
-            if high is None:
-                bounds = f"at least {low}"
-            else:
-                bounds = f"{low}..{high}" if kind is int else f"between {low} and {high}"
-            raise UserError(f"--{flag} must be {bounds}, got {number}")
-        return number
+        return parse_number(text, flag, kind, meta["low"], meta["high"])
     if meta["choices"] and text not in meta["choices"]:
         *first, last = meta["choices"]
         raise UserError(f"--{flag} must be {', '.join(first)} or {last}, got '{text}'")

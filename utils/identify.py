@@ -564,7 +564,7 @@ def _classes_in(classifier_path: str) -> int:
         with np.load(classifier_path) as data:
             (key,) = [k for k in data.files if k.endswith(":b2")]
             return int(data[key].shape[0])
-    except DAMAGED + (ValueError,) as exc:
+    except DAMAGED as exc:   # ValueError too: no ":b2" member
         raise UserError(f"cannot read weights file {classifier_path}: it is damaged "
                         f"({damage_detail(exc)}); train the model again, or use another run") from None
 
