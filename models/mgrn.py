@@ -1,4 +1,4 @@
-"""Multi-scale graph relation network (method §3), applied to every frame independently.
+"""Multi-scale graph relation network (docs/method.md §3), applied to every frame independently.
 
 Input: {scale: [M, nodes, 3]} node coordinates of M frames. Output: {scale: [M, nodes, 8]}.
 """

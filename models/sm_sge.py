@@ -1,6 +1,6 @@
 """The SM-SGE encoder: MGRN per frame, one 2-layer LSTM per scale, reconstruction heads.
 
-Pretext task (method §4): for every k = 1..f (repeated `sample_num` times) draw k sorted
+Pretext task (docs/method.md §4): for every k = 1..f (repeated `sample_num` times) draw k sorted
 distinct frames, shared by the whole batch (as the reference: once per run, see
 models/draws.py); each scale's LSTM reads the sampled frame features and every output
 reconstructs the sampled frames' skeletons of its own scale (SSR) and of the coarser ones

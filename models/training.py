@@ -1,4 +1,4 @@
-"""Training steps: self-supervised pre-training (method §4) and the Re-ID classifier (§5).
+"""Training steps: self-supervised pre-training (docs/method.md §4) and the Re-ID classifier (§5).
 
 Engine-neutral: the losses are the model's keras.ops code; the compiled step that takes
 their gradients and applies the Adams comes from the selected engine (models/engine.py).
@@ -21,7 +21,7 @@ class Pretrainer:
     variable that loss reaches, so shared MGRN weights take four steps per batch.
     optimizers="one": a single Adam on the sum of the scales' losses.
 
-    Draws (method §4): by default, as the reference, the random subsequences are drawn
+    Draws (docs/method.md §4): by default, as the reference, the random subsequences are drawn
     once, here, and used at every step of every epoch; fresh_draws=True draws new ones
     at every step (the paper's wording).
     """

@@ -43,7 +43,7 @@ def test_shapes_through_every_stage(small_model):
 
 
 def expected_encoder_parameters(joints: int, bones: int, lstm: int, heads: int = 8) -> int:
-    """The encoder's size written out from the method (§3-4), independently of the code."""
+    """The encoder's size written out from the method (docs/method.md §3-4), independently of the code."""
     nodes = dict(joint=joints, part=10, body=5, hyper=joints + bones)
     gat = 3 * 8 + 8 + heads * (8 * 8 + 8 + 8 + 2 + 8)        # input linear, P heads
     fusion = 10 * 8 * 8        # J<-J,P,B; P<-P,B; B<-B; I<-I,J,P,B

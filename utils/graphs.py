@@ -1,4 +1,4 @@
-"""The four graph scales of a skeleton (method §2): nodes, adjacency, masks, pooling.
+"""The four graph scales of a skeleton (docs/method.md §2): nodes, adjacency, masks, pooling.
 
 All functions are pure NumPy so that they are easy to test and can be precomputed once.
 Scales are always listed in the order of SCALES.

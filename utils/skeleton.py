@@ -6,7 +6,7 @@ A layout is data of one form, whether built in or read from a user's JSON file:
      "bones": [["a", "b"], ...], "parts": {part name: [joint names], ... the ten parts},
      "centre": "joint each frame is centred on (optional; default: the first joint)"}
 
-and every layout passes the same validator. Part order (method §2): left thigh, left
+and every layout passes the same validator. Part order (docs/method.md §2): left thigh, left
 shank, right thigh, right shank, torso, head, left upper arm, left forearm, right upper arm,
 right forearm. Body nodes are pairs of parts (left leg, right leg, torso, left arm, right
 arm); hyper-joints are the joints plus every bone's midpoint (utils/graphs.py).

@@ -1,0 +1,51 @@
+"""The code's pointers into docs/method.md resolve: every "docs/method.md §N" (or §N-M)
+written in a .py file of the repository names a section that the page has, as a heading
+of the form "## §N Title"."""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "method.md")
+# Built from parts so that this file's own text is not taken for a pointer.
+POINTER = re.compile(re.escape("docs/method.md") + r" \u00a7(\d+)(?:[-\u2013](\d+))?")
+HEADING = re.compile(r"^## \u00a7(\d+) \S", re.MULTILINE)
+
+
+def python_files():
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = sorted(d for d in subfolders
+                               if not d.startswith(".") and not d.startswith(".venv"))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield os.path.join(folder, name)
+
+
+def pointers():
+    """[(file:line, section number)] for every pointer in the repository's .py files."""
+    found = []
+    for path in python_files():
+        if os.path.samefile(path, __file__):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
+                for match in POINTER.finditer(line):
+                    first = int(match.group(1))
+                    last = int(match.group(2) or first)
+                    where = f"{os.path.relpath(path, ROOT)}:{number}"
+                    found += [(where, n) for n in range(first, last + 1)]
+    return found
+
+
+def test_every_pointer_has_its_section():
+    with open(DOC, encoding="utf-8") as fh:
+        sections = {int(n) for n in HEADING.findall(fh.read())}
+    found = pointers()
+    assert len(found) >= 10, f"only {len(found)} pointers into docs/method.md found"
+    missing = [(where, n) for where, n in found if n not in sections]
+    assert not missing, f"pointers to sections docs/method.md lacks: {missing}"
+
+
+def test_sections_one_to_six_are_in_order():
+    with open(DOC, encoding="utf-8") as fh:
+        numbers = [int(n) for n in HEADING.findall(fh.read())]
+    assert numbers[:6] == [1, 2, 3, 4, 5, 6]
