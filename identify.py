@@ -96,10 +96,11 @@ def main(argv=None) -> int:
         import os
         from utils.identify import identify_all, load_identifier, results_record
         from utils.io import atomic_save_json
-        from utils.storage import GALLERY_FILE, data_location, find_best_run
+        from utils.config import resolve
+        from utils.storage import GALLERY_FILE, find_best_run, variant_of
         folder = args.model_dir
         if folder == "best":
-            folder = find_best_run(cfg, data_location(cfg))
+            folder = find_best_run(cfg, variant_of(resolve(cfg)))
             print(f"Best saved model (highest recorded Rank-1): {folder}")
         walker = load_identifier(folder, args.gallery or None, args.by or None, args.bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,

@@ -5,9 +5,9 @@ import pytest
 
 from models.layers import Module, variable
 from utils.checkpoints import load_module, save_module
-from utils.config import RunConfig
+from utils.config import RunConfig, resolve
 from utils.data import retrieval_splits
-from utils.storage import data_location, load_config, save_config
+from utils.storage import load_config, save_config, variant_of
 from utils.errors import UserError
 
 
@@ -53,8 +53,9 @@ def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypa
         write_split(os.path.join("Datasets", "KGBD", "4", sub), "KGBD", 4,
                     rng.normal(size=(4, 4, 20, 3)).astype(np.float32), np.array([1, 1, 2, 2]), test)
     cfg = RunConfig(dataset="KGBD", length=4, batch_size=2)
+    variant = variant_of(resolve(cfg))
     with pytest.raises(UserError, match="retrieval needs .*probe.*gallery"):
-        retrieval_splits(data_location(cfg))
+        retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
 
 
 def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
@@ -62,7 +63,8 @@ def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_ias("Datasets")
     cfg = RunConfig(dataset="IAS", length=4, split="B")
-    probe, gallery = retrieval_splits(data_location(cfg))
+    variant = variant_of(resolve(cfg))
+    probe, gallery = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
     b = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-B_4.npy"))
     a = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-A_4.npy"))
     # sequences are centred on load: compare joint 1 relative to joint 0 of the first frame

@@ -6,10 +6,10 @@ import pytest
 
 from utils.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options, evaluation_parser,
                        training_options, training_parser)
-from utils.config import RunConfig, pretraining_switches, resolve
-from utils.datasets import DataLocation
+from utils.config import RunConfig, fields_affecting, resolve
+from utils.datasets import REGISTRY, DataLocation, Variant
 from utils.errors import UserError
-from utils.storage import PRETRAIN_KEYS, pretrained_dir
+from utils.storage import NAMED_IN_PATH, PRETRAIN_KEYS, pretrained_dir
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
@@ -81,17 +81,26 @@ def test_resolve_fills_the_reference_per_dataset_values():
     assert resolve(RunConfig(dataset="CASIA_B", probe_type="nm.nm")).pre_epochs == 200
 
 
-def test_every_pretraining_switch_names_the_pretrained_folder_and_is_recorded():
-    loc = DataLocation("demo", 6, "", "", "demo", "demo", "demo")
+def test_every_pretraining_setting_names_the_pretrained_folder_and_is_recorded():
+    """Every setting tagged "pretraining" that the path does not fix gives another encoder
+    folder when it changes; a new such setting must be added here (the first assert)."""
+    loc = Variant(REGISTRY["demo"], DataLocation("demo", 6, "", "", "demo", "demo", "demo"),
+                  None, "Datasets")
     base = resolve(RunConfig())
     names = {pretrained_dir(base, loc)}
-    changed = dict(struct_only=True, global_att=True, ord_sample=True, s_range="1",
-                   pred_margin=1, fresh_draws=True)
-    assert set(pretraining_switches()) == set(changed)
-    for switch in pretraining_switches():
-        assert switch in PRETRAIN_KEYS
-        names.add(pretrained_dir(base.replace(**{switch: changed[switch]}), loc))
+    changed = dict(fusion_lambda=0.5, P=4, n_hood=2, batch_size=32, struct_only=True,
+                   global_att=True, sample_num=2, pre_epochs=5, loss="MSE", task="none",
+                   ord_sample=True, s_range="1", pred_margin=1, fresh_draws=True, seed=1,
+                   pre_lr=0.001, optimizers="one", scales=["joint", "part"], cross_scale=False)
+    named = [k for k in fields_affecting("pretraining") if k not in NAMED_IN_PATH]
+    assert set(named) == set(changed)
+    for key in named:
+        assert key in PRETRAIN_KEYS
+        names.add(pretrained_dir(base.replace(**{key: changed[key]}), loc))
     assert len(names) == 1 + len(changed)
+    # the default names of earlier versions are kept, so their encoders are found
+    assert pretrained_dir(base, loc).endswith("lambda1_P8_nhood1_r1_l1_four_e30_seed0")
+    assert pretrained_dir(base.replace(task="none", pre_epochs=0), loc).endswith("_e0_seed0_task-none")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])

@@ -12,7 +12,7 @@ from models.factory import build_encoder, build_model
 from utils.config import RunConfig, resolve
 from utils.runtime import seed_everything
 from utils.stages import training_order
-from utils.storage import data_location, find_best_run, pretrained_dir
+from utils.storage import find_best_run, pretrained_dir, variant_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
@@ -147,7 +147,7 @@ def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkey
     (folder,) = (tmp_path / "RN" / "demo" / "4").iterdir()
     assert "metrics.json" not in os.listdir(folder) and "resume.npz" in os.listdir(folder)
     with pytest.raises(UserError, match="no saved classification model"):
-        find_best_run(small_opts(), data_location(small_opts()))
+        find_best_run(small_opts(), variant_of(resolve(small_opts())))
 
 
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
@@ -160,7 +160,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     from utils.data import load_reid_data
     monkeypatch.chdir(tmp_path)
     cfg = resolve(small_opts(pre_epochs=1))
-    data = load_reid_data(data_location(cfg))
+    data = load_reid_data(variant_of(cfg).files)
     seed_everything(0)
     encoder = build_encoder(cfg, build_model(cfg))
     idx = training_order(cfg, data.train_labels)[0]
@@ -203,7 +203,7 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
     from utils.data import load_reid_data
     cfg = resolve(small_opts())
     n_train = sum(len(b) for b in training_order(
-        cfg, load_reid_data(data_location(cfg)).train_labels))
+        cfg, load_reid_data(variant_of(cfg).files).train_labels))
     one = 1.5 / runs[0].scored
     assert len(runs[0].reid_history) == len(runs[1].reid_history) == 2
     for a, b in zip(runs[0].reid_history, runs[1].reid_history):
@@ -226,7 +226,7 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     assert any("--task none" in line for line in lines)
     cfg = resolve(small_opts(task="none"))
     assert cfg.pre_epochs == 0
-    folder = pretrained_dir(cfg, data_location(cfg))
+    folder = pretrained_dir(cfg, variant_of(cfg))
     assert folder.endswith("_task-none")
     saved, fresh = build_model(cfg), build_model(cfg)
     from utils.checkpoints import load_module
@@ -245,7 +245,7 @@ def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path
     pipeline.run_training(small_opts(pre_epochs=1, max_reid_epochs=1, selection="test"),
                           log=lambda *_: None)
     cfg = resolve(small_opts(pre_epochs=1))
-    folder = pretrained_dir(cfg, data_location(cfg))
+    folder = pretrained_dir(cfg, variant_of(cfg))
     saved = load_config(folder)
     assert saved["layout"] == "kinect_v2" and saved["pre_epochs"] == 1
     pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1,

@@ -117,7 +117,7 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     exactly that run's encoder and settings (the learning curve's premise); a later
     --pre_epochs 1 --pre_train 0 run takes it."""
     from utils import pipeline
-    from utils.storage import data_location, pretrained_dir
+    from utils.storage import pretrained_dir, variant_of
     opts = small_opts(pre_epochs=2, max_reid_epochs=1, patience=5, selection="test")
     logs = {}
     for name, changes in (("long", dict(snapshot_epochs=[1])), ("short", dict(pre_epochs=1))):
@@ -128,7 +128,7 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     assert [line.startswith("Encoder after 1 pre-training epochs saved to") for line in logs["long"]
             ].count(True) == 1
     one = resolve(opts.replace(pre_epochs=1))
-    folder = pretrained_dir(one, data_location(one))
+    folder = pretrained_dir(one, variant_of(one))
     with np.load(tmp_path / "long" / folder / "encoder.npz") as a, \
             np.load(tmp_path / "short" / folder / "encoder.npz") as b:
         assert a.files == b.files

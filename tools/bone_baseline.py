@@ -50,28 +50,24 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def work():
+        from utils.config import RunConfig, resolve
         from utils.data import load_reid_data
-        from utils.datasets import locate
         from utils.errors import UserError
         from utils.metrics import cmc_and_map_features, cmc_nauc, rank_n_from_scores, roc_nauc
         try:
             length = int(args.length)
         except ValueError:
             raise UserError(f"--length must be an integer, got {args.length!r}") from None
-        if args.dataset in ("demo", "demo20"):
-            from utils.demo import ensure_demo
-            ensure_demo(args.dataset, length)
+        from utils.storage import variant_of
         start = time.time()
-        loc = locate(args.dataset, length, args.split or None, root=args.data_dir,
-                     protocol=args.protocol)
-        from utils.config import RunConfig, resolve
-        from utils.skeleton import get_layout
-        layout = get_layout(resolve(RunConfig(dataset=args.dataset, length=length,
-                                              data_dir=args.data_dir)).layout)
+        variant = variant_of(resolve(RunConfig(dataset=args.dataset, length=length,
+                                               split=args.split or None, data_dir=args.data_dir,
+                                               protocol=args.protocol)))
+        loc, layout = variant.files, variant.layout
         bones = layout.bones
         if args.protocol == "retrieval":
             from utils.data import retrieval_splits
-            probe, gallery = retrieval_splits(loc, layout, args.data_dir)
+            probe, gallery = retrieval_splits(loc, layout, variant.retrieval_sets())
             cmc, mean_ap, valid, _ = cmc_and_map_features(
                 mean_bone_lengths(probe.sequences, bones), mean_bone_lengths(gallery.sequences, bones),
                 probe.person_ids, gallery.person_ids)

@@ -40,7 +40,7 @@ class ParityCase:
                                                  load_reference_encoder)
         from models.sm_sge import SMSGE, ReIDClassifier
         from utils.graphs import build_graph
-        from utils.datasets import get_spec
+        from utils.datasets import get_dataset
         from utils.skeleton import get_layout
         self.name, self.stage, self.folder = name, stage, os.path.join(root, name)
         with open(os.path.join(self.folder, "init", "meta.json")) as fh:
@@ -53,7 +53,7 @@ class ParityCase:
             import jax   # JAX computes in float32 unless told otherwise
             jax.config.update("jax_enable_x64", True)
         with float_precision(precision):
-            layout = get_layout(get_spec(self.meta["dataset"]).layout)
+            layout = get_layout(get_dataset(self.meta["dataset"]).layout)
             self.model = SMSGE(build_graph(layout, self.meta["nhood"]),
                                sizes["lstm_size"], sizes["heads"], self.meta["fusion_lambda"])
             self.classifier = ReIDClassifier(self.model.embedding_size, sizes["num_classes"])

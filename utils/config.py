@@ -2,7 +2,7 @@
 
 Every setting of a run is one field of RunConfig: its type, default, allowed values, help
 text and, where the reference has one, the per-dataset value it takes when left unset
-(method §6). Both scripts' flags, their validation, config.json and the reloading of a
+(docs/method.md §6). Both scripts' flags, their validation, config.json and the reloading of a
 saved run are derived from these fields. A new switch is one field here plus its use.
 
 Flags keep the reference's spelling: every value is parsed from its string here so that a
@@ -19,20 +19,34 @@ from models.engine import ENGINES, select
 from utils.errors import UserError
 from utils.graphs import SCALES as SCALE_NAMES
 
-# Settings that do not change what a run computes: not saved, and free to differ on resume.
-OPERATIONAL = ("progress", "resume", "time_budget", "model_dir", "snapshot_epochs")
+# What a setting affects: one tag per field, from which everything that asks "does this
+# setting change results?" is derived (config.json, the resume check, the pre-trained
+# encoder's record and its folder's name, what evaluate.py may choose anew).
+AFFECTS = {
+    "operational": "how the run is carried out, not what it computes: not saved, free to "
+                   "differ on resume",
+    "environment": "where and on what it runs (files, device, engine, compiler): saved, free "
+                   "to differ on resume and at evaluation",
+    "data": "which test protocol and data variant of the dataset: saved, checked on resume",
+    "pretraining": "what the pre-trained encoder is (data, architecture, pretext task, its "
+                   "training): saved with the encoder, names its folder, checked when it is "
+                   "reloaded and on resume",
+    "reid": "the Re-ID stage and its scoring after pre-training: saved, checked on resume",
+}
 
 
 def setting(default, help: str, group: str, kind=None, choices=None, low=None, high=None,
-            flag: Optional[str] = None, per_dataset: Optional[str] = None,
-            pretraining: bool = False):
+            flag: Optional[str] = None, per_dataset: Optional[str] = None, *, affects: str):
     """One declared setting. group: which scripts take it as a flag ("data" and "model":
     both; "train": SM-SGE.py; "eval": evaluate.py; "derived": none, filled by resolve).
-    per_dataset: the DatasetSpec attribute that supplies it when it is left unset.
-    pretraining: a switch that changes what pre-training computes; a value other than the
-    default names the pre-trained encoder's folder, so that it is not mistaken for another."""
+    per_dataset: the Dataset attribute (utils/datasets.py) that supplies it when it is left unset.
+    affects: one of AFFECTS, the earliest stage whose result the value changes; every new
+    setting must say (a pre-training switch left untagged would silently reuse an encoder
+    pre-trained without it)."""
+    if affects not in AFFECTS:
+        raise ValueError(f"affects must be one of {', '.join(AFFECTS)}, got {affects!r}")
     meta = dict(help=help, group=group, kind=kind, choices=choices, low=low, high=high,
-                flag=flag, per_dataset=per_dataset, pretraining=pretraining)
+                flag=flag, per_dataset=per_dataset, affects=affects)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -41,111 +55,131 @@ def setting(default, help: str, group: str, kind=None, choices=None, low=None, h
 @dataclass
 class RunConfig:
     # -- data: which dataset variant, where it is ----------------------------------------
-    dataset: str = setting("demo", "dataset name (default: the built-in demo)", "data")
-    split: Optional[str] = setting(None, "IAS test split: A or B", "data", str)
+    dataset: str = setting("demo", "dataset name (default: the built-in demo)", "data",
+                           affects="pretraining")
+    split: Optional[str] = setting(None, "IAS test split: A or B", "data", str, affects="data")
     length: int = setting(6, "sequence length f (4, 6, 8, 10; CASIA_B 20, 30, 40)", "data",
-                          low=1, high=200)
+                          low=1, high=200, affects="pretraining")
     view: Optional[int] = setting(None, "CASIA_B cross-view test view, 0..10", "data", int,
-                                  low=0, high=10)
+                                  low=0, high=10, affects="data")
     probe_type: Optional[str] = setting(None, "CASIA_B matching probe.gallery, e.g. nm.nm",
-                                        "data", str)
-    gpu: int = setting(0, "GPU number; -1 forces the CPU", "data", low=-1)
+                                        "data", str, affects="data")
+    gpu: int = setting(0, "GPU number; -1 forces the CPU", "data", low=-1, affects="environment")
     backend: Optional[str] = setting(None, "engine: tensorflow or jax (default: KERAS_BACKEND "
-                                     "if set, else tensorflow)", "data", str, choices=ENGINES)
+                                     "if set, else tensorflow)", "data", str, choices=ENGINES,
+                                     affects="environment")
     protocol: str = setting("classification", "classification (the paper's) or retrieval "
                             "(probe/gallery CMC and mAP)", "data",
-                            choices=("classification", "retrieval"))
-    progress: bool = setting(True, "hide progress bars", "data", flag="no_progress")
+                            choices=("classification", "retrieval"), affects="data")
+    progress: bool = setting(True, "hide progress bars", "data", flag="no_progress",
+                             affects="operational")
     data_dir: str = setting("Datasets", "folder holding the datasets in the released layout",
-                            "data")
+                            "data", affects="environment")
     layout: Optional[Union[str, dict]] = setting(
         None, "skeleton layout: a built-in name (kinect_v1, kinect_v2, casia14, coco17, "
         "mediapipe33) or a layout file PATH.json (default: the dataset's, or its manifest's)",
-        "train", str)
+        "train", str, affects="pretraining")
     # -- model: shape of the encoder and its scoring -------------------------------------
     fusion_lambda: float = setting(1.0, "collaboration fusion coefficient, 0..1", "model",
-                                   low=0.0, high=1.0)
-    P: int = setting(8, "attention heads per structural relation layer", "model", low=1, high=64)
+                                   low=0.0, high=1.0, affects="pretraining")
+    P: int = setting(8, "attention heads per structural relation layer", "model", low=1, high=64,
+                     affects="pretraining")
     n_hood: int = setting(1, "joint-scale attention neighbourhood: (A+I)^n_hood", "model",
-                          low=1, high=10)
+                          low=1, high=10, affects="pretraining")
     batch_size: Optional[int] = setting(None, "batch size (also the scoring batch)", "model",
-                                        int, low=1, per_dataset="batch_size")
-    zero_frame: bool = setting(True, "1: the reference's zero-frame prefix (f+1 prefixes)", "model")
+                                        int, low=1, per_dataset="batch_size", affects="pretraining")
+    zero_frame: bool = setting(True, "1: the reference's zero-frame prefix (f+1 prefixes)", "model",
+                               affects="reid")
     drop_last_test: bool = setting(True, "1: like the reference, score test data in full "
-                                   "batches only", "model")
+                                   "batches only", "model", affects="reid")
     struct_only: bool = setting(False, "1: no collaborative relations (reference switch)",
-                                "model", pretraining=True)
+                                "model", affects="pretraining")
     global_att: bool = setting(False, "1: attention over all node pairs (reference switch)",
-                               "model", pretraining=True)
-    last_pre: bool = setting(False, "1: only the last prefix's logits (reference switch)", "model")
+                               "model", affects="pretraining")
+    last_pre: bool = setting(False, "1: only the last prefix's logits (reference switch)", "model",
+                             affects="reid")
     # -- training -------------------------------------------------------------------------
-    sample_num: int = setting(1, "sampling rounds r of the pretext task", "train", low=1, high=20)
-    pre_train: bool = setting(True, "1: pre-train; 0: reload the saved pre-trained model", "train")
-    save_flag: bool = setting(True, "1: save the Re-ID model under RN/", "train")
+    sample_num: int = setting(1, "sampling rounds r of the pretext task", "train", low=1, high=20,
+                              affects="pretraining")
+    pre_train: bool = setting(True, "1: pre-train; 0: reload the saved pre-trained model", "train",
+                              affects="reid")
+    save_flag: bool = setting(True, "1: save the Re-ID model under RN/", "train", affects="reid")
     pre_epochs: Optional[int] = setting(None, "pre-training epochs", "train", int, low=0,
-                                        per_dataset="pretrain_epochs")
-    patience: int = setting(100, "early-stopping patience of the Re-ID stage", "train", low=1)
+                                        per_dataset="pretrain_epochs", affects="pretraining")
+    patience: int = setting(100, "early-stopping patience of the Re-ID stage", "train", low=1,
+                            affects="reid")
     loss: str = setting("l1", "reconstruction loss: l1, MSE or l2", "train",
-                        choices=("l1", "MSE", "l2"))
+                        choices=("l1", "MSE", "l2"), affects="pretraining")
     task: str = setting("pre", "pre: self-supervised pre-training; none: Re-ID on the "
-                        "untrained encoder", "train", choices=("pre", "none"))
+                        "untrained encoder", "train", choices=("pre", "none"),
+                        affects="pretraining")
     ord_sample: bool = setting(False, "1: subsequence draws take frames 0..k-1 (reference "
-                               "switch)", "train", pretraining=True)
+                               "switch)", "train", affects="pretraining")
     s_range: str = setting("all", "reference switch: any value but 'all' keeps only the first "
-                           "draw (k=1) in the losses", "train", choices=S_RANGES, pretraining=True)
+                           "draw (k=1) in the losses", "train", choices=S_RANGES,
+                           affects="pretraining")
     pred_margin: int = setting(0, "0, 1, 2: predict frames that many steps ahead", "model",
-                               low=0, high=2, pretraining=True)
+                               low=0, high=2, affects="pretraining")
     fresh_draws: bool = setting(False, "1: new random subsequences every step (the paper's "
-                                "wording); 0: drawn once (reference)", "train", pretraining=True)
+                                "wording); 0: drawn once (reference)", "train",
+                                affects="pretraining")
     encoder_ckpt: Optional[str] = setting(None, "with --pre_train 0: start from an authors' "
                                           "pre-trained TF1 checkpoint (prefix or folder)",
-                                          "train", str)
-    seed: int = setting(0, "seed of weights, sampling and data order", "train", low=0)
+                                          "train", str, affects="reid")
+    seed: int = setting(0, "seed of weights, sampling and data order", "train", low=0,
+                        affects="pretraining")
     selection: str = setting("test", "model selection on the test set (reference) or on a "
-                             "validation split", "train", choices=("test", "val"))
+                             "validation split", "train", choices=("test", "val"), affects="reid")
     val_fraction: float = setting(0.2, "share of each identity held out with --selection val",
-                                  "train", low=0.01, high=0.9)
+                                  "train", low=0.01, high=0.9, affects="reid")
     pre_lr: Optional[float] = setting(None, "pre-training learning rate", "train", float,
-                                      low=1e-8, high=10.0, per_dataset="pretrain_lr")
+                                      low=1e-8, high=10.0, per_dataset="pretrain_lr",
+                                      affects="pretraining")
     reid_lr: Optional[float] = setting(None, "Re-ID learning rate", "train", float, low=1e-8,
-                                       high=10.0, per_dataset="reid_lr")
-    max_reid_epochs: int = setting(0, "cap on Re-ID epochs (0: until early stop)", "train", low=0)
+                                       high=10.0, per_dataset="reid_lr", affects="reid")
+    max_reid_epochs: int = setting(0, "cap on Re-ID epochs (0: until early stop)", "train", low=0,
+                                   affects="reid")
     optimizers: str = setting("four", "four per-scale Adam optimisers (reference) or one on "
-                              "the summed loss", "train", choices=("four", "one"))
+                              "the summed loss", "train", choices=("four", "one"),
+                              affects="pretraining")
     scales: List[str] = setting(list(SCALE_NAMES), "graph scales to use, comma-separated (the "
-                                "paper's scale ablation)", "train", choices=SCALE_NAMES)
+                                "paper's scale ablation)", "train", choices=SCALE_NAMES,
+                                affects="pretraining")
     cross_scale: bool = setting(True, "1: cross-scale skeleton inference heads; 0: own scale "
-                                "only", "train", flag="csi")
+                                "only", "train", flag="csi", affects="pretraining")
     cache: bool = setting(True, "1: encode once and train the classifier on cached encodings",
-                          "train")
+                          "train", affects="reid")
     xla: bool = setting(True, "1: compile the pre-training step with XLA (TensorFlow engine; "
-                        "JAX always compiles with XLA)", "train")
+                        "JAX always compiles with XLA)", "train", affects="environment")
     resume: Optional[str] = setting(None, "continue an unfinished run: its folder, or none for "
                                     "the newest one with these settings (repeat the run's flags)",
-                                    "train", str)
+                                    "train", str, affects="operational")
     time_budget: Optional[float] = setting(None, "minutes: after the epoch that spends them, "
                                            "save the run and stop (continue with --resume)",
-                                           "train", float, low=0.0)
+                                           "train", float, low=0.0, affects="operational")
     snapshot_epochs: List[int] = setting([], "comma-separated pre-training epochs after which "
                                          "the encoder is also saved as if --pre_epochs were "
                                          "that number (a learning curve from one run)", "train",
-                                         low=1)
+                                         low=1, affects="operational")
     # -- evaluate.py ------------------------------------------------------------------------
     model_dir: str = setting("best", "'best' (highest recorded Rank-1 for this dataset/split/"
                              "length), a run folder under RN/, or an authors' TF1 checkpoint "
-                             "(its .ckpt prefix or folder)", "eval")
+                             "(its .ckpt prefix or folder)", "eval", affects="operational")
     # -- derived from the dataset by resolve(); not flags ----------------------------------
-    num_joints: Optional[int] = setting(None, "joints per skeleton (from the layout)", "derived")
-    lstm_size: Optional[int] = setting(None, "LSTM size", "derived", per_dataset="lstm_size")
+    num_joints: Optional[int] = setting(None, "joints per skeleton (from the layout)", "derived",
+                                        affects="pretraining")
+    lstm_size: Optional[int] = setting(None, "LSTM size", "derived", per_dataset="lstm_size",
+                                       affects="pretraining")
     min_save_epoch: int = setting(0, "first 0-based Re-ID epoch whose model may be kept "
-                                  "(IAS: 10, as the reference)", "derived")
+                                  "(IAS: 10, as the reference)", "derived", affects="reid")
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
     def saved(self) -> dict:
         """What config.json holds: every setting that shapes what the run computes."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in OPERATIONAL}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in fields_affecting("operational")}
 
     @classmethod
     def from_saved(cls, values: dict, where: str) -> "RunConfig":
@@ -156,8 +190,9 @@ class RunConfig:
         return cls(**values)
 
 
-def pretraining_switches() -> List[str]:
-    return [f.name for f in dataclasses.fields(RunConfig) if f.metadata["pretraining"]]
+def fields_affecting(*tags: str) -> tuple:
+    """Names of the settings tagged with any of `tags` (AFFECTS), in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["affects"] in tags)
 
 
 def _fields(groups):
@@ -282,12 +317,12 @@ def _check_together(cfg: RunConfig) -> None:
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
-    """Fill the per-dataset settings (method §6) that the user left unset, and the layout:
+    """Fill the per-dataset settings (docs/method.md §6) that the user left unset, and the layout:
     --layout, else a prepared dataset's manifest, else the dataset's own; recorded as a
     built-in's name or a layout file's whole content."""
-    from utils.datasets import get_spec, manifest_layout
+    from utils.datasets import get_dataset, manifest_layout
     from utils.skeleton import get_layout, layout_record
-    spec = get_spec(cfg.dataset, cfg.data_dir)
+    spec = get_dataset(cfg.dataset, cfg.data_dir)
     changes = {f.name: getattr(spec, f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
                if f.metadata["per_dataset"] and getattr(cfg, f.name) is None}
     layout = cfg.layout or manifest_layout(cfg.data_dir, cfg.dataset, cfg.length) or spec.layout
@@ -304,7 +339,6 @@ def resolve(cfg: RunConfig) -> RunConfig:
     if cfg.snapshot_epochs and (not cfg.pre_train or cfg.snapshot_epochs[-1] >= epochs):
         raise UserError(f"--snapshot_epochs saves encoders during pre-training: each value must "
                         f"be below --pre_epochs ({epochs}) and --pre_train must be 1")
-    # On IAS the reference keeps a Re-ID model only from epoch 10 on.
-    changes["min_save_epoch"] = 10 if cfg.dataset == "IAS" else 0
+    changes["min_save_epoch"] = spec.min_save_epoch
     changes["backend"] = select(cfg.backend)
     return cfg.replace(**changes)

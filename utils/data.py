@@ -1,6 +1,6 @@
 """Reading the released pre-processed layout, normalising it, and ordering training data.
 
-Layout (method §1), for a folder and a file tag <T> and length <f>:
+Layout (docs/method.md §1), for a folder and a file tag <T> and length <f>:
   [t_]source_{x,y,z}_<T>_<f>.npy   [N*f, V] one coordinate per file (t_ for test files)
   [t_]frame_id_<T>_<f>.npy         person id per sample ([N], or [N*f] per frame)
   ids_<T>_<f>.npy                  pickled {person id: [sample indices]} (optional here:
@@ -9,11 +9,11 @@ Layout (method §1), for a folder and a file tag <T> and length <f>:
 import os
 import pickle
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-from utils.datasets import DATASETS_ROOT, DataLocation, locate, source_of
+from utils.datasets import REGISTRY, DataLocation, get_dataset, source_of
 from utils.skeleton import SkeletonLayout
 from utils.errors import UserError
 from utils.io import DAMAGED, damage_detail
@@ -72,12 +72,12 @@ def _first_existing(folder: str, names: List[str]) -> Optional[str]:
 
 
 def dataset_layout(dataset: str) -> SkeletonLayout:
-    from utils.datasets import REGISTRY
     from utils.skeleton import get_layout
-    if dataset not in REGISTRY:
+    layout = get_dataset(dataset).layout if dataset in REGISTRY else None
+    if layout is None:
         raise UserError(f"{dataset} is a dataset of one's own: its layout comes from its "
                         f"manifest (utils.config.resolve) and must be given")
-    return get_layout(REGISTRY[dataset].layout)
+    return get_layout(layout)
 
 
 def centre_on(sequences: np.ndarray, joint: int = 0) -> np.ndarray:
@@ -248,20 +248,8 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
                     person_ids.astype(np.int64))
 
 
-def retrieval_splits(loc: DataLocation, layout: Optional[SkeletonLayout] = None,
-                     root: str = DATASETS_ROOT):
-    """(probe Split, gallery Split) in the layout of the retrieval works: probe/ and gallery/
-    beside the test files; on IAS, one split's test set against the other's."""
-    layout = layout or dataset_layout(loc.dataset)
+def retrieval_splits(loc: DataLocation, layout: SkeletonLayout, sets) -> Tuple[Split, Split]:
+    """(probe Split, gallery Split), read from sets = ((folder, file tag) of the probe, the
+    same of the gallery): the dataset's choice (Dataset.retrieval_sets in utils/datasets.py)."""
     v, f, c = layout.num_joints, loc.length, layout.centre
-    if loc.dataset == "IAS":
-        other = "B" if loc.test_tag == "IAS-A" else "A"
-        gallery_loc = locate("IAS", f, other, root=root)
-        return (read_split(loc.test_dir, loc.test_tag, f, v, True, "IAS", c),
-                read_split(gallery_loc.test_dir, gallery_loc.test_tag, f, v, True, "IAS", c))
-    probe_dir, gallery_dir = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
-    if not os.path.isdir(probe_dir):
-        raise UserError(f"retrieval needs {probe_dir} and {gallery_dir} (the probe/gallery "
-                        f"layout of the retrieval works); they are missing for {loc.run_tag}")
-    return (read_split(probe_dir, loc.test_tag, f, v, True, loc.dataset, c),
-            read_split(gallery_dir, loc.test_tag, f, v, True, loc.dataset, c))
+    return tuple(read_split(folder, tag, f, v, True, loc.dataset, c) for folder, tag in sets)

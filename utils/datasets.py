@@ -1,33 +1,159 @@
-"""Dataset registry: per-dataset settings (method §6) and where each dataset's files live.
+"""The datasets: each one's settings row (docs/method.md §6), where its files live, and its
+quirks, in one definition per dataset.
 
-Adding a dataset means adding one DatasetSpec here; loaders and scripts read nothing else.
+A dataset is a `Dataset` (or a subclass that overrides one of its hooks) in REGISTRY; adding
+one, quirks included, is one definition here and nothing elsewhere. A run resolves its
+dataset variant once (`Variant`: the row and rules, the folders, the skeleton layout) and
+passes it down; no other module asks which dataset it is.
+
+The released file layout (docs/method.md §1), for one variant folder <base> and a file tag
+<T>: <base>/<T>_train_npy_data/ and <base>/<T>_test_npy_data/ (`released_folders`); the file
+names inside them are utils/data.py's.
 """
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 from utils.errors import UserError
 
 DATASETS_ROOT = "Datasets"
+MANIFEST = "manifest.json"
+
+
+def released_folders(base: str, tag: str) -> Tuple[str, str]:
+    """(training folder, test folder) of a variant folder in the released layout: the one
+    description of it, for every reader and writer."""
+    return os.path.join(base, f"{tag}_train_npy_data"), os.path.join(base, f"{tag}_test_npy_data")
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DataLocation:
+    """Folders and file-name tags of one dataset variant in the released layout."""
+    dataset: str
+    length: int
+    train_dir: str
+    test_dir: str
+    train_tag: str   # <DS> part of train file names, e.g. "IAS"
+    test_tag: str    # <DS> part of test file names, e.g. "IAS-A"
+    run_tag: str     # names this variant in Pre-Trained/ and RN/, e.g. "IAS-A"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: its settings row (the reference's, where it has one), its skeleton
+    layout, where its files come from, and its rules as fields and overridable hooks."""
     name: str
-    layout: Optional[str]     # skeleton layout name (utils/skeleton.py); None: the manifest's
+    layout: Optional[str]        # skeleton layout name (utils/skeleton.py); None: the manifest's
     batch_size: int
     lstm_size: int
     pretrain_lr: float
     pretrain_epochs: int
     reid_lr: float
-    source: str               # where the pre-processed files come from
-    pretrain_epochs_probe: Optional[int] = None   # CASIA-B with a probe type
+    source: str                  # where the pre-processed files come from (for error messages)
+    pretrain_epochs_probe: Optional[int] = None   # pre-training epochs with --probe_type
+    min_save_epoch: int = 0      # first 0-based Re-ID epoch whose model may be kept
+    build: Optional[Callable[[str, int, str], None]] = None   # (name, f, root): make the files
 
     @property
     def num_joints(self) -> int:
         from utils.skeleton import get_layout
         return get_layout(self.layout).num_joints
+
+    # -- hooks: a dataset with a quirk overrides one of these ------------------------------
+    def locate(self, length: int, split: Optional[str] = None, view: Optional[int] = None,
+               probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
+               protocol: str = "classification") -> DataLocation:
+        """The variant's folders. A dataset prepared from raw recordings keeps its retrieval
+        protocol, whose training walks differ, in <f>/retrieval/ (--protocol retrieval)."""
+        if split:
+            raise UserError(f"--split applies to IAS only, not to {self.name}; drop it")
+        if view is not None or probe_type:
+            raise UserError(f"--view and --probe_type apply to CASIA_B only, not to {self.name}")
+        base, run_tag = self._base(root, length, protocol)
+        return DataLocation(self.name, length, *released_folders(base, self.name), self.name,
+                            self.name, run_tag)
+
+    def pretraining_tag(self, loc: DataLocation) -> str:
+        """Names the variant's pre-trained encoders: variants with the same training data
+        may share one."""
+        return loc.run_tag
+
+    def retrieval_sets(self, loc: DataLocation, root: str) -> Tuple[Tuple[str, str], Tuple[str, str]]:
+        """((folder, file tag) of the probe, the same of the gallery) for --protocol
+        retrieval: probe/ and gallery/ in the test folder, the layout of the retrieval works."""
+        probe, gallery = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
+        if not os.path.isdir(probe):
+            raise UserError(f"retrieval needs {probe} and {gallery} (the probe/gallery layout "
+                            f"of the retrieval works); they are missing for {loc.run_tag}")
+        return (probe, loc.test_tag), (gallery, loc.test_tag)
+
+    def _base(self, root: str, length: int, protocol: str) -> Tuple[str, str]:
+        base = os.path.join(root, self.name, str(length))
+        if protocol == "retrieval" and os.path.isdir(os.path.join(base, "retrieval")):
+            return os.path.join(base, "retrieval"), f"{self.name}-retrieval"
+        return base, self.name
+
+
+@dataclass(frozen=True)
+class TwoTestSplits(Dataset):
+    """IAS-Lab: one training set, two test sets (A: other clothes, B: other room). The
+    reference pre-trains once for both, and in retrieval matches one split against the other."""
+    splits: Tuple[str, ...] = ("A", "B")
+
+    def locate(self, length, split=None, view=None, probe_type=None, root=DATASETS_ROOT,
+               protocol="classification") -> DataLocation:
+        if split not in self.splits:
+            raise UserError(f"{self.name} needs --split {' or --split '.join(self.splits)}"
+                            + (f" (got {split!r})" if split else ""))
+        loc = Dataset.locate(self, length, None, view, probe_type, root, protocol)
+        tag = f"{self.name}-{split}"
+        return dataclasses.replace(loc, test_tag=tag, run_tag=tag)
+
+    def pretraining_tag(self, loc):
+        return self.name   # both splits share the training data and its encoder
+
+    def retrieval_sets(self, loc, root):
+        other = next(s for s in self.splits if f"{self.name}-{s}" != loc.test_tag)
+        gallery = self.locate(loc.length, other, root=root)
+        return (loc.test_dir, loc.test_tag), (gallery.test_dir, gallery.test_tag)
+
+
+@dataclass(frozen=True)
+class CrossView(Dataset):
+    """CASIA-B: per view a training/test folder (cross-view evaluation, --view), or one
+    training set and a test folder per probe condition (matching, --probe_type)."""
+    views: Tuple[int, ...] = tuple(range(11))
+    probe_types: Tuple[str, ...] = ("nm.nm", "cl.nm", "bg.nm", "cl.cl", "bg.bg", "nm.cl", "nm.bg")
+
+    def locate(self, length, split=None, view=None, probe_type=None, root=DATASETS_ROOT,
+               protocol="classification") -> DataLocation:
+        if split:
+            raise UserError(f"--split applies to IAS only, not to {self.name}; drop it")
+        if probe_type:
+            if probe_type not in self.probe_types:
+                raise UserError(f"unknown CASIA-B --probe_type '{probe_type}'; choose one of "
+                                f"{', '.join(self.probe_types)}")
+            base = os.path.join(root, f"{self.name}_match", str(length))
+            train, test = released_folders(base, self.name)
+            # The reference reads the test folder named by the probe condition alone (the
+            # part before the dot): nm.nm, nm.cl and nm.bg all read .../nm/.
+            return DataLocation(self.name, length, train,
+                                os.path.join(test, probe_type.split(".")[0]), self.name,
+                                self.name, f"{self.name}_match-{probe_type}")
+        if view is None:
+            raise UserError(f"{self.name} needs --view 0..10 (cross-view) or --probe_type (matching)")
+        if view not in self.views:
+            raise UserError(f"unknown CASIA-B view {view}; views are 0..10 (0 to 180 degrees)")
+        base = os.path.join(root, self.name, str(length), f"view_{view}")
+        return DataLocation(self.name, length, *released_folders(base, self.name), self.name,
+                            self.name, f"{self.name}-view{view}")
+
+
+def _build_demo(name: str, length: int, root: str) -> None:
+    from utils.demo import ensure_demo   # the generator sits above this floor
+    ensure_demo(name, length, root)
 
 
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
@@ -35,32 +161,42 @@ AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
 # KGBD's raw recordings are public (KinectGait), so it can also be built from them.
 KGBD_SOURCES = (AUTHORS + ", or built from the raw KinectGait recordings with "
                 "tools/prepare_kgbd.py (README: 'Preparing KGBD from its raw recordings')")
+BUILT_IN = "generated on first use by utils/demo.py"
 
-REGISTRY = {
-    "KS20": DatasetSpec("KS20", "kinect_v2", 64, 256, 0.0005, 200, 0.0025, AUTHORS),
-    "IAS": DatasetSpec("IAS", "kinect_v1", 64, 256, 0.0025, 120, 0.0025, AUTHORS),
-    "KGBD": DatasetSpec("KGBD", "kinect_v1", 256, 128, 0.0025, 160, 0.0025, KGBD_SOURCES),
-    "BIWI": DatasetSpec("BIWI", "kinect_v1", 256, 256, 0.005, 120, 0.0025, AUTHORS),
-    "CASIA_B": DatasetSpec("CASIA_B", "casia14", 128, 256, 0.0005, 160, 0.0005,
-                           AUTHORS, pretrain_epochs_probe=200),
+REGISTRY = {d.name: d for d in (
+    Dataset(name="KS20", layout="kinect_v2", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
+            pretrain_epochs=200, reid_lr=0.0025, source=AUTHORS),
+    # On IAS the reference keeps a Re-ID model only from epoch 10 on.
+    TwoTestSplits(name="IAS", layout="kinect_v1", batch_size=64, lstm_size=256,
+                  pretrain_lr=0.0025, pretrain_epochs=120, reid_lr=0.0025, source=AUTHORS,
+                  min_save_epoch=10),
+    Dataset(name="KGBD", layout="kinect_v1", batch_size=256, lstm_size=128, pretrain_lr=0.0025,
+            pretrain_epochs=160, reid_lr=0.0025, source=KGBD_SOURCES),
+    Dataset(name="BIWI", layout="kinect_v1", batch_size=256, lstm_size=256, pretrain_lr=0.005,
+            pretrain_epochs=120, reid_lr=0.0025, source=AUTHORS),
+    CrossView(name="CASIA_B", layout="casia14", batch_size=128, lstm_size=256,
+              pretrain_lr=0.0005, pretrain_epochs=160, reid_lr=0.0005, source=AUTHORS,
+              pretrain_epochs_probe=200),
     # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
     # pipeline runs in minutes on two CPU cores.
-    "demo": DatasetSpec("demo", "kinect_v2", 64, 256, 0.0005, 30, 0.0025,
-                        "generated on first use by utils/demo.py"),
-    "demo20": DatasetSpec("demo20", "kinect_v1", 64, 256, 0.0005, 30, 0.0025,
-                          "generated on first use by utils/demo.py"),
-}
+    Dataset(name="demo", layout="kinect_v2", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build=_build_demo),
+    Dataset(name="demo20", layout="kinect_v1", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build=_build_demo),
+)}
 
 # A dataset prepared from raw recordings under a name of one's own (tools/prepare_kgbd.py
 # --name MYSET) runs with these settings, the IAS row (a Kinect gait set of similar size),
 # unless flags say otherwise; its manifest supplies the layout.
-GENERIC = DatasetSpec("generic", None, 64, 256, 0.0025, 120, 0.0025,
-                      "your own recordings, prepared with tools/prepare_kgbd.py")
-MANIFEST = "manifest.json"
+GENERIC = Dataset(name="generic", layout=None, batch_size=64, lstm_size=256, pretrain_lr=0.0025,
+                  pretrain_epochs=120, reid_lr=0.0025,
+                  source="your own recordings, prepared with tools/prepare_kgbd.py")
 
-IAS_SPLITS = ("A", "B")
-CASIA_VIEWS = tuple(range(11))
-CASIA_PROBE_TYPES = ("nm.nm", "cl.nm", "bg.nm", "cl.cl", "bg.bg", "nm.cl", "nm.bg")
+
+def register(dataset: Dataset) -> Dataset:
+    """Add a dataset (a plug-in's, or a test's) to the registry; returns it."""
+    REGISTRY[dataset.name] = dataset
+    return dataset
 
 
 def prepared_datasets(root: str):
@@ -71,8 +207,8 @@ def prepared_datasets(root: str):
     return sorted(found - set(REGISTRY))
 
 
-def get_spec(name: str, root: Optional[str] = None) -> DatasetSpec:
-    """The settings of a known dataset, or the generic row for one prepared under `root`."""
+def get_dataset(name: str, root: Optional[str] = None) -> Dataset:
+    """A registered dataset, or the generic row for one prepared under `root`."""
     if name in REGISTRY:
         return REGISTRY[name]
     prepared = prepared_datasets(root) if root else []
@@ -92,7 +228,6 @@ def manifest_layout(root: str, dataset: str, length: int):
     path = os.path.join(root, dataset, str(length), MANIFEST)
     if not os.path.isfile(path):
         return None
-    import json
     try:
         with open(path) as fh:
             return json.load(fh).get("layout")
@@ -100,55 +235,41 @@ def manifest_layout(root: str, dataset: str, length: int):
         raise UserError(f"{path} is not valid JSON; prepare the dataset again") from None
 
 
-@dataclass(frozen=True)
-class DataLocation:
-    """Folders and file-name tags of one dataset variant in the released layout."""
-    dataset: str
-    length: int
-    train_dir: str
-    test_dir: str
-    train_tag: str   # <DS> part of train file names, e.g. "IAS"
-    test_tag: str    # <DS> part of test file names, e.g. "IAS-A"
-    run_tag: str     # names this variant in Pre-Trained/ and RN/, e.g. "IAS-A"
-
-
 def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
            probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
            protocol: str = "classification") -> DataLocation:
-    """Resolve the released folder layout (method §1) for one dataset variant. A dataset
-    prepared from raw recordings (tools/prepare_kgbd.py) keeps its retrieval protocol, whose
-    training walks differ, in <f>/retrieval/; it is used for --protocol retrieval."""
-    get_spec(dataset, root)   # unknown names fail here, with the list of known ones
-    base = os.path.join(root, dataset, str(length))
-    tag = test_tag = run_tag = dataset
-    if protocol == "retrieval" and os.path.isdir(os.path.join(base, "retrieval")):
-        base, run_tag = os.path.join(base, "retrieval"), f"{dataset}-retrieval"
-    if dataset == "IAS":
-        if split not in IAS_SPLITS:
-            raise UserError("IAS needs --split A or --split B" + (f" (got {split!r})" if split else ""))
-        test_tag = run_tag = f"IAS-{split}"
-    elif split:
-        raise UserError(f"--split applies to IAS only, not to {dataset}; drop it")
-    if dataset == "CASIA_B":
-        if probe_type:
-            if probe_type not in CASIA_PROBE_TYPES:
-                raise UserError(f"unknown CASIA-B --probe_type '{probe_type}'; choose one of "
-                                f"{', '.join(CASIA_PROBE_TYPES)}")
-            base = os.path.join(root, "CASIA_B_match", str(length))
-            run_tag = f"CASIA_B_match-{probe_type}"
-            # The reference reads the test folder named by the probe condition alone
-            # (the part before the dot): nm.nm, nm.cl and nm.bg all read .../nm/.
-            return DataLocation(dataset, length,
-                                os.path.join(base, f"{tag}_train_npy_data"),
-                                os.path.join(base, f"{tag}_test_npy_data", probe_type.split(".")[0]),
-                                tag, tag, run_tag)
-        if view is None:
-            raise UserError("CASIA_B needs --view 0..10 (cross-view) or --probe_type (matching)")
-        if view not in CASIA_VIEWS:
-            raise UserError(f"unknown CASIA-B view {view}; views are 0..10 (0 to 180 degrees)")
-        base = os.path.join(base, f"view_{view}")
-        run_tag = f"CASIA_B-view{view}"
-    elif view is not None or probe_type:
-        raise UserError(f"--view and --probe_type apply to CASIA_B only, not to {dataset}")
-    return DataLocation(dataset, length, os.path.join(base, f"{tag}_train_npy_data"),
-                        os.path.join(base, f"{tag}_test_npy_data"), tag, test_tag, run_tag)
+    """The released folder layout (docs/method.md §1) of one dataset variant."""
+    return get_dataset(dataset, root).locate(length, split, view, probe_type, root, protocol)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One dataset variant of a run, resolved once: the dataset (settings row and rules),
+    where its files are, and its skeleton layout (utils/skeleton.py)."""
+    dataset: Dataset
+    files: DataLocation
+    layout: object   # SkeletonLayout
+    root: str
+
+    @property
+    def run_tag(self) -> str:
+        return self.files.run_tag
+
+    @property
+    def pretraining_tag(self) -> str:
+        return self.dataset.pretraining_tag(self.files)
+
+    def retrieval_sets(self):
+        return self.dataset.retrieval_sets(self.files, self.root)
+
+
+def resolve_variant(dataset: str, length: int, split: Optional[str], view: Optional[int],
+                    probe_type: Optional[str], root: str, protocol: str, layout) -> Variant:
+    """The variant a run's settings name, its files made first where the dataset builds them
+    (the built-in demo). layout: the resolved layout record (a name or a layout's content)."""
+    from utils.skeleton import get_layout
+    found = get_dataset(dataset, root)
+    if found.build is not None:
+        found.build(found.name, length, root)
+    files = found.locate(length, split, view, probe_type, root, protocol)
+    return Variant(found, files, get_layout(layout), root)

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from utils.data import write_split
-from utils.datasets import DATASETS_ROOT
+from utils.datasets import DATASETS_ROOT, get_dataset, released_folders
 from utils.errors import UserError
 from utils.skeleton import V2_TO_V1
 
@@ -140,6 +140,12 @@ def generate_recordings(seed: int = SEED):
             for pid, p in enumerate(people)}
 
 
+def _kinect_v1(name: str) -> bool:
+    """The people are generated as Kinect v2 skeletons; a dataset in the Kinect v1 layout
+    (demo20) gets them in that layout."""
+    return get_dataset(name).layout == "kinect_v1"
+
+
 def _stack(samples):
     seqs = np.concatenate([s for s, _ in samples])
     ids = np.concatenate([np.full(len(s), pid, dtype=np.int64) for s, pid in samples])
@@ -149,7 +155,7 @@ def _stack(samples):
 def write_demo(name: str, length: int, root: str = DATASETS_ROOT, seed: int = SEED) -> str:
     """Write Datasets/<name>/<length>/ (train, test, test/probe, test/gallery)."""
     recs = generate_recordings(seed)
-    to_v1 = name == "demo20"
+    to_v1 = _kinect_v1(name)
     train, test, probe, gallery = [], [], [], []
     for pid, recordings in recs.items():
         if to_v1:
@@ -161,9 +167,8 @@ def write_demo(name: str, length: int, root: str = DATASETS_ROOT, seed: int = SE
         probe.append((held_out[0], pid))
         gallery.append((held_out[1], pid))
     base = os.path.join(root, name, str(length))
-    test_dir = os.path.join(base, f"{name}_test_npy_data")
-    write_split(os.path.join(base, f"{name}_train_npy_data"), name, length, *_stack(train),
-                test=False)
+    train_dir, test_dir = released_folders(base, name)
+    write_split(train_dir, name, length, *_stack(train), test=False)
     write_split(os.path.join(test_dir, "probe"), name, length, *_stack(probe), test=True)
     write_split(os.path.join(test_dir, "gallery"), name, length, *_stack(gallery), test=True)
     # The test folder itself is written last: its presence marks a complete dataset.
@@ -175,7 +180,7 @@ def ensure_demo(name: str, length: int, root: str = DATASETS_ROOT, verbose: bool
     if length > RECORDING_FRAMES:
         raise UserError(f"the {name} dataset has recordings of {RECORDING_FRAMES} frames; "
                         f"use --length {RECORDING_FRAMES} or less")
-    marker = os.path.join(root, name, str(length), f"{name}_test_npy_data",
+    marker = os.path.join(released_folders(os.path.join(root, name, str(length)), name)[1],
                           f"t_frame_id_{name}_{length}.npy")
     if not os.path.isfile(marker):
         if verbose:
@@ -214,7 +219,7 @@ def write_recordings(out: str, by_person: dict, name: str = "demo", prefix: str 
             if which is not None and k not in which:
                 continue
             path = os.path.join(out, f"{prefix}{pid}", f"{k + 1}.npy")
-            atomic_save_npy(path, rec[:, V2_TO_V1] if name == "demo20" else rec)
+            atomic_save_npy(path, rec[:, V2_TO_V1] if _kinect_v1(name) else rec)
             paths.append(path)
     return paths
 

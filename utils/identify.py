@@ -571,8 +571,9 @@ def _classes_in(classifier_path: str) -> int:
 
 def _run_identities(cfg) -> List[str]:
     from utils.data import load_reid_data
-    from utils.storage import data_location
-    data = load_reid_data(data_location(cfg), get_layout(cfg.layout))
+    from utils.storage import variant_of
+    variant = variant_of(cfg)
+    data = load_reid_data(variant.files, variant.layout)
     return identity_names(cfg, data.id_list.tolist())
 
 

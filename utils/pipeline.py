@@ -10,7 +10,7 @@ from typing import Optional, Union
 
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
 from utils.checkpoints import load_module, save_module
-from utils.config import RunConfig, resolve
+from utils.config import RunConfig, fields_affecting, resolve
 from utils.data import load_reid_data
 from utils.errors import UserError
 from utils.io import atomic_save_json
@@ -18,12 +18,11 @@ from utils.protocols import (Result, classification, print_summary, retrieval,
                              score_saved_classifier)
 from utils.resume import Budget, RunFolder, TimeBudgetReached
 from utils.runtime import device_description, seed_everything
-from utils.skeleton import get_layout
 from utils.stages import pretrain_or_load, training_order
 from utils.train_loop import ReIDState, assign
 from utils.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
-                           data_location, find_best_run, load_run_config, new_run_name,
-                           pretrained_dir, runs_parent)
+                           find_best_run, load_run_config, new_run_name, pretrained_dir,
+                           runs_parent, variant_of)
 
 
 class Stopped:
@@ -84,27 +83,27 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
         from models.reference_checkpoint import ReferenceCheckpoint, adopt_checkpoint_sizes
         reference = ReferenceCheckpoint(cfg.encoder_ckpt)
         cfg, _ = adopt_checkpoint_sizes(cfg, reference)
-    loc = data_location(cfg)
-    data = load_reid_data(loc, get_layout(cfg.layout))
-    log(f"Dataset {loc.run_tag}, f={cfg.length}: {len(data.train_labels)} training and "
+    variant = variant_of(cfg)
+    data = load_reid_data(variant.files, variant.layout)
+    log(f"Dataset {variant.run_tag}, f={cfg.length}: {len(data.train_labels)} training and "
         f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
-        f"{cfg.num_joints} joints ({get_layout(cfg.layout).name} layout)")
+        f"{cfg.num_joints} joints ({variant.layout.name} layout)")
     seed_everything(cfg.seed)
     device = device_description()
     log(f"Engine: {device}; seed {cfg.seed}")
     model = build_model(cfg)
     log_model_size(cfg, model, data.num_classes, log)
-    run = open_run(cfg, runs_parent(cfg, loc), log)
+    run = open_run(cfg, runs_parent(cfg, variant), log)
     with run.discarded_unless_saved() if run is not None else contextlib.nullcontext():
         try:
-            return _train(cfg, loc, data, model, run, reference, device, log)
+            return _train(cfg, variant, data, model, run, reference, device, log)
         except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/cli.py)
             # the entry script's message names the command that continues the run
             exc.run_dir = run.path if run is not None and run.has_checkpoint() else None
             raise
 
 
-def _train(cfg: RunConfig, loc, data, model, run: Optional[RunFolder], reference,
+def _train(cfg: RunConfig, variant, data, model, run: Optional[RunFolder], reference,
            device: str, log) -> Union[Result, Stopped]:
     """Pre-training (or its reload) and the Re-ID stage, then the run's files."""
     state = run.state if run is not None else None
@@ -116,10 +115,10 @@ def _train(cfg: RunConfig, loc, data, model, run: Optional[RunFolder], reference
             pre_history, pretrain_seconds = done.pretext_history, done.pretrain_seconds
         else:
             pre_history, pretrain_seconds = pretrain_or_load(
-                cfg, data, model, batches, lambda c: pretrained_dir(c, loc), log, reference, run)
+                cfg, data, model, batches, lambda c: pretrained_dir(c, variant), log, reference, run)
         encoder = build_encoder(cfg, model)
         if cfg.protocol == "retrieval":
-            result = retrieval(cfg, loc, encoder, log)
+            result = retrieval(cfg, variant, encoder, log)
             result.parameters = count_parameters(model)
         else:
             result = classification(cfg, data, encoder, batches, log, run, dict(
@@ -145,7 +144,8 @@ def _train(cfg: RunConfig, loc, data, model, run: Optional[RunFolder], reference
 # evaluate.py
 
 # evaluate.py flags that choose how to score, not which model: free to differ from the run's
-CHOSEN_AT_EVALUATION = ("progress", "gpu", "backend", "data_dir", "protocol", "model_dir")
+# (the protocol too: a classification run's encoder may be scored by retrieval)
+CHOSEN_AT_EVALUATION = fields_affecting("operational", "environment") + ("protocol",)
 
 
 def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> Result:
@@ -156,7 +156,7 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
     log(f"Engine: {device_description()}")
     folder = opts.model_dir
     if folder == "best":
-        folder = find_best_run(opts, data_location(opts))
+        folder = find_best_run(opts, variant_of(resolve(opts)))
         log(f"Best saved model (highest recorded Rank-1): {folder}")
     if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
         return evaluate_reference_checkpoint(opts.replace(model_dir=folder), log)
@@ -184,16 +184,16 @@ def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_class
     """The shared evaluation path: retrieval on the encoder, or the saved classifier scored.
     load_classifier(classifier) fills the classifier's weights (default: classifier.npz)."""
     encoder = build_encoder(cfg, model)
-    loc = data_location(cfg)
+    variant = variant_of(cfg)
     if cfg.protocol == "retrieval":
-        result = retrieval(cfg, loc, encoder, log)
+        result = retrieval(cfg, variant, encoder, log)
     else:
         if load_classifier is None:
             if not os.path.isfile(os.path.join(folder, CLASSIFIER_FILE)):
                 raise UserError(f"{folder} holds no classifier (a retrieval run); use "
                                 f"--protocol retrieval")
             load_classifier = lambda c: load_module(os.path.join(folder, CLASSIFIER_FILE), c)  # noqa: E731
-        data = load_reid_data(loc, get_layout(cfg.layout))
+        data = load_reid_data(variant.files, variant.layout)
         classifier = build_classifier(cfg, model, data.num_classes)
         load_classifier(classifier)
         result = score_saved_classifier(cfg, encoder, classifier, data, log)

@@ -179,9 +179,10 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
 
 def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: str) -> None:
     from utils.data import write_split
+    from utils.datasets import released_folders
     train_x, train_ids = joined["train"]
-    write_split(os.path.join(folder, f"{name}_train_npy_data"), name, length, train_x, train_ids, False)
-    test_dir = os.path.join(folder, f"{name}_test_npy_data")
+    train_dir, test_dir = released_folders(folder, name)
+    write_split(train_dir, name, length, train_x, train_ids, False)
     if protocol == "classification":
         write_split(test_dir, name, length, *joined["test"], True)
         return

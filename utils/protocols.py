@@ -14,11 +14,10 @@ import numpy as np
 from models.training import ReIDTrainer, sequence_encoding
 from utils.config import RunConfig
 from utils.data import ReIDData, retrieval_splits, stratified_holdout
-from utils.datasets import DataLocation
+from utils.datasets import Variant
 from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, rank_n_from_scores,
                            roc_nauc)
 from utils.runtime import generator
-from utils.skeleton import get_layout
 from utils.stages import progress_bar, train_classifier, training_order
 
 NOT_SAVED = dict(saved=False)   # field metadata: kept in memory, not in metrics.json
@@ -157,9 +156,9 @@ def score_saved_classifier(cfg: RunConfig, encoder, classifier, data: ReIDData,
     return result
 
 
-def retrieval(cfg: RunConfig, loc: DataLocation, encoder, log=print) -> RetrievalResult:
+def retrieval(cfg: RunConfig, variant: Variant, encoder, log=print) -> RetrievalResult:
     """Probe/gallery matching of the mean prefix encodings (no classifier)."""
-    probe, gallery = retrieval_splits(loc, get_layout(cfg.layout), cfg.data_dir)
+    probe, gallery = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
     bs = cfg.batch_size
     q = sequence_encoding(encoder.encode_all(
         probe.sequences, bs, lambda it: progress_bar(it, cfg, desc="encode probe")))
@@ -172,4 +171,4 @@ def retrieval(cfg: RunConfig, loc: DataLocation, encoder, log=print) -> Retrieva
     return RetrievalResult(rank1=pick(1), rank5=pick(5), rank10=pick(10), mAP=mean_ap,
                            nauc_cmc=cmc_nauc(cmc), cmc=cmc, queries=valid,
                            skipped_queries=skipped, gallery_size=int(len(gallery.person_ids)),
-                           cmc_title=f"CMC, {loc.run_tag} f={cfg.length}")
+                           cmc_title=f"CMC, {variant.run_tag} f={cfg.length}")

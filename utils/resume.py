@@ -19,14 +19,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from utils.config import fields_affecting
 from utils.errors import UserError
 from utils.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
                       remove_leftovers, write_failure)
 from utils.storage import METRICS_FILE, RESUME_FILE, load_config, save_config, unfinished_runs
 
-# Besides the operational settings (utils/config.py), these may differ when resuming: they
-# do not change what the run computes.
-MAY_DIFFER = ("data_dir", "gpu", "backend")   # a run may continue on the other engine
+# Besides the operational settings (not saved), the environment ones may differ when resuming
+# (utils/config.py AFFECTS): a run may continue on the other engine, or with its data moved.
+MAY_DIFFER = fields_affecting("environment")
 
 
 class TimeBudgetReached(Exception):

@@ -1,4 +1,4 @@
-"""The two training stages: self-supervised pre-training (method §4) and the Re-ID
+"""The two training stages: self-supervised pre-training (docs/method.md §4) and the Re-ID
 classifier with the reference's early stopping (§5). Both checkpoint every epoch when the
 run has a folder, and continue a resumed run from its checkpoint (utils/resume.py).
 """
@@ -13,7 +13,7 @@ from models.factory import build_classifier
 from utils.checkpoints import load_module, save_module
 from utils.config import RunConfig
 from utils.data import ReIDData, full_batches, reference_epoch_order
-from utils.datasets import get_spec
+from utils.datasets import get_dataset
 from utils.errors import UserError
 from utils.metrics import roc_nauc
 from utils.resume import RunFolder, first_difference
@@ -124,7 +124,7 @@ def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folde
         log(f"Self-supervised pre-training: {cfg.pre_epochs} epochs, batch "
             f"{cfg.batch_size}, lr {cfg.pre_lr}"
             + (" (--task none: the encoder stays randomly initialised)" if cfg.task == "none" else ""))
-        reference_epochs = get_spec(cfg.dataset, cfg.data_dir).pretrain_epochs
+        reference_epochs = get_dataset(cfg.dataset, cfg.data_dir).pretrain_epochs
         if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
             log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg.dataset}: a shortened run")

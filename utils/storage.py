@@ -13,8 +13,8 @@ import json
 import os
 import time
 
-from utils.config import SCALE_NAMES, RunConfig, pretraining_switches
-from utils.datasets import DataLocation, locate
+from utils.config import RunConfig, fields_affecting
+from utils.datasets import Variant, get_dataset, resolve_variant
 from utils.errors import UserError
 from utils.io import atomic_save_json
 
@@ -27,42 +27,52 @@ METRICS_FILE = "metrics.json"
 RESUME_FILE = "resume.npz"
 GALLERY_FILE = "gallery.npz"                   # identify.py --enrol: enrolled people, threshold
 CALIBRATION_FILE = "identify_calibration.json"  # identify.py --calibrate: the classifier's threshold
-# What a pre-trained encoder's config.json records: its architecture and pre-training.
-PRETRAIN_KEYS = tuple(dict.fromkeys(
-    ("dataset", "length", "layout", "lstm_size", "P", "fusion_lambda", "n_hood", "num_joints", "scales",
-     "cross_scale", "pre_epochs", "seed") + tuple(pretraining_switches())))
+# A pre-trained encoder's folder is Pre-Trained/<run tag>/<f>/<name>, and its config.json
+# records every setting tagged "pretraining" (utils/config.py), checked when it is reloaded.
+# The name holds every such setting but those the path or the data fix (NAMED_IN_PATH): the
+# BASE_NAME ones always, in this order, then every other one whose value is not its default
+# (the dataset's row for per-dataset settings) as _<setting>-<value>. So a new pre-training
+# setting, once tagged, names the folder of an encoder trained with it; it cannot reuse one.
+NAMED_IN_PATH = ("dataset", "length", "layout", "num_joints", "lstm_size")
+BASE_NAME = (("fusion_lambda", "lambda{:g}"), ("P", "P{}"), ("n_hood", "nhood{}"),
+             ("sample_num", "r{}"), ("loss", "{}"), ("optimizers", "{}"), ("pre_epochs", "e{}"),
+             ("seed", "seed{}"))
+# Names older versions gave, kept so that their encoders are found: first these two ...
+SUFFIX_FIRST = {"scales": lambda v: "scales-" + "-".join(v), "cross_scale": lambda v: "noCSI"}
+SUFFIX_LAST = ("task",)   # ... and --task none last
+PRETRAIN_KEYS = fields_affecting("pretraining")
+def variant_of(cfg: RunConfig) -> Variant:
+    """The resolved configuration's dataset variant: rules, folders, layout (utils/datasets.py)."""
+    return resolve_variant(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type,
+                           cfg.data_dir, cfg.protocol, cfg.layout)
 
 
-def data_location(cfg: RunConfig) -> DataLocation:
-    """The dataset variant's folders (the built-in demo is generated on first use)."""
-    if cfg.dataset in ("demo", "demo20"):
-        from utils.demo import ensure_demo
-        ensure_demo(cfg.dataset, cfg.length, cfg.data_dir)
-    return locate(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type, cfg.data_dir,
-                  cfg.protocol)
-
-
-def pretrained_dir(cfg: RunConfig, loc: DataLocation) -> str:
-    # IAS-A and IAS-B share their training data, and the reference re-uses the IAS-A
-    # pre-trained model for IAS-B: one pre-trained encoder serves both splits.
-    tag = "IAS" if cfg.dataset == "IAS" else loc.run_tag
-    name = (f"lambda{cfg.fusion_lambda:g}_P{cfg.P}_nhood{cfg.n_hood}"
-            f"_r{cfg.sample_num}_{cfg.loss}_{cfg.optimizers}_e{cfg.pre_epochs}_seed{cfg.seed}")
-    if tuple(cfg.scales) != SCALE_NAMES:
-        name += "_scales-" + "-".join(cfg.scales)
-    if not cfg.cross_scale:
-        name += "_noCSI"
-    defaults = RunConfig()
-    for key in pretraining_switches():   # in declaration order
-        if getattr(cfg, key) != getattr(defaults, key):
-            name += f"_{key}-{str(getattr(cfg, key)).replace('/', '')}"
-    if cfg.task == "none":
-        name += "_task-none"
+def pretrained_dir(cfg: RunConfig, variant: Variant) -> str:
+    tag = variant.pretraining_tag   # variants with the same training data may share it
+    name = "_".join(form.format(getattr(cfg, key)) for key, form in BASE_NAME)
+    for key in _suffix_order():
+        value = getattr(cfg, key)
+        if value != _default(cfg, key):
+            name += "_" + (SUFFIX_FIRST[key](value) if key in SUFFIX_FIRST
+                           else f"{key}-{str(value).replace('/', '')}")
     return os.path.join(PRETRAINED_ROOT, tag, str(cfg.length), name)
 
 
-def runs_parent(cfg: RunConfig, loc: DataLocation) -> str:
-    return os.path.join(RN_ROOT, loc.run_tag, str(cfg.length))
+def _suffix_order():
+    named = set(NAMED_IN_PATH) | {key for key, _ in BASE_NAME}
+    rest = [k for k in PRETRAIN_KEYS if k not in named and k not in SUFFIX_FIRST
+            and k not in SUFFIX_LAST]
+    return list(SUFFIX_FIRST) + rest + list(SUFFIX_LAST)
+
+
+def _default(cfg: RunConfig, key: str):
+    """A setting's default: the dataset's row for a per-dataset one, else the declared one."""
+    row = RunConfig.__dataclass_fields__[key].metadata["per_dataset"]
+    return getattr(get_dataset(cfg.dataset, cfg.data_dir), row) if row else getattr(RunConfig(), key)
+
+
+def runs_parent(cfg: RunConfig, variant: Variant) -> str:
+    return os.path.join(RN_ROOT, variant.run_tag, str(cfg.length))
 
 
 def new_run_name(cfg: RunConfig) -> str:
@@ -107,9 +117,9 @@ def finished_runs(parent: str):
             continue
 
 
-def find_best_run(cfg: RunConfig, loc: DataLocation) -> str:
+def find_best_run(cfg: RunConfig, variant: Variant) -> str:
     """The finished run of this protocol with the highest recorded Rank-1."""
-    parent = runs_parent(cfg, loc)
+    parent = runs_parent(cfg, variant)
     candidates = []
     for metrics, folder in finished_runs(parent):
         try:
@@ -119,7 +129,7 @@ def find_best_run(cfg: RunConfig, loc: DataLocation) -> str:
         if protocol == cfg.protocol and "rank1" in metrics:
             candidates.append((metrics["rank1"], folder))
     if not candidates:
-        raise UserError(f"no saved {cfg.protocol} model for {loc.run_tag} f={cfg.length} "
+        raise UserError(f"no saved {cfg.protocol} model for {variant.run_tag} f={cfg.length} "
                         f"under {parent}; train one with SM-SGE.py (--save_flag 1)")
     return max(candidates)[1]
 
