@@ -1,4 +1,4 @@
-"""Random subsequence draws of the pretext task and their ragged layout, and which
+"""Random subsequence draws of the pretext task and their ragged packing, and which
 prefix encodings the Re-ID classifier reads: pure NumPy (no TensorFlow), so that the
 command line can use it before TensorFlow is imported.
 """
@@ -64,7 +64,7 @@ class RaggedDraws:
 
 
 def ragged_draws(draw_lengths: List[int], loss: str = "l1") -> RaggedDraws:
-    """The ragged layout of draws of these lengths, with loss weights for `loss`."""
+    """The ragged packing of draws of these lengths, with loss weights for `loss`."""
     order = sorted(range(len(draw_lengths)), key=lambda d: -draw_lengths[d])
     rows_per_step, source, weight = [], [], []
     for t in range(max(draw_lengths)):

@@ -125,35 +125,21 @@ def sequence_encoding(prefix_encodings: np.ndarray) -> np.ndarray:
     return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
 
 
-class ReIDTrainer:
-    """The classifier on frozen encodings (cached) or on raw sequences (uncached)."""
+def classifier_loss_and_logits(classifier: ReIDClassifier, encodings, labels):
+    """({"reid": mean cross-entropy}, logits) of the summed prefix logits."""
+    logits = classifier(encodings)
+    loss = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    return {"reid": loss}, logits
 
-    def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
-        self.classifier, self.encoder = classifier, encoder
-        self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
+
+class ClassifierScorer:
+    """A Re-ID classifier scored on encodings: compiled inference, no optimiser."""
+
+    def __init__(self, classifier: ReIDClassifier):
+        self.classifier = classifier
         self._engine = engine = backend()
-        self._train = engine.train_step(self._loss_and_logits, [(self.opt, None)])
-        self._eval = engine.function(self._loss_and_logits, classifier.trainable_variables)
-        if encoder is not None:
-            # the encoder is frozen: read as a constant of the step, never updated
-            self._train_raw = engine.train_step(
-                lambda x, y: self._loss_and_logits(ops.stop_gradient(encoder.encode(x)), y),
-                [(self.opt, None)], constants=encoder.model.trainable_variables)
-
-    def state_variables(self) -> list:
-        return list(self.classifier.trainable_variables) + self.opt.slot_variables()
-
-    def _loss_and_logits(self, encodings, labels):
-        """({"reid": mean cross-entropy}, logits)."""
-        logits = self.classifier(encodings)
-        loss = ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-        return {"reid": loss}, logits
-
-    def train_batch(self, batch, labels: np.ndarray, raw: bool = False):
-        """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
-        fn = self._train_raw if raw else self._train
-        losses, logits = fn(batch, np.asarray(labels, np.int64))
-        return float(losses["reid"]), self._engine.to_numpy(logits)
+        self._eval = engine.function(lambda x, y: classifier_loss_and_logits(classifier, x, y),
+                                     classifier.trainable_variables)
 
     def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,
                  drop_last: bool = True) -> dict:
@@ -178,3 +164,35 @@ class ReIDTrainer:
                         logits=logits_all, labels=labels)
         return dict(loss=float(np.mean(losses)), accuracy=float(np.mean(accs)),
                     logits=logits_all, labels=labels)
+
+
+class ReIDTrainer:
+    """The classifier on frozen encodings (cached) or on raw sequences (uncached)."""
+
+    def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
+        self.classifier, self.encoder = classifier, encoder
+        self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
+        self._engine = engine = backend()
+        self._train = engine.train_step(self._loss_and_logits, [(self.opt, None)])
+        self.scorer = ClassifierScorer(classifier)
+        if encoder is not None:
+            # the encoder is frozen: read as a constant of the step, never updated
+            self._train_raw = engine.train_step(
+                lambda x, y: self._loss_and_logits(ops.stop_gradient(encoder.encode(x)), y),
+                [(self.opt, None)], constants=encoder.model.trainable_variables)
+
+    def state_variables(self) -> list:
+        return list(self.classifier.trainable_variables) + self.opt.slot_variables()
+
+    def _loss_and_logits(self, encodings, labels):
+        return classifier_loss_and_logits(self.classifier, encodings, labels)
+
+    def train_batch(self, batch, labels: np.ndarray, raw: bool = False):
+        """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
+        fn = self._train_raw if raw else self._train
+        losses, logits = fn(batch, np.asarray(labels, np.int64))
+        return float(losses["reid"]), self._engine.to_numpy(logits)
+
+    def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,
+                 drop_last: bool = True) -> dict:
+        return self.scorer.evaluate(encodings, labels, batch_size, drop_last)

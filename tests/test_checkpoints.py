@@ -59,7 +59,7 @@ def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypa
 
 
 def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
-    from tests.test_data import write_ias
+    from tests.helpers import write_ias
     monkeypatch.chdir(tmp_path)
     write_ias("Datasets")
     cfg = RunConfig(dataset="IAS", length=4, split="B")

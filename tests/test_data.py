@@ -8,23 +8,7 @@ from utils.data import (full_batches, load_reid_data, read_split, reference_epoc
 from utils.datasets import locate
 from utils.demo import generate_recordings, write_demo
 from utils.errors import UserError
-
-
-def fixture(rng, n_ids=3, per_id=4, f=4, v=20):
-    seqs = rng.normal(size=(n_ids * per_id, f, v, 3)).astype(np.float32)
-    ids = np.repeat(np.arange(1, n_ids + 1) * 10, per_id)
-    return seqs, ids
-
-
-def write_ias(root, f=4):
-    rng = np.random.default_rng(0)
-    base = os.path.join(root, "IAS", str(f))
-    train = fixture(rng, f=f)
-    write_split(os.path.join(base, "IAS_train_npy_data"), "IAS", f, *train, test=False)
-    for split in ("A", "B"):
-        write_split(os.path.join(base, "IAS_test_npy_data"), f"IAS-{split}", f,
-                    *fixture(rng, per_id=2, f=f), test=True)
-    return train
+from tests.helpers import random_sequences, write_ias
 
 
 def test_loader_reads_released_layout_with_ias_names(tmp_path):
@@ -44,7 +28,7 @@ def test_loader_reads_released_layout_with_ias_names(tmp_path):
 
 def test_frame_level_ids_are_accepted(tmp_path):
     rng = np.random.default_rng(1)
-    seqs, ids = fixture(rng)
+    seqs, ids = random_sequences(rng)
     folder = str(tmp_path / "d")
     write_split(folder, "KGBD", 4, seqs, ids, test=False)
     np.save(os.path.join(folder, "frame_id_KGBD_4.npy"), np.repeat(ids, 4))
@@ -60,7 +44,7 @@ def test_missing_folder_says_where_files_go(tmp_path):
 def test_wrong_joint_count_is_reported(tmp_path):
     rng = np.random.default_rng(2)
     folder = str(tmp_path / "d")
-    write_split(folder, "KS20", 4, *fixture(rng, v=20), test=False)
+    write_split(folder, "KS20", 4, *random_sequences(rng, v=20), test=False)
     with pytest.raises(UserError, match="20 joints per frame but KS20 uses 25"):
         read_split(folder, "KS20", 4, 25, False, "KS20")
 
@@ -68,7 +52,7 @@ def test_wrong_joint_count_is_reported(tmp_path):
 def test_wrong_length_and_malformed_file_are_reported(tmp_path):
     rng = np.random.default_rng(3)
     folder = str(tmp_path / "d")
-    write_split(folder, "KGBD", 4, *fixture(rng), test=False)
+    write_split(folder, "KGBD", 4, *random_sequences(rng), test=False)
     with pytest.raises(UserError, match="not a multiple of --length 5"):
         # files are named for length 4: rename one set to pretend length 5
         for a in "xyz":
@@ -83,7 +67,7 @@ def test_wrong_length_and_malformed_file_are_reported(tmp_path):
 
 def test_ids_file_must_agree_with_frame_ids(tmp_path):
     rng = np.random.default_rng(4)
-    seqs, ids = fixture(rng)
+    seqs, ids = random_sequences(rng)
     folder = str(tmp_path / "d")
     write_split(folder, "KGBD", 4, seqs, ids, test=False)
     np.save(os.path.join(folder, "ids_KGBD_4.npy"), np.array({10: [5]}, dtype=object))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.engine import ENGINES, name
-from tests.test_pipeline import ROOT
+from tests.helpers import ROOT
 
 
 
@@ -67,7 +67,7 @@ def test_an_exported_authors_checkpoint_scores_the_same_without_tensorflow(tmp_p
     with TensorFlow unimportable then prints the reference's Rank-1, as tests/test_parity.py
     does with TensorFlow."""
     import shutil
-    from tests.test_parity import CASES
+    from tests.helpers import CASES
     fixtures = os.path.join(ROOT, "tests", "fixtures", "parity", "ks20")
     shutil.copytree(os.path.join(fixtures, "rn"), tmp_path / "rn",
                     ignore=shutil.ignore_patterns("*.ckpt.npz"))

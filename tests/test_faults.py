@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_pipeline import FAST, ROOT, small_opts
-from tests.test_prepare import kgbd_text, raw_frames, write_kgbd_tree
+from tests.helpers import FAST, ROOT, small_opts
+from tests.helpers import kgbd_text, raw_frames, write_kgbd_tree
 from utils.checkpoints import load_module
 from utils.errors import UserError
 from utils.io import atomic_save_json, atomic_save_npz, remove_leftovers

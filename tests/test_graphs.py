@@ -8,6 +8,8 @@ from utils.graphs import MASK_OFF, attention_mask, build_graph, pooling_matrix
 from utils.skeleton import (BUILT_IN, CASIA_14, KINECT_V1, KINECT_V2, LAYOUTS_BY_NAME, PART_NAMES,
                             get_layout, layout_from_data, layout_record, load_layout_file)
 
+from tests.helpers import KINECT_18
+
 
 @pytest.mark.parametrize("layout,hyper", [(KINECT_V1, 39), (KINECT_V2, 49), (CASIA_14, 27)])
 def test_node_counts(layout, hyper):
@@ -111,27 +113,6 @@ def test_built_in_layouts_pass_the_validator_and_keep_the_reference_graphs():
                                     (0, 16), (16, 17), (17, 18), (18, 19)}
     assert (LAYOUTS_BY_NAME["coco17"].num_joints, LAYOUTS_BY_NAME["mediapipe33"].num_joints) == (17, 33)
     assert all(layout.centre == 0 for layout in LAYOUTS_BY_NAME.values())
-
-
-KINECT_18 = {   # a Kinect v2 subset many gait labs record: no hands, no spine shoulder
-    "name": "kinect_v2_18",
-    "joints": ["spine base", "spine mid", "neck", "head", "left shoulder", "left elbow",
-               "left wrist", "right shoulder", "right elbow", "right wrist", "left hip",
-               "left knee", "left ankle", "left foot", "right hip", "right knee", "right ankle",
-               "right foot"],
-    "bones": [["spine base", "spine mid"], ["spine mid", "neck"], ["neck", "head"],
-              ["neck", "left shoulder"], ["left shoulder", "left elbow"], ["left elbow", "left wrist"],
-              ["neck", "right shoulder"], ["right shoulder", "right elbow"],
-              ["right elbow", "right wrist"], ["spine base", "left hip"], ["left hip", "left knee"],
-              ["left knee", "left ankle"], ["left ankle", "left foot"], ["spine base", "right hip"],
-              ["right hip", "right knee"], ["right knee", "right ankle"], ["right ankle", "right foot"]],
-    "parts": {"left thigh": ["left hip", "left knee"], "left shank": ["left ankle", "left foot"],
-              "right thigh": ["right hip", "right knee"], "right shank": ["right ankle", "right foot"],
-              "torso": ["spine base", "spine mid"], "head": ["neck", "head"],
-              "left upper arm": ["left shoulder", "left elbow"], "left forearm": ["left wrist"],
-              "right upper arm": ["right shoulder", "right elbow"], "right forearm": ["right wrist"]},
-    "centre": "spine base",
-}
 
 
 def test_a_layout_file_builds_all_four_scales(tmp_path):

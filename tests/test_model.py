@@ -7,6 +7,7 @@ from models.sm_sge import SMSGE, ReIDClassifier
 from models.training import Encoder, Pretrainer, ReIDTrainer
 from utils.graphs import build_graph
 from utils.skeleton import KINECT_V1, KINECT_V2
+from tests.helpers import expected_encoder_parameters
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +41,6 @@ def test_shapes_through_every_stage(small_model):
     assert small_model.encode(x, zero_frame=False).shape == (4, 4, 64)
     logits = ReIDClassifier(64, 7)(small_model.encode(x))
     assert logits.shape == (4, 7)
-
-
-def expected_encoder_parameters(joints: int, bones: int, lstm: int, heads: int = 8) -> int:
-    """The encoder's size written out from the method (docs/method.md §3-4), independently of the code."""
-    nodes = dict(joint=joints, part=10, body=5, hyper=joints + bones)
-    gat = 3 * 8 + 8 + heads * (8 * 8 + 8 + 8 + 2 + 8)        # input linear, P heads
-    fusion = 10 * 8 * 8        # J<-J,P,B; P<-P,B; B<-B; I<-I,J,P,B
-    lstm_params = sum((n * 8 + lstm) * 4 * lstm + 4 * lstm + 2 * lstm * 4 * lstm + 4 * lstm
-                      for n in nodes.values())
-    targets = dict(joint=("joint", "part", "body"), part=("part", "body"), body=("body",),
-                   hyper=("hyper", "joint", "part", "body"))
-    heads_params = sum(lstm * lstm + lstm + (lstm + 1) * nodes[t] * 3
-                       for s in nodes for t in targets[s])
-    return 4 * gat + fusion + lstm_params + heads_params
 
 
 def test_full_size_parameter_count_is_exact():

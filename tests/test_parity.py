@@ -27,12 +27,9 @@ from utils.data import labels_for, read_split, reference_epoch_order
 from utils.errors import UserError
 from utils.graphs import build_graph
 from utils.skeleton import KINECT_V1, KINECT_V2
+from tests.helpers import CASES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CASES = {"ks20": dict(dataset="KS20", test_tag="KS20", rank1=22.5),
-         "ias": dict(dataset="IAS", test_tag="IAS-A", split="A", rank1=25.0)}
-
-
 @pytest.fixture(scope="module", params=sorted(CASES))
 def init_case(request):
     return ParityCase(request.param)

@@ -1,34 +1,16 @@
 """End-to-end runs of both scripts on the built-in demo data (small settings)."""
 import json
 import os
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from models.factory import build_encoder, build_model
-from utils.config import RunConfig, resolve
+from utils.config import resolve
 from utils.runtime import seed_everything
 from utils.stages import training_order
 from utils.storage import find_best_run, pretrained_dir, variant_of
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
-        "--max_reid_epochs", "4", "--xla", "0", "--no_progress"]
-
-
-def run(script, args, cwd):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script)] + args, cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=900)
-    return proc
-
-
-def rank1(text):
-    return float(re.search(r"Rank-1 ([0-9.]+) ", text.split("=" * 72)[-1]).group(1))
-
+from tests.helpers import FAST, rank1, run, small_opts
 
 def test_train_then_evaluate_reproduces_rank1(tmp_path):
     train = run("SM-SGE.py", FAST, tmp_path)
@@ -91,17 +73,6 @@ def test_evaluate_bad_model_dir(tmp_path):
     assert proc.returncode == 2 and "no checkpoint at RN/nothing" in proc.stderr
     proc = run("evaluate.py", ["--dataset", "KS20"], tmp_path)
     assert proc.returncode == 2 and "no saved classification model" in proc.stderr
-
-
-def small_opts(**kw):
-    opts = dict(dataset="demo", split=None, length=4, view=None, probe_type=None,
-                protocol="classification", progress=False, gpu=-1, fusion_lambda=1.0, P=8,
-                sample_num=1, pre_train=True, save_flag=False, pre_epochs=0, patience=3,
-                loss="l1", n_hood=1, seed=0, selection="val", val_fraction=0.2,
-                batch_size=128, pre_lr=None, reid_lr=None, max_reid_epochs=4,
-                zero_frame=True, optimizers="four", drop_last_test=True, cache=True, xla=False)
-    opts.update(kw)
-    return RunConfig(**opts)
 
 
 def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):

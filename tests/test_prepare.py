@@ -13,39 +13,7 @@ from utils.errors import UserError
 from utils.prepare_dataset import cut_windows, prepare, split_recordings, summary_line
 from utils.raw_skeletons import RawDataError, parse_kgbd_text
 from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KGBD_ORDER = list(KGBD_JOINT_NAMES)      # the order of the raw files: Head first
-
-
-def kgbd_text(frames: np.ndarray) -> str:
-    """[F, 20, 3] in raw-file joint order -> the KGBD text format."""
-    return "".join(f"{name};{x};{y};{z}\n" for frame in frames
-                   for name, (x, y, z) in zip(KGBD_ORDER, frame))
-
-
-def raw_frames(pid: int, walk: int, count: int) -> np.ndarray:
-    """Recognisable values in metres: x = person, y = walk, z = frame / 10, plus the joint's
-    raw index / 100 on x."""
-    f = np.zeros((count, 20, 3), np.float32)
-    f[..., 0] = pid + np.arange(20) / 100.0
-    f[..., 1] = walk
-    f[..., 2] = np.arange(count)[:, None] / 10.0
-    return f
-
-
-def write_kgbd_tree(root, walks=None):
-    """Persons 1..4 with 5, 5, 3 and 4 walks of 60-80 frames; person 4's walk 4 has only
-    25 frames (shorter than 20 + f for f = 6)."""
-    walks = walks or {1: 5, 2: 5, 3: 3, 4: 4}
-    for pid, n in walks.items():
-        folder = root / "Data" / f"Person{pid:03d}"
-        folder.mkdir(parents=True)
-        for w in range(1, n + 1):
-            count = 25 if (pid, w) == (4, 4) else 60 + 5 * w
-            (folder / f"{w}.txt").write_text(kgbd_text(raw_frames(pid, w, count)))
-    return root
-
+from tests.helpers import KGBD_ORDER, ROOT, kgbd_text, raw_frames, write_kgbd_tree
 
 def test_joints_are_mapped_by_name():
     frames = raw_frames(7, 1, 3)
@@ -263,7 +231,7 @@ def test_stride_windows_counts_and_contents():
 def test_own_dataset_with_a_layout_file_runs_end_to_end(tmp_path):
     """An 18-joint layout file, recordings in a tree of one's own, a dataset name no code
     knows: prepared, trained (a few steps) and evaluated, without --layout at evaluation."""
-    from tests.test_graphs import KINECT_18
+    from tests.helpers import KINECT_18
     layout_path = tmp_path / "k18.json"
     layout_path.write_text(json.dumps(KINECT_18))
     rng = np.random.default_rng(1)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.test_pipeline import ROOT
+from tests.helpers import ROOT
 
 SCRIPT = os.path.join(ROOT, "benchmarks", "kgbd_protocol.sh")
 TOY = dict(DATASET="demo", LENGTH="4", PRE_EPOCHS="2", CURVE="1", REID_BUDGET="1",

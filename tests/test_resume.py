@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_pipeline import FAST, ROOT, small_opts
+from tests.helpers import FAST, ROOT, small_opts
 from utils.config import resolve
 from utils.errors import UserError
 

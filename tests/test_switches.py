@@ -160,7 +160,7 @@ def test_reid_from_the_authors_pretrained_encoder(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Loaded the authors' pre-trained encoder" in proc.stdout
     # LSTM 32 and 8 heads read off the checkpoint, not the dataset's LSTM 256
-    from tests.test_model import expected_encoder_parameters
+    from tests.helpers import expected_encoder_parameters
     encoder = expected_encoder_parameters(25, 24, 32)
     assert f"(encoder {encoder / 1e6:.2f} M + " in proc.stdout
     assert "Test (80 of 80 sequences scored)" in proc.stdout

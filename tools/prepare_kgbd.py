@@ -1,4 +1,4 @@
-"""Turn raw skeleton recordings into the released layout that SM-SGE.py reads.
+"""Turn raw skeleton recordings into the released format that SM-SGE.py reads.
 
     python tools/prepare_kgbd.py RAW_DATA_DIR                  # KGBD text files (Data/PersonNNN/K.txt)
     python tools/prepare_kgbd.py RAW --lengths 6 --seed 1

@@ -71,9 +71,11 @@ class RunConfig:
     protocol: str = setting("classification", "classification (the paper's) or retrieval "
                             "(probe/gallery CMC and mAP)", "data",
                             choices=("classification", "retrieval"), affects="data")
+    distance: str = setting("euclidean", "retrieval: distance between sequence encodings",
+                            "data", choices=("euclidean", "cosine"), affects="reid")
     progress: bool = setting(True, "hide progress bars", "data", flag="no_progress",
                              affects="operational")
-    data_dir: str = setting("Datasets", "folder holding the datasets in the released layout",
+    data_dir: str = setting("Datasets", "folder holding the datasets in the released format",
                             "data", affects="environment")
     layout: Optional[Union[str, dict]] = setting(
         None, "skeleton layout: a built-in name (kinect_v1, kinect_v2, casia14, coco17, "

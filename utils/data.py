@@ -87,7 +87,7 @@ def centre_on(sequences: np.ndarray, joint: int = 0) -> np.ndarray:
 
 def read_split(folder: str, tag: str, length: int, num_joints: int, test: bool,
                dataset: str, centre: int = 0) -> Split:
-    """Read one train or test folder of the released layout and check its shapes; frames
+    """Read one train or test folder of the released format and check its shapes; frames
     are centred on joint `centre` (the layout's)."""
     prefix = "t_" if test else ""
     source_hint = source_of(dataset)
@@ -228,7 +228,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Gener
 
 def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
                 person_ids: np.ndarray, test: bool) -> None:
-    """Write sequences [N, f, V, 3] in the released layout (used by the demo and tests).
+    """Write sequences [N, f, V, 3] in the released format (used by the demo and tests).
 
     Each file is written under a temporary name and renamed, so a crash never leaves a
     half-written file that the loader would take for a real one.

@@ -6,7 +6,7 @@ one, quirks included, is one definition here and nothing elsewhere. A run resolv
 dataset variant once (`Variant`: the row and rules, the folders, the skeleton layout) and
 passes it down; no other module asks which dataset it is.
 
-The released file layout (docs/method.md §1), for one variant folder <base> and a file tag
+The released format (docs/method.md §1), for one variant folder <base> and a file tag
 <T>: <base>/<T>_train_npy_data/ and <base>/<T>_test_npy_data/ (`released_folders`); the file
 names inside them are utils/data.py's.
 """
@@ -23,14 +23,14 @@ MANIFEST = "manifest.json"
 
 
 def released_folders(base: str, tag: str) -> Tuple[str, str]:
-    """(training folder, test folder) of a variant folder in the released layout: the one
+    """(training folder, test folder) of a variant folder in the released format: the one
     description of it, for every reader and writer."""
     return os.path.join(base, f"{tag}_train_npy_data"), os.path.join(base, f"{tag}_test_npy_data")
 
 
 @dataclass(frozen=True)
 class DataLocation:
-    """Folders and file-name tags of one dataset variant in the released layout."""
+    """Folders and file-name tags of one dataset variant in the released format."""
     dataset: str
     length: int
     train_dir: str
@@ -238,7 +238,7 @@ def manifest_layout(root: str, dataset: str, length: int):
 def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
            probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
            protocol: str = "classification") -> DataLocation:
-    """The released folder layout (docs/method.md §1) of one dataset variant."""
+    """The released format (docs/method.md §1) of one dataset variant."""
     return get_dataset(dataset, root).locate(length, split, view, probe_type, root, protocol)
 
 

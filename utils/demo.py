@@ -6,7 +6,7 @@ torso lean and sway, left/right asymmetry). Every recording adds its own speed, 
 sensor noise and start phase. Training and test samples are windows cut from distinct
 recordings. Everything is seeded: the same seed writes byte-identical files.
 
-Files are written into Datasets/demo[20]/<f>/ in exactly the released layout, so the
+Files are written into Datasets/demo[20]/<f>/ in exactly the released format, so the
 ordinary loader reads them. The test folder also holds probe/ and gallery/ sub-folders
 (one test recording each) for the retrieval protocol.
 """

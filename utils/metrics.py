@@ -47,11 +47,12 @@ def cmc_and_map(distances: np.ndarray, query_ids: np.ndarray, gallery_ids: np.nd
 
 
 def cmc_and_map_features(queries: np.ndarray, gallery: np.ndarray, query_ids: np.ndarray,
-                         gallery_ids: np.ndarray, chunk: int = 1024):
-    """cmc_and_map of Euclidean distances between feature rows, computed a chunk of
+                         gallery_ids: np.ndarray, chunk: int = 1024, distance: str = "euclidean"):
+    """cmc_and_map of the named distance between feature rows, computed a chunk of
     queries at a time: a real probe/gallery set (KGBD: 15k x 32k windows) would need
     tens of GB as one matrix."""
-    return _merge_cmc((_cmc_chunk(pairwise_euclidean(queries[s:s + chunk], gallery),
+    measure = distance_named(distance)
+    return _merge_cmc((_cmc_chunk(measure(queries[s:s + chunk], gallery),
                                   query_ids[s:s + chunk], gallery_ids)
                        for s in range(0, len(query_ids), chunk)), len(gallery_ids))
 
@@ -90,3 +91,20 @@ def cmc_nauc(cmc: np.ndarray) -> float:
 def pairwise_euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     sq = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2.0 * a @ b.T
     return np.sqrt(np.maximum(sq, 0.0))
+
+
+def pairwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity of every pair of rows (a zero row is at distance 1)."""
+    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    return 1.0 - unit(a) @ unit(b).T
+
+
+DISTANCES = {"euclidean": pairwise_euclidean, "cosine": pairwise_cosine}
+
+
+def distance_named(name: str):
+    """The pairwise distance function of that name (DISTANCES)."""
+    if name not in DISTANCES:
+        from utils.errors import UserError
+        raise UserError(f"unknown distance {name!r}; choose one of {', '.join(DISTANCES)}")
+    return DISTANCES[name]

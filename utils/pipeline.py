@@ -6,16 +6,19 @@ encodings -> the Re-ID classifier with early stopping, or probe/gallery matching
 """
 import contextlib
 import os
+
+import numpy as np
 from typing import Optional, Union
 
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
 from utils.checkpoints import load_module, save_module
 from utils.config import RunConfig, fields_affecting, resolve
-from utils.data import load_reid_data
+from utils.data import load_reid_data, retrieval_splits
 from utils.errors import UserError
 from utils.io import atomic_save_json
-from utils.protocols import (Result, classification, print_summary, retrieval,
-                             score_saved_classifier)
+from utils.protocols import (Result, TrainedClassifier, classifier_protocol, print_summary,
+                             retrieval_protocol)
+from utils.progress import progress_bar
 from utils.resume import Budget, RunFolder, TimeBudgetReached
 from utils.runtime import device_description, seed_everything
 from utils.stages import pretrain_or_load, training_order
@@ -118,11 +121,11 @@ def _train(cfg: RunConfig, variant, data, model, run: Optional[RunFolder], refer
                 cfg, data, model, batches, lambda c: pretrained_dir(c, variant), log, reference, run)
         encoder = build_encoder(cfg, model)
         if cfg.protocol == "retrieval":
-            result = retrieval(cfg, variant, encoder, log)
+            result = run_retrieval(cfg, variant, encoder, log)
             result.parameters = count_parameters(model)
         else:
-            result = classification(cfg, data, encoder, batches, log, run, dict(
-                pretext_history=pre_history, pretrain_seconds=pretrain_seconds))
+            result = TrainedClassifier(cfg, batches, run, dict(
+                pretext_history=pre_history, pretrain_seconds=pretrain_seconds)).run(encoder, data, log)
             result.parameters = count_parameters(model, result.classifier)
     except TimeBudgetReached:
         log(f"Stopped: --time_budget {cfg.time_budget:g} min is spent. The run is saved after "
@@ -186,7 +189,7 @@ def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_class
     encoder = build_encoder(cfg, model)
     variant = variant_of(cfg)
     if cfg.protocol == "retrieval":
-        result = retrieval(cfg, variant, encoder, log)
+        result = run_retrieval(cfg, variant, encoder, log)
     else:
         if load_classifier is None:
             if not os.path.isfile(os.path.join(folder, CLASSIFIER_FILE)):
@@ -196,9 +199,23 @@ def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_class
         data = load_reid_data(variant.files, variant.layout)
         classifier = build_classifier(cfg, model, data.num_classes)
         load_classifier(classifier)
-        result = score_saved_classifier(cfg, encoder, classifier, data, log)
+        result = classifier_protocol(cfg, classifier).run(
+            lambda x: encoder.encode_all(x, cfg.batch_size,
+                                         lambda it: progress_bar(it, cfg, desc="encode test")),
+            data, log)
+        log("Confusion matrix (rows: true identity, columns: predicted):")
+        log(np.array2string(result.confusion, max_line_width=200, threshold=100000))
     print_summary(result, log)
     return result
+
+
+def run_retrieval(cfg: RunConfig, variant, encoder, log=print):
+    """Probe/gallery matching of one vector per sequence: the mean of its prefix encodings."""
+    from models.training import sequence_encoding
+    sets = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
+    return retrieval_protocol(cfg, f"CMC, {variant.run_tag} f={cfg.length}").run(
+        lambda x: sequence_encoding(encoder.encode_all(
+            x, cfg.batch_size, lambda it: progress_bar(it, cfg, desc="encode"))), sets, log)
 
 
 def evaluate_reference_checkpoint(opts: RunConfig, log=print) -> Result:

@@ -1,34 +1,45 @@
-"""Evaluation protocols, each returning a typed result: classification (the paper's: the
-Re-ID classifier trained and scored on the test sequences), retrieval (probe/gallery
-matching of frozen encodings) and scoring a saved classifier (ours or the authors').
+"""Evaluation protocols: objects with one interface, each returning a typed result.
 
-Classification training and scoring a saved classifier share one scoring path
-(`score`); what reaches metrics.json and the summary is derived from the result types.
+    protocol.run(encode, data, log) -> Result
+
+`encode` turns sequences [N, f, V, 3] into features; `data` is what the protocol scores.
+- `Retrieval(distance)`: probe/gallery matching of one vector per sequence (CMC, mAP);
+  data = (probe Split, gallery Split).
+- `NearestNeighbour(distance)`: classification by each identity's nearest training
+  sequence (no training); data = ReIDData. The bone-length baseline uses it.
+- `SavedClassifier(classifier)`: classification by a trained Re-ID classifier, scored with
+  no optimiser (evaluate.py, and the end of training); encode gives prefix encodings.
+- `TrainedClassifier(cfg, batches, ...)`: the paper's protocol, the Re-ID classifier trained
+  with the reference's early stopping on the frozen encoder, then scored as SavedClassifier.
+A new protocol is one class with `run`. What reaches metrics.json and the printed summary
+is derived from the result types' fields.
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from models.training import ReIDTrainer, sequence_encoding
 from utils.config import RunConfig
-from utils.data import ReIDData, retrieval_splits, stratified_holdout
-from utils.datasets import Variant
-from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, rank_n_from_scores,
-                           roc_nauc)
+from utils.data import ReIDData, Split, stratified_holdout
+from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
+                           rank_n_from_scores, roc_nauc)
 from utils.runtime import generator
-from utils.stages import progress_bar, train_classifier, training_order
 
 NOT_SAVED = dict(saved=False)   # field metadata: kept in memory, not in metrics.json
+
+
+def shown(label: str, percent: bool = True, **meta) -> dict:
+    """Field metadata: the field is printed in the summary line as `label value`."""
+    return dict(label=label, percent=percent, **meta)
 
 
 @dataclass
 class Result:
     """What every run records beside its protocol's metrics."""
-    rank1: float
-    rank5: float
-    rank10: float
+    rank1: float = field(metadata=shown("Rank-1"))
+    rank5: float = field(metadata=shown("Rank-5"))
+    rank10: float = field(metadata=shown("Rank-10"))
     pretext_history: List[dict] = field(default_factory=list)
     pretrain_seconds: Optional[float] = None
     parameters: Optional[int] = None
@@ -44,24 +55,41 @@ class Result:
                 if f.metadata.get("saved", True)
                 and (getattr(self, f.name) is not None or f.metadata.get("keep_none"))}
 
+    def headline(self) -> str:
+        return "Result"
+
+    def notes(self) -> List[str]:
+        return []
+
+    def summary(self) -> List[str]:
+        """The headline and every shown field that is set, then the type's notes."""
+        values = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if "label" in f.metadata and v is not None:
+                values.append(f"{f.metadata['label']} " + (f"{100 * v:.2f}" if f.metadata["percent"]
+                                                           else f"{v:.4f}"))
+        return [f"{self.headline()}: " + "  ".join(values)] + self.notes()
+
 
 @dataclass
 class ClassificationResult(Result):
-    nauc: float = 0.0
-    loss: float = 0.0
+    nauc: float = field(default=0.0, metadata=shown("nAUC"))
+    loss: Optional[float] = field(default=None, metadata=shown("loss", percent=False))
     scored: int = 0
     total: int = 0
     confusion: Optional[np.ndarray] = None
-    selection_set: str = "test"
+    selection_set: Optional[str] = None      # where the Re-ID model was chosen: test or val
     best_epoch: Optional[int] = field(default=None, metadata=dict(keep_none=True))
     reid_history: Optional[List[dict]] = None
     reid_seconds: Optional[float] = None
     classifier: object = field(default=None, metadata=NOT_SAVED)
 
-    def summary(self) -> List[str]:
-        lines = [f"Test ({self.scored} of {self.total} sequences scored): "
-                 f"Rank-1 {100 * self.rank1:.2f}  Rank-5 {100 * self.rank5:.2f}  "
-                 f"Rank-10 {100 * self.rank10:.2f}  nAUC {100 * self.nauc:.2f}  loss {self.loss:.4f}"]
+    def headline(self) -> str:
+        return f"Test ({self.scored} of {self.total} sequences scored)"
+
+    def notes(self) -> List[str]:
+        lines = []
         if self.reid_history is not None:
             epochs = len(self.reid_history)
             lines.append(f"Re-ID model of epoch {self.best_epoch} of {epochs} (chosen on the "
@@ -74,19 +102,17 @@ class ClassificationResult(Result):
 
 @dataclass
 class RetrievalResult(Result):
-    mAP: float = 0.0
-    nauc_cmc: float = 0.0
+    mAP: float = field(default=0.0, metadata=shown("mAP"))
+    nauc_cmc: float = field(default=0.0, metadata=shown("nAUC(CMC)"))
     cmc: Optional[np.ndarray] = None
     queries: int = 0
     skipped_queries: int = 0
     gallery_size: int = 0
+    distance: str = "euclidean"
     cmc_title: str = field(default="CMC", metadata=NOT_SAVED)
 
-    def summary(self) -> List[str]:
-        return [f"Retrieval ({self.queries} probes, gallery {self.gallery_size}): "
-                f"Rank-1 {100 * self.rank1:.2f}  Rank-5 {100 * self.rank5:.2f}  "
-                f"Rank-10 {100 * self.rank10:.2f}  mAP {100 * self.mAP:.2f}  "
-                f"nAUC(CMC) {100 * self.nauc_cmc:.2f}"]
+    def headline(self) -> str:
+        return f"Retrieval ({self.queries} probes, gallery {self.gallery_size})"
 
 
 def print_summary(result: Result, log=print) -> None:
@@ -95,80 +121,146 @@ def print_summary(result: Result, log=print) -> None:
         log(line)
 
 
-def score(trainer: ReIDTrainer, enc: np.ndarray, labels: np.ndarray, num_classes: int,
-          cfg: RunConfig, selection_set: str) -> ClassificationResult:
-    """The classifier's test metrics on encodings (the one scoring path)."""
-    ev = trainer.evaluate(enc, labels, cfg.batch_size, cfg.drop_last_test)
-    ranks = rank_n_from_scores(ev["logits"], ev["labels"], (1, 5, 10))
+Encode = Callable[[np.ndarray], np.ndarray]
+
+
+class Protocol:
+    """One evaluation protocol: run(encode, data, log) -> a Result."""
+
+    def run(self, encode: Encode, data, log=print) -> Result:
+        raise NotImplementedError
+
+
+@dataclass
+class Retrieval(Protocol):
+    """Every probe sequence ranks the gallery by the named distance between one feature
+    vector per sequence (encode: sequences -> [N, D]). data: (probe, gallery) Splits."""
+    distance: str = "euclidean"
+    title: str = "CMC"
+
+    def run(self, encode: Encode, data: Tuple[Split, Split], log=print) -> RetrievalResult:
+        probe, gallery = data
+        cmc, mean_ap, valid, skipped = cmc_and_map_features(
+            encode(probe.sequences), encode(gallery.sequences), probe.person_ids,
+            gallery.person_ids, distance=self.distance)
+        if skipped:
+            log(f"{skipped} probe sequences have no true match in the gallery and are skipped")
+        pick = lambda n: float(cmc[min(n, len(cmc)) - 1])   # noqa: E731
+        return RetrievalResult(rank1=pick(1), rank5=pick(5), rank10=pick(10), mAP=mean_ap,
+                               nauc_cmc=cmc_nauc(cmc), cmc=cmc, queries=valid,
+                               skipped_queries=skipped, gallery_size=int(len(gallery.person_ids)),
+                               distance=self.distance, cmc_title=self.title)
+
+
+@dataclass
+class NearestNeighbour(Protocol):
+    """Classification with no training: a test sequence's score for an identity is minus
+    the distance to that identity's nearest training sequence (Rank-1: 1-NN). encode:
+    sequences -> [N, D]; data: ReIDData."""
+    distance: str = "euclidean"
+    chunk: int = 512
+
+    def run(self, encode: Encode, data: ReIDData, log=print) -> ClassificationResult:
+        measure = distance_named(self.distance)
+        test, train = encode(data.test.sequences), encode(data.train.sequences)
+        scores = np.empty((len(test), data.num_classes))
+        for s in range(0, len(test), self.chunk):
+            d = measure(test[s:s + self.chunk], train)
+            for c in range(data.num_classes):
+                scores[s:s + self.chunk, c] = -d[:, data.train_labels == c].min(axis=1)
+        return scores_result(scores, data.test_labels, data.num_classes)
+
+
+def scores_result(scores: np.ndarray, labels: np.ndarray, num_classes: int,
+                  accuracy: Optional[float] = None, **fields) -> ClassificationResult:
+    """Classification metrics from per-class scores of every scored test sequence; Rank-1
+    is `accuracy` where the protocol defines it otherwise (the reference's batch mean)."""
+    ranks = rank_n_from_scores(scores, labels, (1, 5, 10))
+    fields.setdefault("scored", int(len(labels)))
+    fields.setdefault("total", int(len(labels)))
     return ClassificationResult(
-        rank1=ev["accuracy"], rank5=ranks[5], rank10=ranks[10], loss=ev["loss"],
-        nauc=roc_nauc(ev["logits"], ev["labels"], num_classes), scored=int(len(ev["labels"])),
-        total=int(len(labels)), confusion=confusion(ev["logits"].argmax(1), ev["labels"], num_classes),
-        selection_set=selection_set, classifier=trainer.classifier)
+        rank1=ranks[1] if accuracy is None else accuracy, rank5=ranks[5], rank10=ranks[10],
+        nauc=roc_nauc(scores, labels, num_classes),
+        confusion=confusion(scores.argmax(1), labels, num_classes), **fields)
 
 
-def classification(cfg: RunConfig, data: ReIDData, encoder, batches: list, log=print,
-                   run=None, pretraining: Optional[dict] = None) -> ClassificationResult:
-    """Train the Re-ID classifier and score it. batches: the run's training order (the one
-    pre-training used); with --selection val the order is rebuilt, the same way, on the
-    training sequences that remain."""
-    bs = cfg.batch_size
-    train_x, train_y = data.train.sequences, data.train_labels
-    if cfg.selection == "val":
-        tr, va = stratified_holdout(train_y, cfg.val_fraction, generator(cfg.seed, "holdout"))
-        sel_x, sel_y = train_x[va], train_y[va]
-        train_x, train_y = train_x[tr], train_y[tr]
-        batches = training_order(cfg, train_y)
-        log(f"Model selection on a validation split of the training data ({len(va)} "
-            f"sequences); the test set is scored once, at the end.")
-    else:
-        # Test labels are only read here, in the reference's test-set selection mode.
-        sel_x, sel_y = data.test.sequences, data.test_labels
-        log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
-            "use --selection val for a clean estimate.")
-    if cfg.cache:
-        log("Encoding sequences once with the frozen encoder ...")
-        train_x = encoder.encode_all(train_x, bs, lambda it: progress_bar(it, cfg, desc="encode train"))
-        sel_x = encoder.encode_all(sel_x, bs, lambda it: progress_bar(it, cfg, desc="encode selection"))
-    trainer, history, best_epoch, reid_seconds = train_classifier(
-        cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes, cfg.selection,
-        log, run, pretraining)
-    if cfg.selection == "val":
-        test_enc = encoder.encode_all(data.test.sequences, bs)
-    else:
-        test_enc = sel_x if cfg.cache else encoder.encode_all(sel_x, bs)
-    result = score(trainer, test_enc, data.test_labels, data.num_classes, cfg, cfg.selection)
-    return dataclasses.replace(result, reid_history=history, best_epoch=best_epoch,
-                               reid_seconds=reid_seconds)
+@dataclass
+class SavedClassifier(Protocol):
+    """Classification by a trained Re-ID classifier (ours or the authors'), scored with no
+    optimiser: the logits of a sequence's prefixes summed (docs/method.md §5). encode:
+    sequences -> prefix encodings [N, K, E]; data: ReIDData."""
+    classifier: object
+    batch_size: int
+    drop_last: bool = True            # the reference scores full batches only
+    selection_set: Optional[str] = None
+
+    def run(self, encode: Encode, data: ReIDData, log=print) -> ClassificationResult:
+        return self.score(encode(data.test.sequences), data.test_labels, data.num_classes)
+
+    def score(self, encodings: np.ndarray, labels: np.ndarray, num_classes: int
+              ) -> ClassificationResult:
+        """The one scoring path, on encodings already made (the training stage's cache)."""
+        from models.training import ClassifierScorer
+        ev = ClassifierScorer(self.classifier).evaluate(encodings, labels, self.batch_size,
+                                                        self.drop_last)
+        # Rank-1 is the reference's accuracy: the mean of per-batch accuracies
+        return scores_result(ev["logits"], ev["labels"], num_classes, accuracy=ev["accuracy"],
+                             loss=ev["loss"], total=int(len(labels)),
+                             selection_set=self.selection_set, classifier=self.classifier)
 
 
-def score_saved_classifier(cfg: RunConfig, encoder, classifier, data: ReIDData,
-                           log=print) -> ClassificationResult:
-    """evaluate.py: a trained classifier (ours or the authors') on the test sequences,
-    with the confusion matrix printed."""
-    enc = encoder.encode_all(data.test.sequences, cfg.batch_size,
-                             lambda it: progress_bar(it, cfg, desc="encode test"))
-    result = score(ReIDTrainer(classifier, cfg.reid_lr), enc, data.test_labels,
-                   data.num_classes, cfg, cfg.selection)
-    np.set_printoptions(linewidth=200, threshold=100000)
-    log("Confusion matrix (rows: true identity, columns: predicted):")
-    log(str(result.confusion))
-    return result
+@dataclass
+class TrainedClassifier(Protocol):
+    """The paper's protocol: the Re-ID classifier trained on the frozen encoder's training
+    encodings with the reference's early stopping (utils/stages.py), the model chosen on the
+    test set (reference) or on a validation split of the training data (--selection val, the
+    test set then scored once), then scored as SavedClassifier. encode: the frozen Encoder
+    itself (without the cache it runs inside the training step); data: ReIDData.
+    batches: the run's training order; run: its folder (checkpoints); pretraining: what the
+    finished pre-training recorded, carried in the checkpoints."""
+    cfg: RunConfig
+    batches: list
+    run_folder: object = None
+    pretraining: Optional[dict] = None
+
+    def run(self, encoder, data: ReIDData, log=print) -> ClassificationResult:
+        from utils.progress import progress_bar
+        from utils.stages import train_classifier, training_order
+        cfg, batches = self.cfg, self.batches
+        bs = cfg.batch_size
+        train_x, train_y = data.train.sequences, data.train_labels
+        if cfg.selection == "val":
+            tr, va = stratified_holdout(train_y, cfg.val_fraction, generator(cfg.seed, "holdout"))
+            sel_x, sel_y = train_x[va], train_y[va]
+            train_x, train_y = train_x[tr], train_y[tr]
+            batches = training_order(cfg, train_y)
+            log(f"Model selection on a validation split of the training data ({len(va)} "
+                f"sequences); the test set is scored once, at the end.")
+        else:
+            # Test labels are only read here, in the reference's test-set selection mode.
+            sel_x, sel_y = data.test.sequences, data.test_labels
+            log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
+                "use --selection val for a clean estimate.")
+        if cfg.cache:
+            log("Encoding sequences once with the frozen encoder ...")
+            train_x = encoder.encode_all(train_x, bs, lambda it: progress_bar(it, cfg, desc="encode train"))
+            sel_x = encoder.encode_all(sel_x, bs, lambda it: progress_bar(it, cfg, desc="encode selection"))
+        trainer, history, best_epoch, reid_seconds = train_classifier(
+            cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes,
+            cfg.selection, log, self.run_folder, self.pretraining)
+        if cfg.selection == "val":
+            test_enc = encoder.encode_all(data.test.sequences, bs)
+        else:
+            test_enc = sel_x if cfg.cache else encoder.encode_all(sel_x, bs)
+        result = SavedClassifier(trainer.classifier, bs, cfg.drop_last_test, cfg.selection).score(
+            test_enc, data.test_labels, data.num_classes)
+        return dataclasses.replace(result, reid_history=history, best_epoch=best_epoch,
+                                   reid_seconds=reid_seconds)
 
 
-def retrieval(cfg: RunConfig, variant: Variant, encoder, log=print) -> RetrievalResult:
-    """Probe/gallery matching of the mean prefix encodings (no classifier)."""
-    probe, gallery = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
-    bs = cfg.batch_size
-    q = sequence_encoding(encoder.encode_all(
-        probe.sequences, bs, lambda it: progress_bar(it, cfg, desc="encode probe")))
-    g = sequence_encoding(encoder.encode_all(
-        gallery.sequences, bs, lambda it: progress_bar(it, cfg, desc="encode gallery")))
-    cmc, mean_ap, valid, skipped = cmc_and_map_features(q, g, probe.person_ids, gallery.person_ids)
-    if skipped:
-        log(f"{skipped} probe sequences have no true match in the gallery and are skipped")
-    pick = lambda n: float(cmc[min(n, len(cmc)) - 1])   # noqa: E731
-    return RetrievalResult(rank1=pick(1), rank5=pick(5), rank10=pick(10), mAP=mean_ap,
-                           nauc_cmc=cmc_nauc(cmc), cmc=cmc, queries=valid,
-                           skipped_queries=skipped, gallery_size=int(len(gallery.person_ids)),
-                           cmc_title=f"CMC, {variant.run_tag} f={cfg.length}")
+def classifier_protocol(cfg: RunConfig, classifier) -> SavedClassifier:
+    return SavedClassifier(classifier, cfg.batch_size, cfg.drop_last_test, cfg.selection)
+
+
+def retrieval_protocol(cfg: RunConfig, title: str = "CMC") -> Retrieval:
+    return Retrieval(cfg.distance, title)

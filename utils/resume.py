@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from utils.config import fields_affecting
+from utils.config import RunConfig, fields_affecting
 from utils.errors import UserError
 from utils.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
                       remove_leftovers, write_failure)
@@ -44,9 +44,11 @@ class Budget:
 
 def first_difference(saved: dict, current: dict) -> Optional[Tuple[str, object, object]]:
     """(key, saved value, current value) of the first setting, in the current settings'
-    order, whose saved (JSON) value differs; None when all agree."""
+    order, whose saved (JSON) value differs; None when all agree. A setting the saved
+    record lacks (added by a later version) agrees when it has its default value."""
+    defaults = RunConfig().saved()
     for key, value in current.items():
-        if key in MAY_DIFFER:
+        if key in MAY_DIFFER or (key not in saved and key in defaults and value == defaults[key]):
             continue
         old = saved.get(key)
         if isinstance(value, tuple):   # JSON has no tuples: compare as the saved list

@@ -7,7 +7,7 @@ import time
 from typing import Optional
 
 import numpy as np
-from tqdm import tqdm
+from utils.progress import progress_bar
 
 from models.factory import build_classifier
 from utils.checkpoints import load_module, save_module
@@ -22,11 +22,6 @@ from utils.io import remove_leftovers
 from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
 from utils.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen, assign,
                               run_epochs)
-
-
-def progress_bar(iterable, cfg, **kw):
-    return tqdm(iterable, disable=None if cfg.progress else True,
-                leave=False, dynamic_ncols=True, **kw)
 
 
 def _duration(seconds: float) -> str:

@@ -6,7 +6,7 @@
         classifier.npz, plots, metrics.json (last: a run is finished when it has one);
         later identify.py may add gallery.npz and identify_calibration.json
 
-The datasets' own released layout (Datasets/...) is utils/datasets.py's.
+The datasets' own released format (Datasets/...) is utils/datasets.py's.
 """
 import glob
 import json

@@ -1,0 +1,133 @@
+"""Protocols are objects with one interface, run(encode, data) -> a typed result: the
+bone-length baseline runs through them with its own encode function, a new protocol is one
+class, and the printed summary and metrics.json follow from the result's fields."""
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from tools.bone_baseline import main as bone_baseline, mean_bone_lengths
+from utils.config import RunConfig, resolve
+from utils.data import ReIDData, load_reid_data
+from utils.errors import UserError
+from utils.metrics import DISTANCES
+from utils.protocols import (ClassificationResult, NearestNeighbour, Protocol, Retrieval,
+                             scores_result, shown)
+from utils.storage import variant_of
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    variant = variant_of(resolve(RunConfig(length=4)))
+    return variant, load_reid_data(variant.files, variant.layout)
+
+
+def bones(variant):
+    return lambda sequences: mean_bone_lengths(sequences, variant.layout.bones)
+
+
+def test_nearest_neighbour_is_the_one_nearest_training_window_of_each_identity(demo):
+    variant, data = demo
+    result = NearestNeighbour().run(bones(variant), data)
+    test, train = bones(variant)(data.test.sequences), bones(variant)(data.train.sequences)
+    # written out the slow way: the identity of the single nearest training window
+    nearest = [data.train_labels[np.argmin(np.linalg.norm(train - t, axis=1))] for t in test]
+    assert result.rank1 == pytest.approx(np.mean(np.array(nearest) == data.test_labels))
+    assert result.scored == result.total == len(data.test_labels)
+    assert result.rank1 <= result.rank5 <= result.rank10 <= 1 and 0.5 < result.nauc <= 1
+
+
+def test_retrieval_distance_is_chosen_by_name():
+    """The named distance reaches the ranking: each result equals the CMC and mAP of that
+    distance's matrix computed independently (scipy), on features with no near ties."""
+    from types import SimpleNamespace
+    from scipy.spatial.distance import cdist
+    from utils.metrics import cmc_and_map
+    rng = np.random.default_rng(1)
+    ids = np.repeat(np.arange(6), 3)
+    probe = SimpleNamespace(sequences=rng.normal(size=(18, 5)) + ids[:, None], person_ids=ids)
+    gallery = SimpleNamespace(sequences=rng.normal(size=(18, 5)) * 3 + ids[:, None], person_ids=ids)
+    results = {}
+    for name, scipy_name in (("euclidean", "euclidean"), ("cosine", "cosine")):
+        results[name] = Retrieval(name).run(lambda x: x, (probe, gallery))
+        cmc, mean_ap, _, _ = cmc_and_map(cdist(probe.sequences, gallery.sequences, scipy_name),
+                                         ids, ids)
+        np.testing.assert_allclose(results[name].cmc, cmc)
+        assert results[name].mAP == pytest.approx(mean_ap) and results[name].distance == name
+    assert results["euclidean"].mAP != pytest.approx(results["cosine"].mAP)
+    assert set(DISTANCES) == set(RunConfig.__dataclass_fields__["distance"].metadata["choices"])
+    with pytest.raises(UserError, match="unknown distance 'manhattan'; choose one of euclidean, cosine"):
+        Retrieval("manhattan").run(lambda x: x, (probe, gallery))
+
+
+def test_bone_baseline_prints_the_protocol_s_own_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert bone_baseline(["--length", "4"]) == 0
+    out = capsys.readouterr().out
+    variant = variant_of(resolve(RunConfig(length=4)))
+    expected = NearestNeighbour().run(bones(variant), load_reid_data(variant.files, variant.layout))
+    assert expected.summary()[0] in out
+    assert bone_baseline(["--length", "4", "--protocol", "retrieval", "--distance", "cosine"]) == 0
+    assert "Retrieval (" in capsys.readouterr().out
+
+
+@dataclass
+class CentroidResult(ClassificationResult):
+    """A result type with one more metric: it reaches both outputs by being a field."""
+    spread: float = field(default=0.0, metadata=shown("spread", percent=False))
+
+
+class Centroid(Protocol):
+    """A new protocol is one class: classify by the nearest identity mean."""
+
+    def run(self, encode, data: ReIDData, log=print) -> CentroidResult:
+        train, test = encode(data.train.sequences), encode(data.test.sequences)
+        means = np.stack([train[data.train_labels == c].mean(0) for c in range(data.num_classes)])
+        scores = -np.linalg.norm(test[:, None] - means[None], axis=-1)
+        result = scores_result(scores, data.test_labels, data.num_classes)
+        return CentroidResult(**{f.name: getattr(result, f.name)
+                                 for f in dataclasses.fields(result)},
+                              spread=float(np.mean(np.std(train, axis=0))))
+
+
+def test_a_new_protocol_is_one_class_and_its_fields_reach_summary_and_metrics(demo):
+    variant, data = demo
+    result = Centroid().run(bones(variant), data)
+    assert 0 < result.rank1 <= 1
+    (line,) = [l for l in result.summary() if l.startswith("Test (")]
+    assert f"Rank-1 {100 * result.rank1:.2f}" in line and f"spread {result.spread:.4f}" in line
+    assert "loss" not in line                 # unset shown fields are left out
+    metrics = result.metrics()
+    assert metrics["spread"] == result.spread and "classifier" not in metrics
+    assert "selection_set" not in metrics     # no model was selected
+
+
+def test_scoring_a_classifier_needs_no_optimiser():
+    from models.sm_sge import ReIDClassifier
+    from models.training import ClassifierScorer, ReIDTrainer
+    from utils.protocols import SavedClassifier
+    rng = np.random.default_rng(0)
+    classifier = ReIDClassifier(16, 5)
+    enc = rng.normal(size=(23, 3, 16)).astype(np.float32)
+    labels = rng.integers(0, 5, 23)
+    scorer = ClassifierScorer(classifier)
+    assert not hasattr(scorer, "opt")
+    got = scorer.evaluate(enc, labels, 8, drop_last=False)
+    want = ReIDTrainer(classifier, 0.001).evaluate(enc, labels, 8, drop_last=False)
+    assert got["accuracy"] == want["accuracy"] and got["loss"] == pytest.approx(want["loss"])
+    result = SavedClassifier(classifier, 8, drop_last=True).score(enc, labels, 5)
+    assert (result.scored, result.total) == (16, 23)    # the reference's full batches only
+    options = np.get_printoptions()
+    assert result.confusion.sum() == 16 and np.get_printoptions() == options
+
+
+def test_no_module_sets_numpy_print_options_for_the_process():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in ("utils", "models", "tools"):
+        for name in os.listdir(os.path.join(root, folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(root, folder, name)) as fh:
+                    assert "set_printoptions" not in fh.read(), f"{folder}/{name}"
