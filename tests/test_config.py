@@ -6,7 +6,7 @@ import pytest
 
 from utils.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options, evaluation_parser,
                        training_options, training_parser)
-from utils.config import RunConfig, fields_affecting, resolve
+from utils.config import ResolvedConfig, RunConfig, fields_affecting, resolve
 from utils.datasets import REGISTRY, DataLocation, Variant
 from utils.errors import UserError
 from utils.storage import NAMED_IN_PATH, PRETRAIN_KEYS, pretrained_dir
@@ -65,7 +65,7 @@ def test_config_json_round_trip_and_unknown_settings():
     cfg = resolve(RunConfig(dataset="KGBD", seed=3, scales=["joint", "body"]))
     saved = cfg.saved()
     assert not set(saved) & {"progress", "resume", "time_budget", "model_dir"}
-    assert RunConfig.from_saved(saved, "x") == cfg.replace(progress=True, resume=None,
+    assert ResolvedConfig.from_saved(saved, "x") == cfg.replace(progress=True, resume=None,
                                                           time_budget=None, model_dir="best")
     with pytest.raises(UserError, match="x has a setting this version does not know: colour"):
         RunConfig.from_saved(dict(saved, colour="red"), "x")
@@ -114,3 +114,19 @@ def test_non_finite_numbers_are_refused_for_every_float_flag(value):
         args = training_parser().parse_args([f"--{flag}={value}"])
         with pytest.raises(UserError, match=f"--{flag} must be a finite number"):
             training_options(args)
+
+
+def test_the_resolved_configuration_is_its_own_type():
+    """Flags give a RunConfig (per-dataset values unset); resolve() a ResolvedConfig, in which
+    they are set; a saved record that lacks one is refused in one line."""
+    flags = RunConfig(dataset="KGBD")
+    assert flags.batch_size is None and not isinstance(flags, ResolvedConfig)
+    cfg = resolve(flags)
+    assert isinstance(cfg, ResolvedConfig) and isinstance(cfg.replace(seed=1), ResolvedConfig)
+    assert (cfg.batch_size, cfg.lstm_size, cfg.reid_lr) == (256, 128, 0.0025)
+    with pytest.raises(ValueError, match="needs layout, batch_size, pre_epochs, pre_lr, reid_lr"):
+        ResolvedConfig()
+    saved = cfg.saved()
+    del saved["lstm_size"]
+    with pytest.raises(UserError, match="run/config.json is incomplete .*lstm_size.*damaged"):
+        ResolvedConfig.from_saved(saved, "run/config.json")

@@ -37,7 +37,8 @@ def build_toy(name, length, root):
 
 TOY = HeldOutFolder(name="toy", layout="kinect_v2", batch_size=128, lstm_size=64,
                     pretrain_lr=0.0005, pretrain_epochs=1, reid_lr=0.0025,
-                    source="the toy of tests/test_datasets.py", min_save_epoch=2, build=build_toy)
+                    source="the toy of tests/test_datasets.py", min_save_epoch=2,
+                    build="tests.test_datasets:build_toy")
 
 
 @pytest.fixture

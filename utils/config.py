@@ -189,7 +189,37 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise UserError(f"{where} has a setting this version does not know: {unknown[0]}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as exc:   # a resolved record lacking a derived value
+            raise UserError(f"{where} is incomplete ({exc}); the run folder is damaged") from None
+
+
+def _as_declared(name: str):
+    """RunConfig's field `name` again, for a subclass that narrows its type."""
+    f = RunConfig.__dataclass_fields__[name]
+    return field(default=f.default, metadata=f.metadata)
+
+
+@dataclass
+class ResolvedConfig(RunConfig):
+    """A RunConfig after resolve() (or reloaded from a run's config.json): the per-dataset and
+    derived values are filled, so their types are no longer Optional. What the user asked
+    for is a RunConfig; what the stages run with is a ResolvedConfig."""
+    layout: Union[str, dict] = _as_declared("layout")
+    batch_size: int = _as_declared("batch_size")
+    pre_epochs: int = _as_declared("pre_epochs")
+    pre_lr: float = _as_declared("pre_lr")
+    reid_lr: float = _as_declared("reid_lr")
+    num_joints: int = _as_declared("num_joints")
+    lstm_size: int = _as_declared("lstm_size")
+
+    def __post_init__(self):
+        unset = [f.name for f in dataclasses.fields(self)
+                 if (f.metadata["per_dataset"] or f.metadata["group"] == "derived"
+                     or f.name == "layout") and getattr(self, f.name) is None]
+        if unset:
+            raise ValueError(f"a resolved configuration needs {', '.join(unset)}")
 
 
 def fields_affecting(*tags: str) -> tuple:
@@ -318,7 +348,7 @@ def _check_together(cfg: RunConfig) -> None:
         raise UserError("--encoder_ckpt loads a pre-trained encoder: use it with --pre_train 0")
 
 
-def resolve(cfg: RunConfig) -> RunConfig:
+def resolve(cfg: RunConfig) -> ResolvedConfig:
     """Fill the per-dataset settings (docs/method.md §6) that the user left unset, and the layout:
     --layout, else a prepared dataset's manifest, else the dataset's own; recorded as a
     built-in's name or a layout file's whole content."""
@@ -343,4 +373,5 @@ def resolve(cfg: RunConfig) -> RunConfig:
                         f"be below --pre_epochs ({epochs}) and --pre_train must be 1")
     changes["min_save_epoch"] = spec.min_save_epoch
     changes["backend"] = select(cfg.backend)
-    return cfg.replace(**changes)
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return ResolvedConfig(**dict(values, **changes))

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 from utils.errors import UserError
 
@@ -54,7 +54,10 @@ class Dataset:
     source: str                  # where the pre-processed files come from (for error messages)
     pretrain_epochs_probe: Optional[int] = None   # pre-training epochs with --probe_type
     min_save_epoch: int = 0      # first 0-based Re-ID epoch whose model may be kept
-    build: Optional[Callable[[str, int, str], None]] = None   # (name, f, root): make the files
+    # Generated data: "module:function" taking (name, f, root) that makes the files if they
+    # are missing. A name, not a callable: generators sit above this module (they write the
+    # released format with utils/data.py), so it must not import them.
+    build: Optional[str] = None
 
     @property
     def num_joints(self) -> int:
@@ -151,11 +154,6 @@ class CrossView(Dataset):
                             self.name, f"{self.name}-view{view}")
 
 
-def _build_demo(name: str, length: int, root: str) -> None:
-    from utils.demo import ensure_demo   # the generator sits above this floor
-    ensure_demo(name, length, root)
-
-
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
            "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
 # KGBD's raw recordings are public (KinectGait), so it can also be built from them.
@@ -180,9 +178,9 @@ REGISTRY = {d.name: d for d in (
     # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
     # pipeline runs in minutes on two CPU cores.
     Dataset(name="demo", layout="kinect_v2", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
-            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build=_build_demo),
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.demo:ensure_demo"),
     Dataset(name="demo20", layout="kinect_v1", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
-            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build=_build_demo),
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.demo:ensure_demo"),
 )}
 
 # A dataset prepared from raw recordings under a name of one's own (tools/prepare_kgbd.py
@@ -270,6 +268,8 @@ def resolve_variant(dataset: str, length: int, split: Optional[str], view: Optio
     from utils.skeleton import get_layout
     found = get_dataset(dataset, root)
     if found.build is not None:
-        found.build(found.name, length, root)
+        import importlib
+        module, function = found.build.split(":")
+        getattr(importlib.import_module(module), function)(found.name, length, root)
     files = found.locate(length, split, view, probe_type, root, protocol)
     return Variant(found, files, get_layout(layout), root)

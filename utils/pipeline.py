@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
 from utils.checkpoints import load_module, save_module
-from utils.config import RunConfig, fields_affecting, resolve
+from utils.config import ResolvedConfig, RunConfig, fields_affecting, resolve
 from utils.data import load_reid_data, retrieval_splits
 from utils.errors import UserError
 from utils.io import atomic_save_json
@@ -65,7 +65,7 @@ def save_run(result: Result, model, run: RunFolder, log=print) -> str:
     return run.path
 
 
-def log_model_size(cfg: RunConfig, model, num_classes: int, log=print) -> None:
+def log_model_size(cfg: ResolvedConfig, model, num_classes: int, log=print) -> None:
     encoder_params = count_parameters(model)
     if cfg.protocol == "retrieval":
         log(f"Model size: {encoder_params / 1e6:.2f} M parameters (encoder only; the paper "
@@ -106,7 +106,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
             raise
 
 
-def _train(cfg: RunConfig, variant, data, model, run: Optional[RunFolder], reference,
+def _train(cfg: ResolvedConfig, variant, data, model, run: Optional[RunFolder], reference,
            device: str, log) -> Union[Result, Stopped]:
     """Pre-training (or its reload) and the Re-ID stage, then the run's files."""
     state = run.state if run is not None else None
@@ -183,7 +183,7 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
     return evaluate(cfg, model, folder, log)
 
 
-def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_classifier=None) -> Result:
+def evaluate(cfg: ResolvedConfig, model, folder: Optional[str], log=print, load_classifier=None) -> Result:
     """The shared evaluation path: retrieval on the encoder, or the saved classifier scored.
     load_classifier(classifier) fills the classifier's weights (default: classifier.npz)."""
     encoder = build_encoder(cfg, model)
@@ -209,7 +209,7 @@ def evaluate(cfg: RunConfig, model, folder: Optional[str], log=print, load_class
     return result
 
 
-def run_retrieval(cfg: RunConfig, variant, encoder, log=print):
+def run_retrieval(cfg: ResolvedConfig, variant, encoder, log=print):
     """Probe/gallery matching of one vector per sequence: the mean of its prefix encodings."""
     from models.training import sequence_encoding
     sets = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())

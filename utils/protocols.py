@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from utils.config import RunConfig
+from utils.config import ResolvedConfig
 from utils.data import ReIDData, Split, stratified_holdout
 from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
                            rank_n_from_scores, roc_nauc)
@@ -218,7 +218,7 @@ class TrainedClassifier(Protocol):
     itself (without the cache it runs inside the training step); data: ReIDData.
     batches: the run's training order; run: its folder (checkpoints); pretraining: what the
     finished pre-training recorded, carried in the checkpoints."""
-    cfg: RunConfig
+    cfg: ResolvedConfig
     batches: list
     run_folder: object = None
     pretraining: Optional[dict] = None
@@ -258,9 +258,9 @@ class TrainedClassifier(Protocol):
                                    reid_seconds=reid_seconds)
 
 
-def classifier_protocol(cfg: RunConfig, classifier) -> SavedClassifier:
+def classifier_protocol(cfg: ResolvedConfig, classifier) -> SavedClassifier:
     return SavedClassifier(classifier, cfg.batch_size, cfg.drop_last_test, cfg.selection)
 
 
-def retrieval_protocol(cfg: RunConfig, title: str = "CMC") -> Retrieval:
+def retrieval_protocol(cfg: ResolvedConfig, title: str = "CMC") -> Retrieval:
     return Retrieval(cfg.distance, title)

@@ -11,7 +11,7 @@ from utils.progress import progress_bar
 
 from models.factory import build_classifier
 from utils.checkpoints import load_module, save_module
-from utils.config import RunConfig
+from utils.config import ResolvedConfig
 from utils.data import ReIDData, full_batches, reference_epoch_order
 from utils.datasets import get_dataset
 from utils.errors import UserError
@@ -38,14 +38,14 @@ def _values(variables) -> list:
     return [v.numpy() for v in variables]
 
 
-def training_order(cfg: RunConfig, labels: np.ndarray) -> list:
+def training_order(cfg: ResolvedConfig, labels: np.ndarray) -> list:
     """The reference's epoch order, cut into full batches: built once per run (seeded),
     used by pre-training and by the Re-ID stage, every epoch."""
     order = reference_epoch_order(labels, cfg.batch_size, generator(cfg.seed, "training order"))
     return full_batches(order, cfg.batch_size)
 
 
-def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=print,
+def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, log=print,
              run: Optional[RunFolder] = None, after_epoch=None):
     """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
     resumed run's pre-training from its checkpoint. after_epoch(epochs_done), if given, is
@@ -93,7 +93,7 @@ def pretrain(cfg: RunConfig, model, sequences: np.ndarray, batches: list, log=pr
     return state.history, state.seconds
 
 
-def save_pretrained(cfg: RunConfig, model, folder: str) -> None:
+def save_pretrained(cfg: ResolvedConfig, model, folder: str) -> None:
     """The encoder and the settings it was pre-trained with (checked when it is reloaded).
     Temporary files of an earlier save of this encoder that was killed are removed first."""
     if os.path.isdir(folder):
@@ -102,7 +102,7 @@ def save_pretrained(cfg: RunConfig, model, folder: str) -> None:
     save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
 
 
-def pretrain_or_load(cfg: RunConfig, data: ReIDData, model, batches: list, folder_for,
+def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, folder_for,
                      log=print, reference=None, run: Optional[RunFolder] = None):
     """Pre-train `model` and save it in folder_for(cfg), or load its saved weights from
     there, or those of the authors' checkpoint `reference` (--encoder_ckpt). With
@@ -168,7 +168,7 @@ def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, ep
     return progress, progress and acc > best_acc and epoch >= min_save_epoch
 
 
-def train_classifier(cfg: RunConfig, encoder, train_x, train_y, batches, sel_x, sel_y,
+def train_classifier(cfg: ResolvedConfig, encoder, train_x, train_y, batches, sel_x, sel_y,
                      num_classes: int, selection_name: str, log=print,
                      run: Optional[RunFolder] = None, pretraining: Optional[dict] = None):
     """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).

@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from utils.config import RunConfig, fields_affecting
+from utils.config import ResolvedConfig, RunConfig, fields_affecting
 from utils.datasets import Variant, get_dataset, resolve_variant
 from utils.errors import UserError
 from utils.io import atomic_save_json
@@ -41,13 +41,13 @@ BASE_NAME = (("fusion_lambda", "lambda{:g}"), ("P", "P{}"), ("n_hood", "nhood{}"
 SUFFIX_FIRST = {"scales": lambda v: "scales-" + "-".join(v), "cross_scale": lambda v: "noCSI"}
 SUFFIX_LAST = ("task",)   # ... and --task none last
 PRETRAIN_KEYS = fields_affecting("pretraining")
-def variant_of(cfg: RunConfig) -> Variant:
+def variant_of(cfg: ResolvedConfig) -> Variant:
     """The resolved configuration's dataset variant: rules, folders, layout (utils/datasets.py)."""
     return resolve_variant(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type,
                            cfg.data_dir, cfg.protocol, cfg.layout)
 
 
-def pretrained_dir(cfg: RunConfig, variant: Variant) -> str:
+def pretrained_dir(cfg: ResolvedConfig, variant: Variant) -> str:
     tag = variant.pretraining_tag   # variants with the same training data may share it
     name = "_".join(form.format(getattr(cfg, key)) for key, form in BASE_NAME)
     for key in _suffix_order():
@@ -103,8 +103,8 @@ def load_metrics(folder: str) -> dict:
     return _load_json(folder, METRICS_FILE, ": not a finished SM-SGE.py run folder")
 
 
-def load_run_config(folder: str) -> RunConfig:
-    return RunConfig.from_saved(load_config(folder), os.path.join(folder, CONFIG_FILE))
+def load_run_config(folder: str) -> ResolvedConfig:
+    return ResolvedConfig.from_saved(load_config(folder), os.path.join(folder, CONFIG_FILE))
 
 
 def finished_runs(parent: str):
