@@ -44,6 +44,11 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
     ev = run("evaluate.py", ["--length", "4", "--protocol", "retrieval", "--no_progress"], tmp_path)
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert rank1(ev.stdout) == rank1(ret.stdout)
+    # the distance is chosen at evaluation, like the protocol: not refused as a contradiction
+    cos = run("evaluate.py", ["--length", "4", "--protocol", "retrieval", "--distance", "cosine",
+                              "--model_dir", str(runs[0]), "--no_progress"], tmp_path)
+    assert cos.returncode == 0, cos.stderr[-2000:]
+    assert "Retrieval (" in cos.stdout
 
 
 @pytest.mark.parametrize("args,message", [

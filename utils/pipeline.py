@@ -6,9 +6,9 @@ encodings -> the Re-ID classifier with early stopping, or probe/gallery matching
 """
 import contextlib
 import os
+from typing import Optional, Union
 
 import numpy as np
-from typing import Optional, Union
 
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
 from utils.checkpoints import load_module, save_module
@@ -147,8 +147,9 @@ def _train(cfg: ResolvedConfig, variant, data, model, run: Optional[RunFolder], 
 # evaluate.py
 
 # evaluate.py flags that choose how to score, not which model: free to differ from the run's
-# (the protocol too: a classification run's encoder may be scored by retrieval)
-CHOSEN_AT_EVALUATION = fields_affecting("operational", "environment") + ("protocol",)
+# (the protocol too: a classification run's encoder may be scored by retrieval, with the
+# distance chosen then)
+CHOSEN_AT_EVALUATION = fields_affecting("operational", "environment") + ("protocol", "distance")
 
 
 def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> Result:
@@ -177,6 +178,7 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
         + (f" view {cfg.view}" if cfg.view is not None else "") + f", f={cfg.length}, "
         f"{opts.protocol} protocol")
     cfg = cfg.replace(progress=opts.progress, protocol=opts.protocol, backend=opts.backend,
+                      distance=opts.distance,
                       data_dir=opts.data_dir if opts.data_dir != defaults.data_dir else cfg.data_dir)
     model = build_model(cfg)
     load_module(os.path.join(folder, ENCODER_FILE), model)
