@@ -4,11 +4,12 @@
     python SM-SGE.py --dataset KS20        # on the authors' pre-processed KS20 release
     python SM-SGE.py --dataset IAS --split A --pre_train 0
 
-This script only parses flags; the work is done in utils/pipeline.py and models/.
+This script only parses flags; the work is done in utils/orchestration/pipeline.py and models/.
 """
 import sys
 
-from utils.cli import EXIT_STOPPED, guarded, select_device, training_options, training_parser
+from utils.foundation.errors import EXIT_STOPPED, guarded
+from utils.orchestration.cli import select_device, training_options, training_parser
 
 
 def main(argv=None) -> int:
@@ -17,7 +18,7 @@ def main(argv=None) -> int:
     def work():
         cfg = training_options(args)
         select_device(cfg)
-        from utils.pipeline import Stopped, run_training
+        from utils.orchestration.pipeline import Stopped, run_training
         if isinstance(run_training(cfg), Stopped):
             return EXIT_STOPPED   # --time_budget: a loop can tell "continue" from "finished"
     return guarded(work, "SM-SGE.py", sys.argv[1:] if argv is None else argv)

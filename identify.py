@@ -7,13 +7,13 @@
 
 One line per recording: the decision (an identity, or `unknown` below the calibrated
 threshold), the top-k identities with their scores and the windows used. This script only
-parses flags; the work is done in utils/identify.py (also a small Python API).
+parses flags; the work is done in utils/orchestration/identify.py (also a small Python API).
 """
 import argparse
 import sys
 
-from utils.cli import guarded, select_device
-from utils.errors import UserError
+from utils.foundation.errors import UserError, guarded
+from utils.orchestration.cli import select_device
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
 
     def work():
-        from utils.config import RunConfig, parse_number
+        from utils.orchestration.config import RunConfig, parse_number
         cfg = RunConfig(dataset=args.dataset, length=parse_number(args.length, "length", low=1),
                         split=args.split or None, protocol=args.protocol, data_dir=args.data_dir,
                         backend=args.backend or None, gpu=parse_number(args.gpu, "gpu", low=-1),
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         if not (args.inputs or args.enrol or args.calibrate):
             raise UserError("nothing to do: give recordings to identify, or --enrol GALLERY_DIR, "
                             "or --calibrate HELDOUT_DIR")
-        from utils.identify import DEFAULT_MAX_REJECT, parse_rate
+        from utils.orchestration.identify import DEFAULT_MAX_REJECT, parse_rate
         max_false_accept = parse_rate(args.max_false_accept, "--max_false_accept")
         max_reject = parse_rate(args.max_reject, "--max_reject")
         if max_reject is not None and max_false_accept is not None:
@@ -94,10 +94,10 @@ def main(argv=None) -> int:
                 video += [f"--{flag}", getattr(args, flag)]
         select_device(cfg)
         import os
-        from utils.identify import identify_all, load_identifier, results_record
-        from utils.io import atomic_save_json
-        from utils.config import resolve
-        from utils.storage import GALLERY_FILE, find_best_run, variant_of
+        from utils.orchestration.identify import identify_all, load_identifier, results_record
+        from utils.foundation.io import atomic_save_json
+        from utils.orchestration.config import resolve
+        from utils.orchestration.storage import GALLERY_FILE, find_best_run, variant_of
         folder = args.model_dir
         if folder == "best":
             folder = find_best_run(cfg, variant_of(resolve(cfg)))

@@ -46,8 +46,8 @@ def peak_rss_mib() -> float:
 def make_model(joints=25, lstm=256, seed=0, fusion_lambda=1.0, cross_scale=True):
     """A full SM-SGE encoder: the KS20 shape by default, KGBD's with joints=20, lstm=128."""
     from models.sm_sge import SMSGE
-    from utils.graphs import build_graph
-    from utils.skeleton import KINECT_V1, KINECT_V2
+    from utils.foundation.graphs import build_graph
+    from utils.foundation.skeleton import KINECT_V1, KINECT_V2
     return SMSGE(build_graph({20: KINECT_V1, 25: KINECT_V2}[joints]), lstm, 8, fusion_lambda, seed=seed,
                  cross_scale=cross_scale)
 
@@ -224,11 +224,11 @@ def main():
     lengths = (4, 6, 10) if args.quick else (4, 6, 8, 10, 20, 40)
     batches = (32, 64) if args.quick else (16, 32, 64, 128)
     from models.engine import name as engine_name
-    from utils.runtime import device_description
+    from models.engine import device_description
     results = dict(device=device_description(), backend=engine_name(),
                    python=platform.python_version(), reference_step_note=REFERENCE_STEP_NOTE)
     print(f"Engine and device: {results['device']}")
-    from utils.io import atomic_save_json
+    from utils.foundation.io import atomic_save_json
 
     def done(key, value):   # written after every section: a run cut short keeps what it has
         results[key] = value

@@ -58,8 +58,8 @@ class RaggedDraws:
     source: Tuple[Tuple[int, int], ...]
     weight: np.ndarray
 
-    def frames(self, draws: List[np.ndarray]) -> np.ndarray:
-        """Frame index read by every slot, [slots] int32."""
+    def frame_indices(self, draws: List[np.ndarray]) -> np.ndarray:
+        """The index of the frame every slot reads, [slots] int32."""
         return np.array([draws[d][p] for d, p in self.source], np.int32)
 
 

@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 ENGINES = ("tensorflow", "jax")
 DEFAULT = "tensorflow"
@@ -65,3 +65,16 @@ def backend():
     """The selected engine's module: compiled steps, inference, seeding, device."""
     keras()
     return importlib.import_module(f"models.engine_{name()}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the engine's generators and NumPy's global one."""
+    import numpy as np
+    backend().seed(seed)
+    np.random.seed(seed)
+
+
+def device_description() -> str:
+    """The engine, its version and the device it runs on (a GPU, or the CPU model)."""
+    engine = backend()
+    return f"{engine.version()} on {engine.device_description()}"

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.layers import adam_update, keras
-from utils.runtime import cpu_description
+from utils.foundation.runtime import cpu_description
 
 
 def _unique(variables) -> list:

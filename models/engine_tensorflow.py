@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from models.layers import adam_update
-from utils.errors import UserError
-from utils.runtime import cpu_description
+from utils.foundation.errors import UserError
+from utils.foundation.runtime import cpu_description
 
 
 def _tensors(inputs):

@@ -4,8 +4,8 @@ import numpy as np
 from models.draws import reid_prefixes
 from models.sm_sge import SMSGE, ReIDClassifier
 from models.training import Encoder
-from utils.graphs import build_graph
-from utils.skeleton import get_layout
+from utils.foundation.graphs import build_graph
+from utils.foundation.skeleton import get_layout
 
 
 def build_model(cfg) -> SMSGE:

@@ -4,8 +4,9 @@ Input: {scale: [M, nodes, 3]} node coordinates of M frames. Output: {scale: [M, 
 """
 import numpy as np
 
-from models.layers import Module, add_n, float_dtype, glorot_var, normal_var, ops, split_sizes, zeros_var
-from utils.graphs import MASK_OFF, SCALES
+from models.layers import (Module, add_n, float_dtype, glorot_var, normal_var, ops, split_sizes,
+                           zeros_var)
+from utils.foundation.graphs import MASK_OFF, SCALES
 
 FEATURES = 8   # node feature size after structural relation learning
 
@@ -61,7 +62,7 @@ class StructuralRelation(Module):
         self.b_head = zeros_var([heads, 1, FEATURES], "b_head")
 
     def __call__(self, coords):
-        frames, nodes = coords.shape[0], coords.shape[1]
+        count, nodes = coords.shape[0], coords.shape[1]
         heads = self.w_head.shape[0]
         h = ops.reshape(ops.tensordot(coords, self.w_in, 1) + self.b_in, [-1, FEATURES])
         # One product gives every head's features z = h W_p and both attention scores,
@@ -72,10 +73,10 @@ class StructuralRelation(Module):
                                  ops.einsum("fpg,pg->fp", w, self.a_src),
                                  ops.einsum("fpg,pg->fp", w, self.a_dst)], axis=1)
         z, src, dst = split_sizes(ops.matmul(h, w_all), [heads * FEATURES, heads, heads], axis=1)
-        z = ops.reshape(z, [frames, nodes, heads, FEATURES])
+        z = ops.reshape(z, [count, nodes, heads, FEATURES])
         # Both scorer biases ride on src: leaky_relu(src_i + b_src + dst_j + b_dst).
-        src = ops.reshape(src, [frames, nodes, heads]) + (self.a_src_bias + self.a_dst_bias)
-        dst = ops.reshape(dst, [frames, nodes, heads])
+        src = ops.reshape(src, [count, nodes, heads]) + (self.a_src_bias + self.a_dst_bias)
+        dst = ops.reshape(dst, [count, nodes, heads])
         # logits_ij = LeakyReLU(src_i + dst_j) for the allowed neighbours j of each node i
         dst = ops.take(dst, self.neighbours, axis=1)                       # [M, N, K, P]
         logits = leaky_relu(src[:, :, None] + dst, 0.2) + self.neighbour_bias[..., None]

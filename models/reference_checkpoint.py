@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 LETTER = {"joint": "J", "part": "P", "body": "B", "hyper": "I"}
 SRL_ORDER = ("joint", "part", "body", "hyper")
@@ -110,7 +110,7 @@ def read_with_tensorflow(prefix: str) -> Dict[str, np.ndarray]:
 
 
 def read_export(prefix: str) -> Dict[str, np.ndarray]:
-    from utils.io import DAMAGED, damage_detail
+    from utils.foundation.io import DAMAGED, damage_detail
     path = prefix + EXPORT_SUFFIX
     try:
         with np.load(path) as data:
@@ -122,7 +122,7 @@ def read_export(prefix: str) -> Dict[str, np.ndarray]:
 
 def export_checkpoint(prefix: str) -> str:
     """Write every variable of a TF1 checkpoint to <prefix>.npz (needs TensorFlow)."""
-    from utils.io import atomic_save_npz
+    from utils.foundation.io import atomic_save_npz
     prefix = resolve_checkpoint(prefix)
     atomic_save_npz(prefix + EXPORT_SUFFIX, read_with_tensorflow(prefix))
     return prefix + EXPORT_SUFFIX

@@ -21,7 +21,7 @@ from models.draws import RaggedDraws
 from models.layers import (Module, StackedLSTM, add_n, float_dtype, keras, normal_var, ops,
                            split_sizes, zeros_var)
 from models.mgrn import FEATURES, MGRN
-from utils.graphs import SCALES, MultiScaleGraph
+from utils.foundation.graphs import SCALES, MultiScaleGraph
 
 # Which skeletons each scale's LSTM reconstructs: its own (SSR), then coarser ones (CSI).
 RECONSTRUCTS = {"joint": ("joint", "part", "body"), "part": ("part", "body"),
@@ -137,10 +137,10 @@ class SMSGE(Module):
         return {s: ops.reshape(c, [c.shape[0], c.shape[1], self.nodes[s] * 3])
                 for s, c in coords.items()}
 
-    def pretext_losses(self, x, frames, layout: RaggedDraws, loss: str = "l1",
+    def pretext_losses(self, x, frame_indices, layout: RaggedDraws, loss: str = "l1",
                        margin: int = 0) -> dict:
-        """Losses of the scales for the draws laid out by `layout`; frames [slots] holds
-        the frame each slot reads (layout.frames(draws)); its target is the skeleton
+        """Losses of the scales for the draws laid out by `layout`; frame_indices [slots]
+        holds the frame each slot reads (layout.frame_indices(draws)); its target is the skeleton
         `margin` frames later (the reference's pred_margin; 0 = reconstruction)."""
         batch = x.shape[0]
         sizes = [n * batch for n in layout.rows_per_step]
@@ -148,7 +148,7 @@ class SMSGE(Module):
         feats = self.frame_features(coords)
 
         def by_slot(t, shift=0):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
-            return ops.take(ops.transpose(t, [1, 0, 2]), frames + shift, axis=0)
+            return ops.take(ops.transpose(t, [1, 0, 2]), frame_indices + shift, axis=0)
 
         targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
         weight = layout.weight.astype(keras.backend.standardize_dtype(x.dtype))

@@ -7,9 +7,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from models.draws import ragged_draws, sample_draws
 from models.engine import backend
 from models.layers import Adam, ops
-from models.draws import ragged_draws, sample_draws
 from models.sm_sge import SMSGE, ReIDClassifier
 
 
@@ -46,7 +46,7 @@ class Pretrainer:
         self.draws = self.new_draws()
         # Draw lengths do not depend on the frames drawn: one layout serves the whole run.
         self.ragged = ragged_draws([len(d) for d in self.draws], loss)
-        self._frames = self.frames(self.draws)   # the step's index tensors, rebuilt on redraws
+        self._frame_indices = self.frame_indices(self.draws)   # the step's index tensors, rebuilt on redraws
         if optimizers == "four":
             self.optimizers = {s: Adam(lr, model.scale_variables(s), name=f"adam_{s}")
                          for s in model.scales}
@@ -56,18 +56,18 @@ class Pretrainer:
             updates = [(opt, s) for s, opt in self.optimizers.items()]
         else:
             updates = [(self.optimizers["all"], None)]
-        self._step = backend().train_step(lambda x, *frames: (self.losses(x, *frames), ()),
+        self._step = backend().train_step(lambda x, *frame_indices: (self.losses(x, *frame_indices), ()),
                                           updates, jit=jit)
 
     def new_draws(self) -> List[np.ndarray]:
         return sample_draws(self.length, self.sample_num, self.rng, self.margin,
                             self.ordered, self.s_range)
 
-    def losses(self, x, *frames) -> dict:
-        """The scales' pretext losses for the step's draws (frames as `step` passes them)."""
+    def losses(self, x, *frame_indices) -> dict:
+        """The scales' pretext losses for the step's draws (frame_indices as `step` passes them)."""
         if self.layout == "per_draw":
-            return self.model.pretext_losses_per_draw(x, frames, self.loss, self.margin)
-        return self.model.pretext_losses(x, frames[0], self.ragged, self.loss, self.margin)
+            return self.model.pretext_losses_per_draw(x, frame_indices, self.loss, self.margin)
+        return self.model.pretext_losses(x, frame_indices[0], self.ragged, self.loss, self.margin)
 
     def optimiser_variables(self) -> list:
         """The optimisers' slots and step counters (a step also changes the model's weights)."""
@@ -76,18 +76,18 @@ class Pretrainer:
     def use_draws(self, draws: List[np.ndarray]) -> None:
         """Continue with these draws (a resumed run's): same lengths, so the same layout."""
         self.draws = [np.asarray(d) for d in draws]
-        self._frames = self.frames(self.draws)
+        self._frame_indices = self.frame_indices(self.draws)
 
-    def frames(self, draws: List[np.ndarray]) -> List[np.ndarray]:
+    def frame_indices(self, draws: List[np.ndarray]) -> List[np.ndarray]:
         if self.layout == "per_draw":
             return [np.asarray(d, np.int32) for d in draws]
-        return [self.ragged.frames(draws)]
+        return [self.ragged.frame_indices(draws)]
 
     def step(self, x: np.ndarray) -> Dict[str, float]:
         if self.fresh_draws:
             self.draws = self.new_draws()
-            self._frames = self.frames(self.draws)
-        losses, _ = self._step(x, *self._frames)
+            self._frame_indices = self.frame_indices(self.draws)
+        losses, _ = self._step(x, *self._frame_indices)
         return {s: float(v) for s, v in losses.items()}
 
 

@@ -8,13 +8,24 @@ import sys
 
 import numpy as np
 
-from utils.config import RunConfig
-from utils.data import write_split
-from utils.skeleton import KGBD_JOINT_NAMES
+from utils.data.reid_data import write_split
+from utils.foundation.skeleton import KGBD_JOINT_NAMES
+from utils.orchestration.config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
         "--max_reid_epochs", "4", "--xla", "0", "--no_progress"]
+
+
+def source_files(*folders):
+    """The project's Python files under folders (paths from the root, sub-packages included)."""
+    found = []
+    for folder in folders:
+        for here, dirs, names in os.walk(os.path.join(ROOT, folder)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            found += [os.path.relpath(os.path.join(here, n), ROOT) for n in sorted(names)
+                      if n.endswith(".py")]
+    return found
 
 
 def run(script, args, cwd):

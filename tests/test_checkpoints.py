@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from models.layers import Module, variable
-from utils.checkpoints import load_module, save_module
-from utils.config import RunConfig, resolve
-from utils.data import retrieval_splits
-from utils.storage import load_config, save_config, variant_of
-from utils.errors import UserError
+from utils.data.reid_data import retrieval_splits
+from utils.foundation.checkpoints import load_module, save_module
+from utils.foundation.errors import UserError
+from utils.orchestration.config import RunConfig, resolve
+from utils.orchestration.storage import load_config, save_config, variant_of
 
 
 class Tiny(Module):
@@ -46,7 +46,7 @@ def test_config_errors(tmp_path):
 
 
 def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypatch):
-    from utils.data import write_split
+    from utils.data.reid_data import write_split
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     for sub, test in (("KGBD_train_npy_data", False), ("KGBD_test_npy_data", True)):

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from utils.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options, evaluation_parser,
-                       training_options, training_parser)
-from utils.config import ResolvedConfig, RunConfig, fields_affecting, resolve
-from utils.datasets import REGISTRY, DataLocation, Variant
-from utils.errors import UserError
-from utils.storage import NAMED_IN_PATH, PRETRAIN_KEYS, pretrained_dir
+from utils.data.datasets import REGISTRY, DataLocation, Variant
+from utils.foundation.errors import UserError
+from utils.orchestration.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options,
+                                     evaluation_parser, training_options, training_parser)
+from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting, resolve
+from utils.orchestration.storage import NAMED_IN_PATH, PRETRAIN_KEYS, pretrained_dir
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 

@@ -3,11 +3,11 @@ import os
 import numpy as np
 import pytest
 
-from utils.data import (full_batches, load_reid_data, read_split, reference_epoch_order,
+from utils.data.datasets import locate
+from utils.data.demo import generate_recordings, write_demo
+from utils.data.reid_data import (full_batches, load_reid_data, read_split, reference_epoch_order,
                         stratified_holdout, write_split)
-from utils.datasets import locate
-from utils.demo import generate_recordings, write_demo
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 from tests.helpers import random_sequences, write_ias
 
 

@@ -1,13 +1,14 @@
-"""A dataset with quirks of its own is one definition (utils/datasets.py): registered, it runs
+"""A dataset with quirks of its own is one definition (utils/data/datasets.py): registered, it runs
 through the whole pipeline with its rules applied and no other module edited."""
 import os
 import shutil
 
 import pytest
 
-from utils.config import RunConfig, resolve
-from utils.datasets import REGISTRY, Dataset, DataLocation, get_dataset, released_folders
-from utils.errors import UserError
+from utils.data.datasets import REGISTRY, Dataset, DataLocation, get_dataset, released_folders
+from utils.orchestration.config import RunConfig, resolve
+from tests.helpers import ROOT, source_files
+from utils.foundation.errors import UserError
 
 
 class HeldOutFolder(Dataset):
@@ -28,7 +29,7 @@ class HeldOutFolder(Dataset):
 
 def build_toy(name, length, root):
     """The built-in demo's people under the toy's name, its test folder moved to holdout/."""
-    from utils.demo import write_demo
+    from utils.data.demo import write_demo
     base = os.path.join(root, name, str(length))
     if not os.path.isdir(os.path.join(base, "holdout")):
         write_demo(name, length, root)
@@ -49,8 +50,8 @@ def toy(monkeypatch, tmp_path):
 
 
 def test_a_registered_dataset_runs_with_its_settings_row_and_its_quirks(toy):
-    from utils import pipeline
-    from utils.storage import pretrained_dir, variant_of
+    from utils.orchestration import pipeline
+    from utils.orchestration.storage import pretrained_dir, variant_of
     opts = RunConfig(dataset="toy", length=4, progress=False, gpu=-1, save_flag=True,
                      max_reid_epochs=4, patience=10, selection="test", xla=False)
     cfg = resolve(opts)
@@ -65,7 +66,7 @@ def test_a_registered_dataset_runs_with_its_settings_row_and_its_quirks(toy):
     assert pretrained_dir(cfg, variant).startswith(os.path.join("Pre-Trained", "toy-shared", "4"))
     assert result.best_epoch is None or result.best_epoch >= 3
     assert len(result.reid_history) == 4
-    from utils.data import load_reid_data
+    from utils.data.reid_data import load_reid_data
     assert result.total == len(load_reid_data(variant.files, variant.layout).test_labels) > 0
     assert any(line.startswith("Dataset toy, f=4") for line in lines)
 
@@ -78,18 +79,18 @@ def test_the_generic_rules_refuse_flags_of_other_datasets(toy):
 
 
 def test_no_module_outside_the_dataset_definitions_asks_which_dataset_it_is():
-    """Dataset quirks live in utils/datasets.py: elsewhere no code compares a dataset's
+    """Dataset quirks live in utils/data/datasets.py: elsewhere no code compares a dataset's
     name with a registered one's."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     names = [n for n in REGISTRY if n != "toy"]
+    sources = source_files("utils", "models", "tools")
+    assert "utils/data/reid_data.py" in sources       # the walk reaches the sub-packages
     found = []
-    for folder in ("utils", "models", "tools"):
-        for name in sorted(os.listdir(os.path.join(root, folder))):
-            if not name.endswith(".py") or (folder, name) == ("utils", "datasets.py"):
-                continue
-            with open(os.path.join(root, folder, name)) as fh:
-                for number, line in enumerate(fh, 1):
-                    for ds in names:
-                        if any(f'{op} "{ds}"' in line for op in ("==", "!=", "in (")):
-                            found.append(f"{folder}/{name}:{number}: {line.strip()}")
+    for path in sources:
+        if path == "utils/data/datasets.py":
+            continue
+        with open(os.path.join(ROOT, path)) as fh:
+            for number, line in enumerate(fh, 1):
+                for ds in names:
+                    if any(f'{op} "{ds}"' in line for op in ("==", "!=", "in (")):
+                        found.append(f"{path}:{number}: {line.strip()}")
     assert found == []

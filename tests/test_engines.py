@@ -103,7 +103,7 @@ def test_a_bad_keras_backend_variable_is_refused_in_one_line(tmp_path):
 
 def test_the_engine_cannot_change_once_keras_is_loaded():
     from models.engine import select
-    from utils.errors import UserError
+    from utils.foundation.errors import UserError
     other = [e for e in ENGINES if e != name()][0]
     assert select(None if os.environ.get("KERAS_BACKEND") else name()) == name()
     with pytest.raises(UserError, match="needs a new process"):
@@ -160,17 +160,17 @@ from models.draws import ragged_draws, reid_prefixes, sample_draws
 from models.engine import backend
 from models.sm_sge import SMSGE
 from models.training import Encoder
-from utils.graphs import build_graph
-from utils.skeleton import KINECT_V1
+from utils.foundation.graphs import build_graph
+from utils.foundation.skeleton import KINECT_V1
 model = SMSGE(build_graph(KINECT_V1), lstm_size=16, heads=2, seed=3)
 rng = np.random.default_rng(0)
 x = rng.normal(0, 0.3, size=(4, 5, 20, 3)).astype(np.float32)
 x = x - x[..., :1, :]
 draws = sample_draws(5, 1, np.random.default_rng(1))
 layout = ragged_draws([len(d) for d in draws])
-frames = layout.frames(draws)
+frame_indices = layout.frame_indices(draws)
 variables = model.trainable_variables
-losses, grads = backend().gradients(lambda x: model.pretext_losses(x, frames, layout), variables, x)
+losses, grads = backend().gradients(lambda x: model.pretext_losses(x, frame_indices, layout), variables, x)
 out = {f"loss_{k}": v for k, v in losses.items()}
 for k, gs in grads.items():
     for i, g in enumerate(gs):

@@ -16,13 +16,13 @@ import pytest
 
 from tests.helpers import FAST, ROOT, small_opts
 from tests.helpers import kgbd_text, raw_frames, write_kgbd_tree
-from utils.checkpoints import load_module
-from utils.errors import UserError
-from utils.io import atomic_save_json, atomic_save_npz, remove_leftovers
-from utils.prepare_dataset import prepare, window_starts
-from utils.raw_skeletons import RawDataError, read_recording
-from utils.resume import Budget, RunFolder, load_state
-from utils.skeleton import KINECT_V1
+from utils.data.prepare_dataset import prepare, window_starts
+from utils.data.raw_skeletons import RawDataError, read_recording
+from utils.foundation.checkpoints import load_module
+from utils.foundation.errors import UserError
+from utils.foundation.io import atomic_save_json, atomic_save_npz, remove_leftovers
+from utils.foundation.skeleton import KINECT_V1
+from utils.orchestration.resume import Budget, RunFolder, load_state
 
 
 def damage(path, how):
@@ -69,8 +69,8 @@ def test_damaged_resume_checkpoint_names_the_folder_to_delete(tmp_path, how):
 def test_evaluate_on_a_damaged_run_is_one_line(tmp_path):
     run = tmp_path / "RN" / "demo" / "4" / "run"
     run.mkdir(parents=True)
-    from utils.config import resolve
-    from utils.storage import save_config
+    from utils.orchestration.config import resolve
+    from utils.orchestration.storage import save_config
     save_config(str(run), resolve(small_opts()).saved())
     npz(run / "encoder.npz")
     damage(run / "encoder.npz", "middle")
@@ -99,7 +99,7 @@ def test_damaged_recordings_are_bad_files_that_skip_bad_skips(tmp_path, kind):
 
 
 def test_damaged_dataset_array_is_one_line(tmp_path):
-    from utils.data import _load_array
+    from utils.data.reid_data import _load_array
     path = tmp_path / "ids.npy"
     with open(path, "wb") as fh:
         np.savez(fh, a=np.zeros(3))
@@ -171,7 +171,7 @@ def test_a_read_only_folder_is_one_line(tmp_path, monkeypatch):
 
 
 def test_a_run_failing_before_its_first_checkpoint_leaves_no_folder(tmp_path, monkeypatch):
-    from utils import pipeline
+    from utils.orchestration import pipeline
 
     def no_space(*_args, **_kw):
         raise UserError("cannot write somewhere: No space left on device; free some space")
@@ -184,7 +184,7 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_no_folder(tmp_path, mo
 
 def test_files_follow_the_umask(tmp_path):
     import importlib
-    from utils import io
+    from utils.foundation import io
     old = os.umask(0o022)
     try:
         importlib.reload(io)

@@ -3,10 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from utils.errors import UserError
-from utils.graphs import MASK_OFF, attention_mask, build_graph, pooling_matrix
-from utils.skeleton import (BUILT_IN, CASIA_14, KINECT_V1, KINECT_V2, LAYOUTS_BY_NAME, PART_NAMES,
-                            get_layout, layout_from_data, layout_record, load_layout_file)
+from utils.foundation.errors import UserError
+from utils.foundation.graphs import MASK_OFF, attention_mask, build_graph, pooling_matrix
+from utils.foundation.skeleton import (BUILT_IN, CASIA_14, KINECT_V1, KINECT_V2, LAYOUTS_BY_NAME,
+                                       PART_NAMES, get_layout, layout_from_data, layout_record,
+                                       load_layout_file)
 
 from tests.helpers import KINECT_18
 

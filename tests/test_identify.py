@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from utils.demo import generate_recordings, unseen_recordings, write_recordings
-from utils.identify import (calibrate, choose_threshold, decide, gallery_leave_one_out,
-                            unit)
+from utils.data.demo import generate_recordings, unseen_recordings, write_recordings
+from utils.orchestration.identify import (calibrate, choose_threshold, decide,
+                                          gallery_leave_one_out, unit)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "3",
@@ -112,7 +112,7 @@ def test_enrolment_makes_a_new_person_identifiable_without_training(demo):
 
 
 def test_the_api_gives_what_the_command_gives(demo, monkeypatch):
-    from utils.identify import load_identifier
+    from utils.orchestration.identify import load_identifier
     monkeypatch.chdir(demo["root"])
     walker = load_identifier(str(demo["run"]), by="classifier")
     result = walker.identify_file("known/person3/6.npy", top_k=3)

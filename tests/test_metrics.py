@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from utils.metrics import cmc_and_map, cmc_nauc, rank_n_from_scores, roc_nauc
+from utils.foundation.metrics import cmc_and_map, cmc_nauc, rank_n_from_scores, roc_nauc
 
 
 def test_rank_n_hand_worked():
@@ -38,7 +38,7 @@ def test_cmc_and_map_hand_worked():
 
 
 def test_chunked_retrieval_metrics_equal_the_whole_matrix():
-    from utils.metrics import cmc_and_map_features, pairwise_euclidean
+    from utils.foundation.metrics import cmc_and_map_features, pairwise_euclidean
     rng = np.random.default_rng(0)
     q, g = rng.normal(size=(37, 5)), rng.normal(size=(50, 5))
     qid, gid = rng.integers(0, 8, 37), rng.integers(0, 6, 50)   # ids 6, 7: no true match

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from models.mgrn import collaborative_message
 from models.draws import ragged_draws, reid_prefixes, sample_draws
+from models.mgrn import collaborative_message
 from models.sm_sge import SMSGE, ReIDClassifier
 from models.training import Encoder, Pretrainer, ReIDTrainer
-from utils.graphs import build_graph
-from utils.skeleton import KINECT_V1, KINECT_V2
+from utils.foundation.graphs import build_graph
+from utils.foundation.skeleton import KINECT_V1, KINECT_V2
 from tests.helpers import expected_encoder_parameters
 
 
@@ -22,8 +22,8 @@ def batch(b=4, f=4, v=20, seed=0):
 
 def walking_batch(n=8, f=4):
     """Real structure to reconstruct: demo walking windows on the 20-joint skeleton."""
-    from utils.demo import person_parameters, walk
-    from utils.skeleton import V2_TO_V1
+    from utils.data.demo import person_parameters, walk
+    from utils.foundation.skeleton import V2_TO_V1
     rng = np.random.default_rng(9)
     seqs = np.stack([walk(person_parameters(rng), rng, f)[:, V2_TO_V1] for _ in range(n)])
     return seqs - seqs[..., :1, :]
@@ -79,9 +79,9 @@ def test_ragged_layout_runs_each_draw_while_it_lasts():
     assert layout.rows_per_step == (12, 10, 8, 6, 4, 2)       # 42 slots, no padding
     assert len(layout.source) == 42 == len(layout.weight)
     assert layout.weight.sum() == pytest.approx(1.0)            # mean over draws of means
-    frames = layout.frames(draws)
+    frame_indices = layout.frame_indices(draws)
     # step 0 reads every draw's first frame, longest draws first
-    assert [frames[q] for q in range(12)] == [draws[d][0] for d, _ in layout.source[:12]]
+    assert [frame_indices[q] for q in range(12)] == [draws[d][0] for d, _ in layout.source[:12]]
     assert [len(draws[d]) for d, _ in layout.source[:12]] == [6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     # a draw keeps its row: at step t it is one of the first rows_per_step[t] rows
     for t, start in ((1, 12), (5, 40)):
@@ -96,7 +96,7 @@ def test_ragged_losses_equal_per_draw_losses(small_model, loss):
     draws = sample_draws(4, 2, np.random.default_rng(1))
     per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
     layout = ragged_draws([len(d) for d in draws], loss)
-    got = small_model.pretext_losses(x, layout.frames(draws), layout, loss)
+    got = small_model.pretext_losses(x, layout.frame_indices(draws), layout, loss)
     for s in per_draw:
         assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
 

@@ -23,10 +23,10 @@ from models.reference_checkpoint import (LETTER, ReferenceCheckpoint, load_refer
 from models.sm_sge import SMSGE, ReIDClassifier
 from tools.parity_report import (FIXTURES, LAYOUTS, REFERENCE_FACTOR, ParityCase, own_factor,
                                  parity_table, relative_error, within_bounds)
-from utils.data import labels_for, read_split, reference_epoch_order
-from utils.errors import UserError
-from utils.graphs import build_graph
-from utils.skeleton import KINECT_V1, KINECT_V2
+from utils.data.reid_data import labels_for, read_split, reference_epoch_order
+from utils.foundation.errors import UserError
+from utils.foundation.graphs import build_graph
+from utils.foundation.skeleton import KINECT_V1, KINECT_V2
 from tests.helpers import CASES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,7 +107,7 @@ def test_a_missing_cross_scale_head_is_caught():
     del case.model.heads["joint"]["body"]
     draws = [case.ref[f"draw_{i}"] for i in range(case.length)]
     ragged = ragged_draws([len(d) for d in draws])
-    losses = case.model.pretext_losses(case.x, ragged.frames(draws), ragged)
+    losses = case.model.pretext_losses(case.x, ragged.frame_indices(draws), ragged)
     assert _caught(table, "loss_J@ragged", np.float64(losses["joint"]), case.ref["loss_J"])
 
 

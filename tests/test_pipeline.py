@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
+from models.engine import seed_everything
 from models.factory import build_encoder, build_model
-from utils.config import resolve
-from utils.runtime import seed_everything
-from utils.stages import training_order
-from utils.storage import find_best_run, pretrained_dir, variant_of
+from utils.orchestration.config import resolve
+from utils.orchestration.stages import training_order
+from utils.orchestration.storage import find_best_run, pretrained_dir, variant_of
 from tests.helpers import FAST, rank1, run, small_opts
 
 def test_train_then_evaluate_reproduces_rank1(tmp_path):
@@ -83,7 +83,7 @@ def test_evaluate_bad_model_dir(tmp_path):
 def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
     """With --selection val, training and model choice must not depend on test labels:
     scrambling them changes nothing until the final score."""
-    from utils import pipeline
+    from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
     real_load = pipeline.load_reid_data
     histories = []
@@ -101,7 +101,7 @@ def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
 
 
 def test_seeded_runs_repeat_exactly(tmp_path, monkeypatch):
-    from utils import pipeline
+    from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
     a = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
     b = pipeline.run_training(small_opts(selection="test", max_reid_epochs=2), log=lambda *_: None)
@@ -111,8 +111,9 @@ def test_seeded_runs_repeat_exactly(tmp_path, monkeypatch):
 def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkeypatch):
     """A crash while saving leaves the run folder without metrics.json (unfinished) and with
     its resume checkpoint: evaluate.py's 'best' never picks it, --resume can continue it."""
-    from utils import pipeline, plots
-    from utils.errors import UserError
+    from utils.orchestration import pipeline
+    from utils.foundation import plots
+    from utils.foundation.errors import UserError
     monkeypatch.chdir(tmp_path)
 
     def boom(*_):
@@ -133,7 +134,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     from models.layers import ops, variable
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
-    from utils.data import load_reid_data
+    from utils.data.reid_data import load_reid_data
     monkeypatch.chdir(tmp_path)
     cfg = resolve(small_opts(pre_epochs=1))
     data = load_reid_data(variant_of(cfg).files)
@@ -172,11 +173,11 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
     epochs, 1.6e-4 relative on the losses was seen on one AVX2 CPU: 1e-2 leaves room for
     other CPUs, while the exact equality of what is cached is checked tightly in the test
     above. Accuracies are fractions of sequences: one sequence may flip (abs 1.5/n)."""
-    from utils import pipeline
+    from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
     runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
                                   log=lambda *_: None) for c in (True, False)]
-    from utils.data import load_reid_data
+    from utils.data.reid_data import load_reid_data
     cfg = resolve(small_opts())
     n_train = sum(len(b) for b in training_order(
         cfg, load_reid_data(variant_of(cfg).files).train_labels))
@@ -193,7 +194,7 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
 def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     """--task none (the paper's "without MSR"): no pre-training epoch, whatever
     --pre_epochs says; the saved encoder is the seeded initialisation."""
-    from utils import pipeline
+    from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
     lines = []
     result = pipeline.run_training(small_opts(task="none", pre_epochs=5, max_reid_epochs=1,
@@ -205,7 +206,7 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     folder = pretrained_dir(cfg, variant_of(cfg))
     assert folder.endswith("_task-none")
     saved, fresh = build_model(cfg), build_model(cfg)
-    from utils.checkpoints import load_module
+    from utils.foundation.checkpoints import load_module
     load_module(os.path.join(folder, "encoder.npz"), saved)
     for a, b in zip(saved.trainable_variables, fresh.trainable_variables):
         np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
@@ -214,9 +215,9 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
 def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path, monkeypatch):
     """Pre-Trained folder names do not hold every setting (the layout, say): reloading an
     encoder trained with other settings is refused, naming the setting."""
-    from utils import pipeline
-    from utils.errors import UserError
-    from utils.storage import load_config, save_config
+    from utils.orchestration import pipeline
+    from utils.foundation.errors import UserError
+    from utils.orchestration.storage import load_config, save_config
     monkeypatch.chdir(tmp_path)
     pipeline.run_training(small_opts(pre_epochs=1, max_reid_epochs=1, selection="test"),
                           log=lambda *_: None)

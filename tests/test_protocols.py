@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from tools.bone_baseline import main as bone_baseline, mean_bone_lengths
-from utils.config import RunConfig, resolve
-from utils.data import ReIDData, load_reid_data
-from utils.errors import UserError
-from utils.metrics import DISTANCES
-from utils.protocols import (ClassificationResult, NearestNeighbour, Protocol, Retrieval,
-                             scores_result, shown)
-from utils.storage import variant_of
+from utils.data.reid_data import ReIDData, load_reid_data
+from utils.orchestration.config import RunConfig, resolve
+from tests.helpers import ROOT, source_files
+from utils.foundation.errors import UserError
+from utils.foundation.metrics import DISTANCES
+from utils.orchestration.protocols import (ClassificationResult, NearestNeighbour, Protocol,
+                                           Retrieval, scores_result, shown)
+from utils.orchestration.storage import variant_of
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_retrieval_distance_is_chosen_by_name():
     distance's matrix computed independently (scipy), on features with no near ties."""
     from types import SimpleNamespace
     from scipy.spatial.distance import cdist
-    from utils.metrics import cmc_and_map
+    from utils.foundation.metrics import cmc_and_map
     rng = np.random.default_rng(1)
     ids = np.repeat(np.arange(6), 3)
     probe = SimpleNamespace(sequences=rng.normal(size=(18, 5)) + ids[:, None], person_ids=ids)
@@ -108,7 +109,7 @@ def test_a_new_protocol_is_one_class_and_its_fields_reach_summary_and_metrics(de
 def test_scoring_a_classifier_needs_no_optimiser():
     from models.sm_sge import ReIDClassifier
     from models.training import ClassifierScorer, ReIDTrainer
-    from utils.protocols import SavedClassifier
+    from utils.orchestration.protocols import SavedClassifier
     rng = np.random.default_rng(0)
     classifier = ReIDClassifier(16, 5)
     enc = rng.normal(size=(23, 3, 16)).astype(np.float32)
@@ -125,9 +126,8 @@ def test_scoring_a_classifier_needs_no_optimiser():
 
 
 def test_no_module_sets_numpy_print_options_for_the_process():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for folder in ("utils", "models", "tools"):
-        for name in os.listdir(os.path.join(root, folder)):
-            if name.endswith(".py"):
-                with open(os.path.join(root, folder, name)) as fh:
-                    assert "set_printoptions" not in fh.read(), f"{folder}/{name}"
+    sources = source_files("utils", "models", "tools")
+    assert "utils/orchestration/protocols.py" in sources
+    for path in sources:
+        with open(os.path.join(ROOT, path)) as fh:
+            assert "set_printoptions" not in fh.read(), path

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import FAST, ROOT, small_opts
-from utils.config import resolve
-from utils.errors import UserError
+from utils.foundation.errors import UserError
+from utils.orchestration.config import resolve
 
 TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed")
 
@@ -41,7 +41,7 @@ def assert_same_run(a, b):
                                      dict(selection="val", fresh_draws=True)],
                          ids=["reference", "val-fresh_draws"])
 def test_run_stopped_after_every_epoch_and_resumed_equals_uninterrupted(tmp_path, variant):
-    from utils import pipeline
+    from utils.orchestration import pipeline
     opts = small_opts(save_flag=True, pre_epochs=2, max_reid_epochs=3, patience=5, **variant)
     os.makedirs(tmp_path / "whole")
     os.makedirs(tmp_path / "chunks")
@@ -97,7 +97,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
-    from utils import pipeline
+    from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="no unfinished run under"):
         pipeline.run_training(small_opts(save_flag=True, resume="latest"), log=lambda *_: None)
@@ -116,8 +116,8 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     """--snapshot_epochs 1 in a 2-epoch pre-training saves, where a --pre_epochs 1 run would,
     exactly that run's encoder and settings (the learning curve's premise); a later
     --pre_epochs 1 --pre_train 0 run takes it."""
-    from utils import pipeline
-    from utils.storage import pretrained_dir, variant_of
+    from utils.orchestration import pipeline
+    from utils.orchestration.storage import pretrained_dir, variant_of
     opts = small_opts(pre_epochs=2, max_reid_epochs=1, patience=5, selection="test")
     logs = {}
     for name, changes in (("long", dict(snapshot_epochs=[1])), ("short", dict(pre_epochs=1))):
@@ -145,8 +145,8 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
 def test_a_checkpoint_of_the_earlier_format_is_refused_in_one_line(tmp_path):
     """Before the typed training state, variables were stored as one list (var00000, ...)
     and sliced by position; such a checkpoint is refused, not misread."""
-    from utils.resume import load_state, save_state
-    from utils.storage import RESUME_FILE
+    from utils.orchestration.resume import load_state, save_state
+    from utils.orchestration.storage import RESUME_FILE
     np.savez(tmp_path / RESUME_FILE, var00000=np.zeros(3), **{"extra:draw0": np.arange(2)},
              info=np.array(json.dumps(dict(stage="pretrain", epoch=1))))
     with pytest.raises(UserError, match="written by an earlier version"):

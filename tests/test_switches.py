@@ -10,9 +10,9 @@ import pytest
 from models.draws import S_RANGES, draw_lengths, ragged_draws, reid_prefixes, sample_draws
 from models.sm_sge import SMSGE
 from models.training import Encoder, Pretrainer
-from utils.graphs import build_graph
-from utils.stages import reid_progress
-from utils.skeleton import KINECT_V1
+from utils.foundation.graphs import build_graph
+from utils.foundation.skeleton import KINECT_V1
+from utils.orchestration.stages import reid_progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "parity")
@@ -77,7 +77,7 @@ def test_pred_margin_targets_later_frames_in_both_layouts(model, margin):
     draws = sample_draws(6, 1, np.random.default_rng(2), margin=margin)
     per_draw = model.pretext_losses_per_draw(x, draws, margin=margin)
     layout = ragged_draws([len(d) for d in draws])
-    ragged = model.pretext_losses(x, layout.frames(draws), layout, margin=margin)
+    ragged = model.pretext_losses(x, layout.frame_indices(draws), layout, margin=margin)
     recon = model.pretext_losses_per_draw(x, draws, margin=0)
     for s in model.scales:
         assert float(ragged[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)

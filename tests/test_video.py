@@ -7,11 +7,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from utils.prepare_dataset import prepare
-from utils.raw_skeletons import check_frames, read_recording
-from utils.skeleton import LAYOUTS_BY_NAME
-from utils.video_skeleton import (MP, assign_tracks, bone_lengths, longest, low_visibility,
+from utils.data.prepare_dataset import prepare
+from utils.data.raw_skeletons import check_frames, read_recording
+from utils.data.video_skeleton import (MP, assign_tracks, bone_lengths, longest, low_visibility,
                                   to_layout, y_up)
+from utils.foundation.skeleton import LAYOUTS_BY_NAME
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LANDMARKS = np.load(os.path.join(ROOT, "tests", "fixtures", "video", "walk_side_landmarks.npz"))
@@ -64,8 +64,8 @@ def test_two_people_in_view_make_two_tracks_and_the_longest_is_kept():
     centres[flicker] = [0.95, 0.5]
     present = np.ones(f, bool)
     tracks = assign_tracks(centres, present, max_gap=5, max_jump=0.25)
-    assert [len(t.frames) for t in tracks] == [27, 3]
-    assert tracks[1].frames == flicker and longest(tracks) is tracks[0]
+    assert [len(t.frame_indices) for t in tracks] == [27, 3]
+    assert tracks[1].frame_indices == flicker and longest(tracks) is tracks[0]
 
 
 def test_a_person_lost_too_long_cuts_the_recording():
@@ -75,9 +75,9 @@ def test_a_person_lost_too_long_cuts_the_recording():
     present[10:13] = False                 # lost 3 frames: bridged (frames dropped)
     present[20:28] = False                 # lost 8 frames: cut
     tracks = assign_tracks(centres, present, max_gap=5, max_jump=0.25)
-    assert [(t.frames[0], t.frames[-1], len(t.frames)) for t in tracks] == [(0, 19, 17), (28, 39, 12)]
+    assert [(t.frame_indices[0], t.frame_indices[-1], len(t.frame_indices)) for t in tracks] == [(0, 19, 17), (28, 39, 12)]
     assert longest(tracks) is tracks[0]
-    assert [len(t.frames) for t in assign_tracks(centres, present, 10, 0.25)] == [29]
+    assert [len(t.frame_indices) for t in assign_tracks(centres, present, 10, 0.25)] == [29]
 
 
 def test_low_visibility_landmarks_are_counted():

@@ -8,7 +8,7 @@ signature with no motion). Classification: a test window gets, for every identit
 the distance to that identity's nearest training window as its score (Rank-1 = 1-nearest
 neighbour; Rank-n and the ROC nAUC from the same scores). Retrieval: probe windows are
 ranked against the gallery by Euclidean distance (CMC, mAP). No training, no tuning. Both
-run through the pipeline's own protocols (utils/protocols.py: NearestNeighbour, Retrieval)
+run through the pipeline's own protocols (utils/orchestration/protocols.py: NearestNeighbour, Retrieval)
 with this encode function; --distance cosine is offered.
 """
 import argparse
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from utils.cli import guarded  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
 
 
 def mean_bone_lengths(sequences: np.ndarray, bones) -> np.ndarray:
@@ -41,11 +41,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def work():
-        from utils.config import RunConfig, resolve
-        from utils.data import load_reid_data, retrieval_splits
-        from utils.errors import UserError
-        from utils.protocols import NearestNeighbour, Retrieval
-        from utils.storage import variant_of
+        from utils.orchestration.config import RunConfig, resolve
+        from utils.data.reid_data import load_reid_data, retrieval_splits
+        from utils.foundation.errors import UserError
+        from utils.orchestration.protocols import NearestNeighbour, Retrieval
+        from utils.orchestration.storage import variant_of
         try:
             length = int(args.length)
         except ValueError:

@@ -18,9 +18,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import guarded  # noqa: E402
-from utils.errors import UserError  # noqa: E402
-from utils.storage import load_config, load_metrics  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
+from utils.foundation.errors import UserError  # noqa: E402
+from utils.orchestration.storage import load_config, load_metrics  # noqa: E402
 
 
 def read_run(argument: str) -> dict:
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         rows = [run_row(read_run(a)) for a in args.runs]
         print(markdown_table(rows))
         if args.plot:
-            from utils.plots import plot_learning_curve
+            from utils.foundation.plots import plot_learning_curve
             for r in rows:
                 if r["nauc"] is None or r["pre_epochs"] is None:
                     raise UserError(f"--plot draws classification runs against their pre-training "

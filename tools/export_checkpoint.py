@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from utils.cli import guarded  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
 
 
 def main(argv=None) -> int:

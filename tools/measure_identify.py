@@ -3,7 +3,7 @@
     python tools/measure_identify.py RUN [--work DIR]
 
 RUN: a finished demo classification run. Writes the demo's recordings as files under DIR
-(default: a temporary folder), then, through utils/identify.py:
+(default: a temporary folder), then, through utils/orchestration/identify.py:
 - classifier: calibrated on each trained person's 5th walk and new people 1-10 (three walks
   each), then scored on the 6th walks (never trained on) and new people 11-20;
 - gallery: the 20 people enrolled from their four training walks (the threshold by
@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import guarded, select_device  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
+from utils.orchestration.cli import select_device  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,10 +32,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def work():
-        from utils.config import RunConfig
+        from utils.orchestration.config import RunConfig
         select_device(RunConfig(gpu=-1))
-        from utils.demo import generate_recordings, unseen_recordings, write_recordings
-        from utils.identify import load_identifier
+        from utils.data.demo import generate_recordings, unseen_recordings, write_recordings
+        from utils.orchestration.identify import load_identifier
         root = args.work or tempfile.mkdtemp(prefix="identify-measure-")
         trained, new = generate_recordings(), unseen_recordings(20, 3)
         j = lambda *p: os.path.join(root, *p)   # noqa: E731

@@ -39,9 +39,9 @@ class ParityCase:
         from models.reference_checkpoint import (ReferenceCheckpoint, load_reference_classifier,
                                                  load_reference_encoder)
         from models.sm_sge import SMSGE, ReIDClassifier
-        from utils.graphs import build_graph
-        from utils.datasets import get_dataset
-        from utils.skeleton import get_layout
+        from utils.foundation.graphs import build_graph
+        from utils.data.datasets import get_dataset
+        from utils.foundation.skeleton import get_layout
         self.name, self.stage, self.folder = name, stage, os.path.join(root, name)
         with open(os.path.join(self.folder, "init", "meta.json")) as fh:
             self.meta = json.load(fh)
@@ -92,8 +92,8 @@ class ParityCase:
         draws = [self.ref[f"draw_{i}"] for i in range(self.length)]
         if layout == "ragged":
             ragged = ragged_draws([len(d) for d in draws])
-            frames = ragged.frames(draws)
-            loss_fn = lambda x: self.model.pretext_losses(x, frames, ragged)   # noqa: E731
+            frame_indices = ragged.frame_indices(draws)
+            loss_fn = lambda x: self.model.pretext_losses(x, frame_indices, ragged)   # noqa: E731
         else:
             loss_fn = lambda x: self.model.pretext_losses_per_draw(x, draws)   # noqa: E731
         variables = list(self.model.trainable_variables)

@@ -6,7 +6,7 @@
 
 Writes, for every length f, <out>/<name>/<f>/ (classification protocol: one walk per
 person for testing), <out>/<name>/<f>/retrieval/ (probe/gallery protocol) and
-<out>/<name>/<f>/manifest.json. The method and format are in utils/raw_skeletons.py and the
+<out>/<name>/<f>/manifest.json. The method and format are in utils/data/raw_skeletons.py and the
 README ("Preparing KGBD from its raw recordings").
 """
 import argparse
@@ -16,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.cli import guarded  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
+from utils.foundation.errors import UserError  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 
     def work():
         from tqdm import tqdm
-        from utils.prepare_dataset import prepare, summary_line
+        from utils.data.prepare_dataset import prepare, summary_line
         try:
             seed = int(args.seed)
         except ValueError:

@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from utils.cli import guarded, select_device, training_options, training_parser  # noqa: E402
+from utils.foundation.errors import guarded  # noqa: E402
+from utils.orchestration.cli import select_device, training_options, training_parser  # noqa: E402
 
 METRICS = ("rank1", "rank5", "rank10", "nauc", "mAP", "nauc_cmc")
 
@@ -46,10 +47,10 @@ def main(argv=None) -> int:
     def work():
         cfg = training_options(args)
         select_device(cfg)
-        from utils.io import atomic_save_json
-        from utils.pipeline import run_training
-        from utils.config import resolve
-        from utils.storage import runs_parent, variant_of
+        from utils.foundation.io import atomic_save_json
+        from utils.orchestration.pipeline import run_training
+        from utils.orchestration.config import resolve
+        from utils.orchestration.storage import runs_parent, variant_of
         results = []
         for seed in range(first, first + n):
             print(f"===== seed {seed} ({seed - first + 1}/{n}) =====", flush=True)

@@ -22,12 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from utils.errors import UserError  # noqa: E402
-from utils.io import atomic_path, atomic_save_npy  # noqa: E402
-from utils.video_skeleton import (MP, VIDEO_LAYOUTS, assign_tracks, longest,  # noqa: E402
-                                  low_visibility, to_layout, y_up)
+from utils.data.video_skeleton import (MP, VIDEO_EXTENSIONS, VIDEO_LAYOUTS,  # noqa: E402
+                                       assign_tracks, longest, low_visibility, to_layout, y_up)
+from utils.foundation.errors import UserError  # noqa: E402
+from utils.foundation.io import atomic_path, atomic_save_npy  # noqa: E402
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 PREVIEW_FRAMES = 6
 
 
@@ -118,7 +117,7 @@ def read_frames(video: str, wanted) -> dict:
 def write_preview(path: str, video: str, image, track) -> None:
     """A PNG of sampled frames of the track with the estimated skeleton drawn over them."""
     import cv2
-    from utils.skeleton import LAYOUTS_BY_NAME
+    from utils.foundation.skeleton import LAYOUTS_BY_NAME
     bones = LAYOUTS_BY_NAME["mediapipe33"].bones
     picks = [track[int(i)] for i in np.linspace(0, len(track) - 1, min(PREVIEW_FRAMES, len(track)))]
     frames = read_frames(video, picks)
@@ -155,13 +154,13 @@ def convert(path: str, args, log=print) -> int:
     per_frame = (time.time() - start) / len(world)
     for k, track in enumerate(chosen):
         name = stem if len(chosen) == 1 else f"{stem}_track{k + 1}"
-        joints = to_layout(y_up(world[track.frames]), args.layout).astype(np.float32)
+        joints = to_layout(y_up(world[track.frame_indices]), args.layout).astype(np.float32)
         out = os.path.join(args.out, person, name + ".npy")
         atomic_save_npy(out, joints)
         if args.preview:
-            write_preview(os.path.join(args.out, person, name + ".png"), path, image, track.frames)
-        log(f"{path}: {len(track.frames)} of {len(world)} frames kept ({int(present.sum())} with a "
-            f"person, {len(tracks)} track(s)); {low_visibility(vis[track.frames], args.min_visibility)} "
+            write_preview(os.path.join(args.out, person, name + ".png"), path, image, track.frame_indices)
+        log(f"{path}: {len(track.frame_indices)} of {len(world)} frames kept ({int(present.sum())} with a "
+            f"person, {len(tracks)} track(s)); {low_visibility(vis[track.frame_indices], args.min_visibility)} "
             f"landmarks below visibility {args.min_visibility:g}; {per_frame * 1000:.0f} ms/frame "
             f"-> {out}")
     return len(chosen)

@@ -10,11 +10,11 @@ import sys
 sys.path.insert(0, os.getcwd())
 
 from models.factory import build_classifier, build_encoder, build_model  # noqa: E402
-from utils.data import load_reid_data  # noqa: E402
-from utils.protocols import classifier_protocol, print_summary  # noqa: E402
-from utils.resume import load_state  # noqa: E402
-from utils.storage import load_run_config, variant_of  # noqa: E402
-from utils.train_loop import ReIDState, assign  # noqa: E402
+from utils.data.reid_data import load_reid_data  # noqa: E402
+from utils.foundation.train_loop import ReIDState, assign  # noqa: E402
+from utils.orchestration.protocols import classifier_protocol, print_summary  # noqa: E402
+from utils.orchestration.resume import load_state  # noqa: E402
+from utils.orchestration.storage import load_run_config, variant_of  # noqa: E402
 
 folder, data_dir = sys.argv[1], sys.argv[2]
 cfg = load_run_config(folder).replace(data_dir=data_dir, progress=False)

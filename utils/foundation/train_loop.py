@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 
 class Hook:

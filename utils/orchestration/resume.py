@@ -4,7 +4,7 @@ A training run writes its folder under RN/ when it starts (config.json), then a 
 checkpoint at the end of every epoch of either stage (one file, replaced atomically: never
 half-written, only the latest kept). A finished run has metrics.json and no checkpoint.
 
-The checkpoint holds the stage's typed state (utils/train_loop.py): a JSON record (the
+The checkpoint holds the stage's typed state (utils/foundation/train_loop.py): a JSON record (the
 stage and epochs done, histories, the random generator's state, the early-stopping
 counters) and named groups of arrays: the encoder's weights, the optimisers' slots and step
 counters, the classifier, the draws, the best classifier so far, the training order. On the
@@ -19,14 +19,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from utils.config import RunConfig, fields_affecting
-from utils.errors import UserError
-from utils.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
+from utils.foundation.errors import UserError
+from utils.foundation.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
                       remove_leftovers, write_failure)
-from utils.storage import METRICS_FILE, RESUME_FILE, load_config, save_config, unfinished_runs
+from utils.orchestration.config import RunConfig, fields_affecting
+from utils.orchestration.storage import (METRICS_FILE, RESUME_FILE, load_config, save_config,
+                                         unfinished_runs)
 
 # Besides the operational settings (not saved), the environment ones may differ when resuming
-# (utils/config.py AFFECTS): a run may continue on the other engine, or with its data moved.
+# (utils/orchestration/config.py AFFECTS): a run may continue on the other engine, or with its data moved.
 MAY_DIFFER = fields_affecting("environment")
 
 

@@ -10,10 +10,12 @@ from typing import List, Optional
 
 import numpy as np
 
-from utils.skeleton import LAYOUTS_BY_NAME
+from utils.foundation.skeleton import LAYOUTS_BY_NAME
 
 MP = {name: i for i, name in enumerate(LAYOUTS_BY_NAME["mediapipe33"].joint_names)}
 VIDEO_LAYOUTS = ("mediapipe33", "casia14", "kinect_v1")
+# Files that identify.py and tools/video_to_skeleton.py take for videos, by extension.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
 def y_up(world: np.ndarray) -> np.ndarray:
@@ -52,11 +54,11 @@ def to_layout(points: np.ndarray, layout: str) -> np.ndarray:
 
 @dataclass
 class Track:
-    frames: List[int] = field(default_factory=list)   # video frame indices, increasing
+    frame_indices: List[int] = field(default_factory=list)   # video frame indices, increasing
 
     @property
     def last(self) -> int:
-        return self.frames[-1]
+        return self.frame_indices[-1]
 
 
 def assign_tracks(centres: np.ndarray, present: np.ndarray, max_gap: int,
@@ -77,12 +79,12 @@ def assign_tracks(centres: np.ndarray, present: np.ndarray, max_gap: int,
         if best is None:
             best = Track()
             tracks.append(best)
-        best.frames.append(int(f))
+        best.frame_indices.append(int(f))
     return tracks
 
 
 def longest(tracks: List[Track]) -> Optional[Track]:
-    return max(tracks, key=lambda t: (len(t.frames), -t.frames[0])) if tracks else None
+    return max(tracks, key=lambda t: (len(t.frame_indices), -t.frame_indices[0])) if tracks else None
 
 
 def low_visibility(visibility: np.ndarray, threshold: float) -> int:

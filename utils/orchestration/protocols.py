@@ -20,11 +20,11 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from utils.config import ResolvedConfig
-from utils.data import ReIDData, Split, stratified_holdout
-from utils.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
+from utils.data.reid_data import ReIDData, Split, stratified_holdout
+from utils.foundation.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
                            rank_n_from_scores, roc_nauc)
-from utils.runtime import generator
+from utils.foundation.runtime import generator
+from utils.orchestration.config import ResolvedConfig
 
 NOT_SAVED = dict(saved=False)   # field metadata: kept in memory, not in metrics.json
 
@@ -212,7 +212,7 @@ class SavedClassifier(Protocol):
 @dataclass
 class TrainedClassifier(Protocol):
     """The paper's protocol: the Re-ID classifier trained on the frozen encoder's training
-    encodings with the reference's early stopping (utils/stages.py), the model chosen on the
+    encodings with the reference's early stopping (utils/orchestration/stages.py), the model chosen on the
     test set (reference) or on a validation split of the training data (--selection val, the
     test set then scored once), then scored as SavedClassifier. encode: the frozen Encoder
     itself (without the cache it runs inside the training step); data: ReIDData.
@@ -224,8 +224,8 @@ class TrainedClassifier(Protocol):
     pretraining: Optional[dict] = None
 
     def run(self, encoder, data: ReIDData, log=print) -> ClassificationResult:
-        from utils.progress import progress_bar
-        from utils.stages import train_classifier, training_order
+        from utils.foundation.progress import progress_bar
+        from utils.orchestration.stages import train_classifier, training_order
         cfg, batches = self.cfg, self.batches
         bs = cfg.batch_size
         train_x, train_y = data.train.sequences, data.train_labels

@@ -26,11 +26,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from utils.errors import UserError
-from utils.io import make_folder, write_failure
-from utils.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COORDINATE, TRIM_FRAMES,
+from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COORDINATE, TRIM_FRAMES,
                                  Recording, discover, load_recordings)
-from utils.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
+from utils.foundation.errors import UserError
+from utils.foundation.io import make_folder, write_failure
+from utils.foundation.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
 
 
 def cut_windows(frames: np.ndarray, length: int, trim: int = TRIM_FRAMES,
@@ -178,8 +178,8 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
 
 
 def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: str) -> None:
-    from utils.data import write_split
-    from utils.datasets import released_folders
+    from utils.data.reid_data import write_split
+    from utils.data.datasets import released_folders
     train_x, train_ids = joined["train"]
     train_dir, test_dir = released_folders(folder, name)
     write_split(train_dir, name, length, train_x, train_ids, False)
@@ -203,7 +203,7 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
     <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
     manifest.json per length. Everything is built in a temporary folder and moved into
     place only when complete."""
-    from utils.datasets import REGISTRY
+    from utils.data.datasets import REGISTRY
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UserError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (it names a folder)")
     layout_ref = "kinect_v1" if fmt == "kgbd" else layout_name

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 TMP_PREFIX = ".tmp-"
 

@@ -14,10 +14,10 @@ import os
 
 import numpy as np
 
-from utils.data import write_split
-from utils.datasets import DATASETS_ROOT, get_dataset, released_folders
-from utils.errors import UserError
-from utils.skeleton import V2_TO_V1
+from utils.data.datasets import DATASETS_ROOT, get_dataset, released_folders
+from utils.data.reid_data import write_split
+from utils.foundation.errors import UserError, guarded
+from utils.foundation.skeleton import V2_TO_V1
 
 NUM_PEOPLE = 20
 TRAIN_RECORDINGS = 4
@@ -67,15 +67,15 @@ def _sagittal(angle, outward=0.0):
                      np.sin(angle) * np.cos(outward)], -1)
 
 
-def walk(person: dict, rng: np.random.Generator, frames: int) -> np.ndarray:
-    """One recording: [frames, 25, 3] Kinect v2 joints in camera coordinates (metres)."""
+def walk(person: dict, rng: np.random.Generator, n_frames: int) -> np.ndarray:
+    """One recording: [n_frames, 25, 3] Kinect v2 joints in camera coordinates (metres)."""
     L = person["lengths"]
     speed = 1.0 + rng.normal(0, 0.06)
     heading = rng.uniform(-np.pi / 4, np.pi / 4)
     noise = rng.uniform(0.015, 0.035)
-    t = np.arange(frames) / FPS
+    t = np.arange(n_frames) / FPS
     phase = 2 * np.pi * (person["cadence"] * speed / 2.0) * t + rng.uniform(0, 2 * np.pi)
-    J = np.zeros((frames, 25, 3))
+    J = np.zeros((n_frames, 25, 3))
 
     pelvis_yaw = person["twist"] * np.sin(phase)
     roll = person["roll"] * np.sin(phase)
@@ -190,7 +190,7 @@ def ensure_demo(name: str, length: int, root: str = DATASETS_ROOT, verbose: bool
 
 
 # ----------------------------------------------------------------------------------------
-# Whole recordings, as files: for identify.py (utils/identify.py) and its tests
+# Whole recordings, as files: for identify.py (utils/orchestration/identify.py) and its tests
 
 UNSEEN_SEED = 7331   # another seed: people whose bodies and gaits no demo run has seen
 
@@ -212,7 +212,7 @@ def write_recordings(out: str, by_person: dict, name: str = "demo", prefix: str 
     """Write <out>/<prefix><N>/<k>.npy for {person: [recordings]} ([frames, joints, 3] in
     the layout of dataset `name`: Kinect v2 for demo, v1 for demo20), recordings numbered
     from 1 in order; `which` picks recordings by position (default all). Returns the paths."""
-    from utils.io import atomic_save_npy
+    from utils.foundation.io import atomic_save_npy
     paths = []
     for pid, recordings in sorted(by_person.items()):
         for k, rec in enumerate(recordings):
@@ -225,12 +225,11 @@ def write_recordings(out: str, by_person: dict, name: str = "demo", prefix: str 
 
 
 def main(argv=None) -> int:
-    """python3 -m utils.demo OUT [--unseen N] [--dataset demo20]: whole demo recordings as
+    """python3 -m utils.data.demo OUT [--unseen N] [--dataset demo20]: whole demo recordings as
     files, to try identify.py: OUT/trained/ (the demo's people: 1-4 their training walks,
     5-6 their held-out test walks) and with --unseen N, OUT/unseen/ (N new people, 3 walks)."""
     import argparse
-    from utils.cli import guarded
-    p = argparse.ArgumentParser(prog="python3 -m utils.demo", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python3 -m utils.data.demo", description=main.__doc__)
     p.add_argument("out")
     p.add_argument("--dataset", default="demo", choices=("demo", "demo20"))
     p.add_argument("--unseen", type=int, default=0, help="new people to write (default 0)")

@@ -1,8 +1,8 @@
 """The two scripts' work: SM-SGE.py (run_training) and evaluate.py (run_evaluation).
 
-Stages: data -> self-supervised pre-training or reload (utils/stages.py) -> frozen
+Stages: data -> self-supervised pre-training or reload (utils/orchestration/stages.py) -> frozen
 encodings -> the Re-ID classifier with early stopping, or probe/gallery matching
-(utils/protocols.py) -> metrics, plots and weights in the run's folder (utils/storage.py).
+(utils/orchestration/protocols.py) -> metrics, plots and weights in the run's folder (utils/orchestration/storage.py).
 """
 import contextlib
 import os
@@ -10,20 +10,20 @@ from typing import Optional, Union
 
 import numpy as np
 
+from models.engine import device_description, seed_everything
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
-from utils.checkpoints import load_module, save_module
-from utils.config import ResolvedConfig, RunConfig, fields_affecting, resolve
-from utils.data import load_reid_data, retrieval_splits
-from utils.errors import UserError
-from utils.io import atomic_save_json
-from utils.protocols import (Result, TrainedClassifier, classifier_protocol, print_summary,
-                             retrieval_protocol)
-from utils.progress import progress_bar
-from utils.resume import Budget, RunFolder, TimeBudgetReached
-from utils.runtime import device_description, seed_everything
-from utils.stages import pretrain_or_load, training_order
-from utils.train_loop import ReIDState, assign
-from utils.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
+from utils.data.reid_data import load_reid_data, retrieval_splits
+from utils.foundation.checkpoints import load_module, save_module
+from utils.foundation.errors import UserError
+from utils.foundation.io import atomic_save_json
+from utils.foundation.progress import progress_bar
+from utils.foundation.train_loop import ReIDState, assign
+from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting, resolve
+from utils.orchestration.protocols import (Result, TrainedClassifier, classifier_protocol,
+                                           print_summary, retrieval_protocol)
+from utils.orchestration.resume import Budget, RunFolder, TimeBudgetReached
+from utils.orchestration.stages import pretrain_or_load, training_order
+from utils.orchestration.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
                            find_best_run, load_run_config, new_run_name, pretrained_dir,
                            runs_parent, variant_of)
 
@@ -54,7 +54,7 @@ def open_run(cfg: RunConfig, parent: str, log=print) -> Optional[RunFolder]:
 def save_run(result: Result, model, run: RunFolder, log=print) -> str:
     """Write the finished run's files into its folder, each atomically, metrics.json last
     (a folder without it is unfinished), then drop the resume checkpoint."""
-    from utils.plots import save_run_plots
+    from utils.foundation.plots import save_run_plots
     save_module(os.path.join(run.path, ENCODER_FILE), model)
     if getattr(result, "classifier", None) is not None:
         save_module(os.path.join(run.path, CLASSIFIER_FILE), result.classifier)
@@ -100,7 +100,7 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
     with run.discarded_unless_saved() if run is not None else contextlib.nullcontext():
         try:
             return _train(cfg, variant, data, model, run, reference, device, log)
-        except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/cli.py)
+        except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/orchestration/cli.py)
             # the entry script's message names the command that continues the run
             exc.run_dir = run.path if run is not None and run.has_checkpoint() else None
             raise

@@ -7,9 +7,9 @@ Two input formats:
   in the files' order (--joint_order file: the authors' convention, see the README).
 - "folders": `<root>/<person>/<recording>.{npy,csv}`, each [frames, joints, 3] or one
   row per frame of joints*3 numbers (x, y, z of joint 0, then joint 1, ...), joints in the
-  order of a layout (utils/skeleton.py).
+  order of a layout (utils/foundation/skeleton.py).
 Glitches (non-finite or implausible values, lost joints) are found by check_frames.
-Windows, splits and writing the dataset are utils/prepare_dataset.py's.
+Windows, splits and writing the dataset are utils/data/prepare_dataset.py's.
 """
 import os
 import re
@@ -18,9 +18,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from utils.errors import UserError
-from utils.io import DAMAGED, damage_detail
-from utils.skeleton import KGBD_JOINT_NAMES, KINECT_V1, SkeletonLayout
+from utils.foundation.errors import UserError
+from utils.foundation.io import DAMAGED, damage_detail
+from utils.foundation.skeleton import KGBD_JOINT_NAMES, KINECT_V1, SkeletonLayout
 
 TRIM_FRAMES = 10
 FORMATS = ("kgbd", "folders")

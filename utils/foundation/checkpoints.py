@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
-from utils.errors import UserError
-from utils.io import DAMAGED, atomic_save_npz, damage_detail
+from utils.foundation.errors import UserError
+from utils.foundation.io import DAMAGED, atomic_save_npz, damage_detail
 
 
 def save_module(path: str, module) -> None:

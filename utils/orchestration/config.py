@@ -16,8 +16,8 @@ from typing import List, Optional, Union
 
 from models.draws import S_RANGES
 from models.engine import ENGINES, select
-from utils.errors import UserError
-from utils.graphs import SCALES as SCALE_NAMES
+from utils.foundation.errors import UserError
+from utils.foundation.graphs import SCALES as SCALE_NAMES
 
 # What a setting affects: one tag per field, from which everything that asks "does this
 # setting change results?" is derived (config.json, the resume check, the pre-trained
@@ -39,7 +39,7 @@ def setting(default, help: str, group: str, kind=None, choices=None, low=None, h
             flag: Optional[str] = None, per_dataset: Optional[str] = None, *, affects: str):
     """One declared setting. group: which scripts take it as a flag ("data" and "model":
     both; "train": SM-SGE.py; "eval": evaluate.py; "derived": none, filled by resolve).
-    per_dataset: the Dataset attribute (utils/datasets.py) that supplies it when it is left unset.
+    per_dataset: the Dataset attribute (utils/data/datasets.py) that supplies it when it is left unset.
     affects: one of AFFECTS, the earliest stage whose result the value changes; every new
     setting must say (a pre-training switch left untagged would silently reuse an encoder
     pre-trained without it)."""
@@ -336,7 +336,7 @@ def _parse(f, flag: str, text: str):
 
 
 def _check_together(cfg: RunConfig) -> None:
-    from utils.datasets import REGISTRY, prepared_datasets
+    from utils.data.datasets import REGISTRY, prepared_datasets
     if cfg.dataset not in REGISTRY and cfg.dataset not in prepared_datasets(cfg.data_dir):
         known = list(REGISTRY) + prepared_datasets(cfg.data_dir)
         raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(known)}, or "
@@ -352,8 +352,8 @@ def resolve(cfg: RunConfig) -> ResolvedConfig:
     """Fill the per-dataset settings (docs/method.md §6) that the user left unset, and the layout:
     --layout, else a prepared dataset's manifest, else the dataset's own; recorded as a
     built-in's name or a layout file's whole content."""
-    from utils.datasets import get_dataset, manifest_layout
-    from utils.skeleton import get_layout, layout_record
+    from utils.data.datasets import get_dataset, manifest_layout
+    from utils.foundation.skeleton import get_layout, layout_record
     spec = get_dataset(cfg.dataset, cfg.data_dir)
     changes = {f.name: getattr(spec, f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
                if f.metadata["per_dataset"] and getattr(cfg, f.name) is None}

@@ -1,27 +1,27 @@
 """The two training stages: self-supervised pre-training (docs/method.md §4) and the Re-ID
 classifier with the reference's early stopping (§5). Both checkpoint every epoch when the
-run has a folder, and continue a resumed run from its checkpoint (utils/resume.py).
+run has a folder, and continue a resumed run from its checkpoint (utils/orchestration/resume.py).
 """
 import os
 import time
 from typing import Optional
 
 import numpy as np
-from utils.progress import progress_bar
+from utils.foundation.progress import progress_bar
 
 from models.factory import build_classifier
-from utils.checkpoints import load_module, save_module
-from utils.config import ResolvedConfig
-from utils.data import ReIDData, full_batches, reference_epoch_order
-from utils.datasets import get_dataset
-from utils.errors import UserError
-from utils.metrics import roc_nauc
-from utils.resume import RunFolder, first_difference
-from utils.runtime import generator
-from utils.io import remove_leftovers
-from utils.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
-from utils.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen, assign,
-                              run_epochs)
+from utils.data.datasets import get_dataset
+from utils.data.reid_data import ReIDData, full_batches, reference_epoch_order
+from utils.foundation.checkpoints import load_module, save_module
+from utils.foundation.errors import UserError
+from utils.foundation.io import remove_leftovers
+from utils.foundation.metrics import roc_nauc
+from utils.foundation.runtime import generator
+from utils.foundation.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen,
+                                         assign, run_epochs)
+from utils.orchestration.config import ResolvedConfig
+from utils.orchestration.resume import RunFolder, first_difference
+from utils.orchestration.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config, save_config
 
 
 def _duration(seconds: float) -> str:

@@ -9,14 +9,14 @@ A layout is data of one form, whether built in or read from a user's JSON file:
 and every layout passes the same validator. Part order (docs/method.md §2): left thigh, left
 shank, right thigh, right shank, torso, head, left upper arm, left forearm, right upper arm,
 right forearm. Body nodes are pairs of parts (left leg, right leg, torso, left arm, right
-arm); hyper-joints are the joints plus every bone's midpoint (utils/graphs.py).
+arm); hyper-joints are the joints plus every bone's midpoint (utils/foundation/graphs.py).
 """
 import json
 import os
 from dataclasses import dataclass
 from typing import Dict, Tuple, Union
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 PART_NAMES = ("left thigh", "left shank", "right thigh", "right shank", "torso", "head",
               "left upper arm", "left forearm", "right upper arm", "right forearm")

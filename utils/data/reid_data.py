@@ -13,10 +13,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from utils.datasets import REGISTRY, DataLocation, get_dataset, source_of
-from utils.skeleton import SkeletonLayout
-from utils.errors import UserError
-from utils.io import DAMAGED, damage_detail
+from utils.data.datasets import REGISTRY, DataLocation, get_dataset, source_of
+from utils.foundation.errors import UserError
+from utils.foundation.io import DAMAGED, damage_detail
+from utils.foundation.skeleton import SkeletonLayout
 
 AXES = ("x", "y", "z")
 
@@ -72,11 +72,11 @@ def _first_existing(folder: str, names: List[str]) -> Optional[str]:
 
 
 def dataset_layout(dataset: str) -> SkeletonLayout:
-    from utils.skeleton import get_layout
+    from utils.foundation.skeleton import get_layout
     layout = get_dataset(dataset).layout if dataset in REGISTRY else None
     if layout is None:
         raise UserError(f"{dataset} is a dataset of one's own: its layout comes from its "
-                        f"manifest (utils.config.resolve) and must be given")
+                        f"manifest (utils.orchestration.config.resolve) and must be given")
     return get_layout(layout)
 
 
@@ -233,7 +233,7 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
     Each file is written under a temporary name and renamed, so a crash never leaves a
     half-written file that the loader would take for a real one.
     """
-    from utils.io import atomic_save_npy, make_folder
+    from utils.foundation.io import atomic_save_npy, make_folder
     prefix = "t_" if test else ""
     n, f, v, _ = sequences.shape
     assert f == length, (f, length)
@@ -250,6 +250,6 @@ def write_split(folder: str, tag: str, length: int, sequences: np.ndarray,
 
 def retrieval_splits(loc: DataLocation, layout: SkeletonLayout, sets) -> Tuple[Split, Split]:
     """(probe Split, gallery Split), read from sets = ((folder, file tag) of the probe, the
-    same of the gallery): the dataset's choice (Dataset.retrieval_sets in utils/datasets.py)."""
+    same of the gallery): the dataset's choice (Dataset.retrieval_sets in utils/data/datasets.py)."""
     v, f, c = layout.num_joints, loc.length, layout.centre
     return tuple(read_split(folder, tag, f, v, True, loc.dataset, c) for folder, tag in sets)

@@ -1,14 +1,14 @@
 """Who is this walker? Identify new recordings (and videos) with a trained run.
 
-    from utils.identify import load_identifier
+    from utils.orchestration.identify import load_identifier
     walker = load_identifier("RN/demo/6/<run>")          # the run, its classifier or gallery
     result = walker.identify_file("walk.npy")            # -> Identification
     print(result.decision, result.top[:3], result.windows)
 
 A recording is read and judged as tools/prepare_kgbd.py reads and judges one
-(utils/raw_skeletons.py: the run's layout, glitch values, --bad_frames), cut into windows
-of the run's length f as the preparation cuts them (utils/prepare_dataset.py: trim, stride
-f), centred as the loader centres them (utils/data.py) and encoded by the run's encoder.
+(utils/data/raw_skeletons.py: the run's layout, glitch values, --bad_frames), cut into windows
+of the run's length f as the preparation cuts them (utils/data/prepare_dataset.py: trim, stride
+f), centred as the loader centres them (utils/data/reid_data.py) and encoded by the run's encoder.
 
 Scores (higher is more alike), one per identity:
 - by the classifier (classification runs): its softmax probabilities, averaged over the
@@ -32,15 +32,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from utils.data import centre_on
-from utils.errors import UserError
-from utils.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
-from utils.prepare_dataset import cut_windows
-from utils.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
+from utils.data.prepare_dataset import cut_windows
+from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
                                  check_frames, discover, read_recording)
-from utils.skeleton import SkeletonLayout, get_layout
+from utils.data.reid_data import centre_on
+from utils.foundation.errors import UserError
+from utils.foundation.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
+from utils.foundation.skeleton import SkeletonLayout, get_layout
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The project's root (this file is utils/orchestration/identify.py): where the video route's
+# environment and tools/video_to_skeleton.py are.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECORDING_EXTENSIONS = (".npy", ".csv")
 DEFAULT_TOP_K = 5
 DEFAULT_MAX_REJECT = 0.05          # the default operating point: see choose_threshold
@@ -52,7 +54,7 @@ BY = ("classifier", "gallery")
 # Recordings -> windows
 
 def is_video(path: str) -> bool:
-    from tools.video_to_skeleton import VIDEO_EXTENSIONS
+    from utils.data.video_skeleton import VIDEO_EXTENSIONS
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
@@ -320,7 +322,7 @@ def file_digest(path: str) -> str:
 def identity_names(cfg, id_list: Sequence[int]) -> List[str]:
     """Names of a classification run's identities: the person folders a prepared
     dataset's manifest records, else person<id>."""
-    from utils.datasets import MANIFEST
+    from utils.data.datasets import MANIFEST
     path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
     persons = {}
     if os.path.isfile(path):
@@ -490,14 +492,14 @@ class Identifier:
 
 
 def save_classifier_calibration(run_dir: str, calibration: Calibration, identities) -> None:
-    from utils.storage import CALIBRATION_FILE
+    from utils.orchestration.storage import CALIBRATION_FILE
     atomic_save_json(os.path.join(run_dir, CALIBRATION_FILE),
                      dict(calibration=asdict(calibration), identities=list(identities)))
 
 
 def load_classifier_calibration(run_dir: str):
     """(Calibration, identities) stored with the run, or (None, None)."""
-    from utils.storage import CALIBRATION_FILE
+    from utils.orchestration.storage import CALIBRATION_FILE
     path = os.path.join(run_dir, CALIBRATION_FILE)
     if not os.path.isfile(path):
         return None, None
@@ -520,8 +522,9 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     need only the encoder (and the classifier to calibrate); load_gallery=False: before
     enrolling anew, the old gallery is not read."""
     from models.factory import build_classifier, build_encoder, build_model
-    from utils.checkpoints import load_module
-    from utils.storage import CLASSIFIER_FILE, ENCODER_FILE, GALLERY_FILE, load_run_config
+    from utils.foundation.checkpoints import load_module
+    from utils.orchestration.storage import (CLASSIFIER_FILE, ENCODER_FILE, GALLERY_FILE,
+                                             load_run_config)
     if by is not None and by not in BY:
         raise UserError(f"--by must be {' or '.join(BY)}, got {by!r}")
     if not os.path.isdir(run_dir):
@@ -570,8 +573,8 @@ def _classes_in(classifier_path: str) -> int:
 
 
 def _run_identities(cfg) -> List[str]:
-    from utils.data import load_reid_data
-    from utils.storage import variant_of
+    from utils.data.reid_data import load_reid_data
+    from utils.orchestration.storage import variant_of
     variant = variant_of(cfg)
     data = load_reid_data(variant.files, variant.layout)
     return identity_names(cfg, data.id_list.tolist())
@@ -603,7 +606,7 @@ def video_python() -> str:
 def video_to_recording(path: str, layout, out: str, options: Sequence[str] = ()) -> str:
     """Run the video route (tools/video_to_skeleton.py, in the video environment) on one
     video, writing the recording in the run's layout under `out`; returns its path."""
-    from utils.video_skeleton import VIDEO_LAYOUTS
+    from utils.data.video_skeleton import VIDEO_LAYOUTS
     python = video_python()
     if not os.path.isfile(python):
         raise UserError(f"{path}: a video needs the video environment: python3 -m venv "

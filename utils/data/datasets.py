@@ -8,7 +8,7 @@ passes it down; no other module asks which dataset it is.
 
 The released format (docs/method.md §1), for one variant folder <base> and a file tag
 <T>: <base>/<T>_train_npy_data/ and <base>/<T>_test_npy_data/ (`released_folders`); the file
-names inside them are utils/data.py's.
+names inside them are utils/data/reid_data.py's.
 """
 import dataclasses
 import json
@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from utils.errors import UserError
+from utils.foundation.errors import UserError
 
 DATASETS_ROOT = "Datasets"
 MANIFEST = "manifest.json"
@@ -45,7 +45,7 @@ class Dataset:
     """One dataset: its settings row (the reference's, where it has one), its skeleton
     layout, where its files come from, and its rules as fields and overridable hooks."""
     name: str
-    layout: Optional[str]        # skeleton layout name (utils/skeleton.py); None: the manifest's
+    layout: Optional[str]        # skeleton layout name (utils/foundation/skeleton.py); None: the manifest's
     batch_size: int
     lstm_size: int
     pretrain_lr: float
@@ -56,12 +56,12 @@ class Dataset:
     min_save_epoch: int = 0      # first 0-based Re-ID epoch whose model may be kept
     # Generated data: "module:function" taking (name, f, root) that makes the files if they
     # are missing. A name, not a callable: generators sit above this module (they write the
-    # released format with utils/data.py), so it must not import them.
+    # released format with utils/data/reid_data.py), so it must not import them.
     build: Optional[str] = None
 
     @property
     def num_joints(self) -> int:
-        from utils.skeleton import get_layout
+        from utils.foundation.skeleton import get_layout
         return get_layout(self.layout).num_joints
 
     # -- hooks: a dataset with a quirk overrides one of these ------------------------------
@@ -159,7 +159,7 @@ AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
 # KGBD's raw recordings are public (KinectGait), so it can also be built from them.
 KGBD_SOURCES = (AUTHORS + ", or built from the raw KinectGait recordings with "
                 "tools/prepare_kgbd.py (README: 'Preparing KGBD from its raw recordings')")
-BUILT_IN = "generated on first use by utils/demo.py"
+BUILT_IN = "generated on first use by utils/data/demo.py"
 
 REGISTRY = {d.name: d for d in (
     Dataset(name="KS20", layout="kinect_v2", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
@@ -175,12 +175,12 @@ REGISTRY = {d.name: d for d in (
     CrossView(name="CASIA_B", layout="casia14", batch_size=128, lstm_size=256,
               pretrain_lr=0.0005, pretrain_epochs=160, reid_lr=0.0005, source=AUTHORS,
               pretrain_epochs_probe=200),
-    # Built-in procedural data (utils/demo.py): our own settings, sized so that the whole
+    # Built-in procedural data (utils/data/demo.py): our own settings, sized so that the whole
     # pipeline runs in minutes on two CPU cores.
     Dataset(name="demo", layout="kinect_v2", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
-            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.demo:ensure_demo"),
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.data.demo:ensure_demo"),
     Dataset(name="demo20", layout="kinect_v1", batch_size=64, lstm_size=256, pretrain_lr=0.0005,
-            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.demo:ensure_demo"),
+            pretrain_epochs=30, reid_lr=0.0025, source=BUILT_IN, build="utils.data.demo:ensure_demo"),
 )}
 
 # A dataset prepared from raw recordings under a name of one's own (tools/prepare_kgbd.py
@@ -243,7 +243,7 @@ def locate(dataset: str, length: int, split: Optional[str] = None, view: Optiona
 @dataclass(frozen=True)
 class Variant:
     """One dataset variant of a run, resolved once: the dataset (settings row and rules),
-    where its files are, and its skeleton layout (utils/skeleton.py)."""
+    where its files are, and its skeleton layout (utils/foundation/skeleton.py)."""
     dataset: Dataset
     files: DataLocation
     layout: object   # SkeletonLayout
@@ -265,7 +265,7 @@ def resolve_variant(dataset: str, length: int, split: Optional[str], view: Optio
                     probe_type: Optional[str], root: str, protocol: str, layout) -> Variant:
     """The variant a run's settings name, its files made first where the dataset builds them
     (the built-in demo). layout: the resolved layout record (a name or a layout's content)."""
-    from utils.skeleton import get_layout
+    from utils.foundation.skeleton import get_layout
     found = get_dataset(dataset, root)
     if found.build is not None:
         import importlib

@@ -8,7 +8,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from utils.skeleton import BODY_EDGES, PART_EDGES, SkeletonLayout
+from utils.foundation.skeleton import BODY_EDGES, PART_EDGES, SkeletonLayout
 
 SCALES = ("joint", "part", "body", "hyper")
 MASK_OFF = -1e9   # added to attention logits of pairs that are not neighbours

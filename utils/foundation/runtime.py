@@ -1,4 +1,5 @@
-"""The machine a run uses, and the one rule for its random generators."""
+"""The CPU a run uses, and the one rule for its random generators. (Seeding the engine and
+naming its device belong to the engine: models/engine.py.)"""
 import os
 
 import numpy as np
@@ -15,19 +16,6 @@ _SEED_RULE = {
 
 def generator(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng(_SEED_RULE[purpose](seed))
-
-
-def seed_everything(seed: int) -> None:
-    from models.engine import backend
-    backend().seed(seed)
-    np.random.seed(seed)
-
-
-def device_description() -> str:
-    """The engine, its version and the device it runs on (a GPU, or the CPU model)."""
-    from models.engine import backend
-    engine = backend()
-    return f"{engine.version()} on {engine.device_description()}"
 
 
 def cpu_description() -> str:

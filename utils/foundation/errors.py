@@ -1,48 +1,14 @@
-"""The two scripts' command lines, derived from the declared configuration (utils/config.py),
-and the error handling that turns bad input into one line and exit code 2.
-"""
-import argparse
-import os
+"""Errors meant for the user: the one exception type that carries a message for them, and the
+guard every entry script runs its work under, which turns that message into one line and an
+exit code."""
 import sys
 
-from utils.config import RunConfig, add_flags, parse_flags
-from utils.errors import UserError
 
-TRAINING_GROUPS = ("data", "model", "train")
-# evaluate.py: our run folders carry their settings in config.json; the model flags serve
-# the authors' checkpoints, which carry none.
-EVALUATION_GROUPS = ("data", "model", "eval")
+class UserError(Exception):
+    """Bad input (flag, file, folder) described in one line: what is wrong and what to do.
 
-
-def training_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="SM-SGE.py", description="Self-supervised pre-training of SM-SGE, then person Re-ID.")
-    add_flags(p, TRAINING_GROUPS)
-    return p
-
-
-def evaluation_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a saved SM-SGE Re-ID model.")
-    add_flags(p, EVALUATION_GROUPS)
-    return p
-
-
-def training_options(args) -> RunConfig:
-    return parse_flags(args, TRAINING_GROUPS)
-
-
-def evaluation_options(args) -> RunConfig:
-    return parse_flags(args, EVALUATION_GROUPS)
-
-
-def given_settings(parser: argparse.ArgumentParser, argv=None) -> set:
-    """The RunConfig fields whose flags appear on the command line (whatever their value)."""
-    import copy
-    from utils.config import field_of_flag
-    probe = copy.deepcopy(parser)
-    for action in probe._actions:
-        action.default = argparse.SUPPRESS
-    return {field_of_flag(flag) for flag in vars(probe.parse_args(argv))}
+    The entry scripts catch it and print the message without a traceback.
+    """
 
 
 # Exit codes of every entry script (README: "Exit codes").
@@ -99,14 +65,3 @@ def guarded(work, script: str = "", argv=None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return code or EXIT_OK
-
-
-def select_device(cfg: RunConfig) -> None:
-    """The engine (--backend) and the device (--gpu). Must run before Keras, TensorFlow or
-    JAX is imported: they read these settings once."""
-    from models.engine import select
-    select(cfg.backend)
-    os.environ["CUDA_VISIBLE_DEVICES"] = "" if cfg.gpu < 0 else str(cfg.gpu)
-    if cfg.gpu < 0:
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

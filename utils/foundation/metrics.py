@@ -105,6 +105,6 @@ DISTANCES = {"euclidean": pairwise_euclidean, "cosine": pairwise_cosine}
 def distance_named(name: str):
     """The pairwise distance function of that name (DISTANCES)."""
     if name not in DISTANCES:
-        from utils.errors import UserError
+        from utils.foundation.errors import UserError
         raise UserError(f"unknown distance {name!r}; choose one of {', '.join(DISTANCES)}")
     return DISTANCES[name]

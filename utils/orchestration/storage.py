@@ -6,17 +6,17 @@
         classifier.npz, plots, metrics.json (last: a run is finished when it has one);
         later identify.py may add gallery.npz and identify_calibration.json
 
-The datasets' own released format (Datasets/...) is utils/datasets.py's.
+The datasets' own released format (Datasets/...) is utils/data/datasets.py's.
 """
 import glob
 import json
 import os
 import time
 
-from utils.config import ResolvedConfig, RunConfig, fields_affecting
-from utils.datasets import Variant, get_dataset, resolve_variant
-from utils.errors import UserError
-from utils.io import atomic_save_json
+from utils.data.datasets import Variant, get_dataset, resolve_variant
+from utils.foundation.errors import UserError
+from utils.foundation.io import atomic_save_json
+from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting
 
 PRETRAINED_ROOT = "Pre-Trained"
 RN_ROOT = "RN"
@@ -28,7 +28,7 @@ RESUME_FILE = "resume.npz"
 GALLERY_FILE = "gallery.npz"                   # identify.py --enrol: enrolled people, threshold
 CALIBRATION_FILE = "identify_calibration.json"  # identify.py --calibrate: the classifier's threshold
 # A pre-trained encoder's folder is Pre-Trained/<run tag>/<f>/<name>, and its config.json
-# records every setting tagged "pretraining" (utils/config.py), checked when it is reloaded.
+# records every setting tagged "pretraining" (utils/orchestration/config.py), checked when it is reloaded.
 # The name holds every such setting but those the path or the data fix (NAMED_IN_PATH): the
 # BASE_NAME ones always, in this order, then every other one whose value is not its default
 # (the dataset's row for per-dataset settings) as _<setting>-<value>. So a new pre-training
@@ -42,7 +42,7 @@ SUFFIX_FIRST = {"scales": lambda v: "scales-" + "-".join(v), "cross_scale": lamb
 SUFFIX_LAST = ("task",)   # ... and --task none last
 PRETRAIN_KEYS = fields_affecting("pretraining")
 def variant_of(cfg: ResolvedConfig) -> Variant:
-    """The resolved configuration's dataset variant: rules, folders, layout (utils/datasets.py)."""
+    """The resolved configuration's dataset variant: rules, folders, layout (utils/data/datasets.py)."""
     return resolve_variant(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type,
                            cfg.data_dir, cfg.protocol, cfg.layout)
 
