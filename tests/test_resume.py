@@ -157,3 +157,16 @@ def test_a_checkpoint_of_the_earlier_format_is_refused_in_one_line(tmp_path):
     assert state.stage == "pretrain" and state.info["epoch"] == 2
     assert [a.shape for a in state.arrays["encoder"]] == [(2,), (2, 3)]
     np.testing.assert_array_equal(state.arrays["draws"][0], np.arange(3))
+
+
+def test_the_time_left_of_a_resumed_pre_training_follows_this_machines_pace():
+    """131 epochs done elsewhere at 4 s each, then 4 here at 125 s each: 25 epochs left take
+    25 x 125 s, not the 28-second average of all 135."""
+    from utils.foundation.train_loop import PretrainState
+    from utils.orchestration.stages import _duration, time_left
+    since = (131, 131 * 4.0)
+    state = PretrainState(epoch=135, seconds=131 * 4.0 + 4 * 125.0)
+    assert time_left(160, state, since) == pytest.approx(25 * 125.0)
+    assert time_left(160, PretrainState(epoch=2, seconds=20.0), (0, 0.0)) == pytest.approx(1580.0)
+    # as the epoch line shows it: under a minute in seconds, not "0 min"
+    assert [_duration(s) for s in (24.0, 3125.0, 3720.0)] == ["24 s", "52 min", "1 h 02 min"]

@@ -4,7 +4,7 @@ run has a folder, and continue a resumed run from its checkpoint (utils/orchestr
 """
 import os
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from utils.foundation.progress import progress_bar
@@ -25,6 +25,8 @@ from utils.orchestration.storage import ENCODER_FILE, PRETRAIN_KEYS, load_config
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, int(round(seconds)))} s"
     minutes = int(round(seconds / 60))
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -43,6 +45,13 @@ def training_order(cfg: ResolvedConfig, labels: np.ndarray) -> list:
     used by pre-training and by the Re-ID stage, every epoch."""
     order = reference_epoch_order(labels, cfg.batch_size, generator(cfg.seed, "training order"))
     return full_batches(order, cfg.batch_size)
+
+
+def time_left(total: int, state: PretrainState, since: Tuple[int, float]) -> float:
+    """Seconds the epochs left should take, at the pace of this process's epochs (since:
+    epochs and seconds done when it started). A resumed run's earlier epochs may have run
+    on another machine: a GPU's 4 s an epoch against a CPU's 2 minutes."""
+    return (total - state.epoch) * (state.seconds - since[1]) / (state.epoch - since[0])
 
 
 def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, log=print,
@@ -67,6 +76,7 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
         log("Subsequence draws (fixed for the whole run, as the reference): "
             + " ".join("[" + ",".join(map(str, d)) + "]" for d in trainer.draws))
     total = cfg.pre_epochs
+    since = (state.epoch, state.seconds)
 
     def one_epoch(state: PretrainState) -> None:
         start = time.time()
@@ -82,7 +92,7 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
         losses = " | ".join(f"{s} {means[s]:.5f}" for s in model.scales)
         left = total - state.epoch
         log(f"[{state.epoch}/{total}] pretext loss  {losses}  ({took:.1f}s"
-            + (f"; about {_duration(left * state.seconds / state.epoch)} left)" if left else ")"))
+            + (f"; about {_duration(time_left(total, state, since))} left)" if left else ")"))
 
     hooks = [Call(lambda s: after_epoch(s.epoch))] if after_epoch is not None else []
     if run is not None:
