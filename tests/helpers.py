@@ -18,11 +18,12 @@ FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience
 
 
 def source_files(*folders):
-    """The project's Python files under folders (paths from the root, sub-packages included)."""
+    """The project's Python files under folders ("." for all), as paths from the root,
+    sub-packages included; hidden folders (.git, the video environment) are not entered."""
     found = []
     for folder in folders:
         for here, dirs, names in os.walk(os.path.join(ROOT, folder)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
             found += [os.path.relpath(os.path.join(here, n), ROOT) for n in sorted(names)
                       if n.endswith(".py")]
     return found

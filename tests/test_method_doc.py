@@ -4,34 +4,26 @@ the form "## §N Title"; every repository file the docs name exists."""
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT, source_files
+
 DOC = os.path.join(ROOT, "docs", "method.md")
 # Built from parts so that this file's own text is not taken for a pointer.
 POINTER = re.compile(re.escape("docs/method.md") + r" \u00a7(\d+)(?:[-\u2013](\d+))?")
 HEADING = re.compile(r"^## \u00a7(\d+) \S", re.MULTILINE)
 
 
-def python_files():
-    for folder, subfolders, files in os.walk(ROOT):
-        subfolders[:] = sorted(d for d in subfolders
-                               if not d.startswith(".") and not d.startswith(".venv"))
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield os.path.join(folder, name)
-
-
 def pointers():
     """[(file:line, section number)] for every pointer in the repository's .py files."""
     found = []
-    for path in python_files():
-        if os.path.samefile(path, __file__):
+    for path in source_files("."):
+        if os.path.samefile(os.path.join(ROOT, path), __file__):
             continue
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open(os.path.join(ROOT, path), encoding="utf-8", errors="replace") as fh:
             for number, line in enumerate(fh, 1):
                 for match in POINTER.finditer(line):
                     first = int(match.group(1))
                     last = int(match.group(2) or first)
-                    where = f"{os.path.relpath(path, ROOT)}:{number}"
+                    where = f"{path}:{number}"
                     found += [(where, n) for n in range(first, last + 1)]
     return found
 

@@ -36,6 +36,7 @@ from utils.data.prepare_dataset import cut_windows
 from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
                                  check_frames, discover, read_recording)
 from utils.data.reid_data import centre_on
+from utils.data.video_skeleton import VIDEO_EXTENSIONS, VIDEO_LAYOUTS
 from utils.foundation.errors import UserError
 from utils.foundation.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
 from utils.foundation.skeleton import SkeletonLayout, get_layout
@@ -54,7 +55,6 @@ BY = ("classifier", "gallery")
 # Recordings -> windows
 
 def is_video(path: str) -> bool:
-    from utils.data.video_skeleton import VIDEO_EXTENSIONS
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
@@ -606,7 +606,6 @@ def video_python() -> str:
 def video_to_recording(path: str, layout, out: str, options: Sequence[str] = ()) -> str:
     """Run the video route (tools/video_to_skeleton.py, in the video environment) on one
     video, writing the recording in the run's layout under `out`; returns its path."""
-    from utils.data.video_skeleton import VIDEO_LAYOUTS
     python = video_python()
     if not os.path.isfile(python):
         raise UserError(f"{path}: a video needs the video environment: python3 -m venv "
