@@ -32,9 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# The authors' code, KS20 shape, batch 64, f=6, TF 2.21 CPU, timed on another machine
-# (issue #3): quoted with that machine in the output, never divided into our timings, since
-# a ratio means something only between two things timed in the same run.
+# The authors' code, KS20 shape, batch 64, f=6, TF 2.21 CPU, timed on other machines:
+# quoted with those machines in the output, never divided into our timings, since a ratio
+# means something only between two things timed in the same run.
 REFERENCE_STEP_NOTE = ("the authors' code took 0.6 s/step for this shape on one 2-core AMD EPYC "
                        "(AVX-512) and 1.10 s/step on another (AVX2): not comparable across machines")
 

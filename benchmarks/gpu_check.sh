@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The JAX engine on a lent GPU machine (no TensorFlow, no network): run from the repository
-# root after benchmarks/gpu_prepare.sh, carrying benchmarks/gpu_wheels and the fixtures'
-# *.ckpt.npz exports. Writes everything under $OUT (default ./gpu_out):
+# The JAX engine on a GPU machine without TensorFlow or network access, reached through a
+# command runner that carries at most 64 MiB per call: run from the repository root after
+# benchmarks/gpu_prepare.sh, carrying benchmarks/gpu_wheels and the fixtures' *.ckpt.npz
+# exports. Writes everything under $OUT (default ./gpu_out):
 #   device.txt       nvidia-smi, JAX version and devices
 #   benchmark.json   size, pre-training step (KS20 and KGBD shapes), Re-ID epoch, encoding
 #   parity_*.txt     tools/parity_report.py at the highest matmul precision (float32

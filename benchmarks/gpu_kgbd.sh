@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The KGBD classification protocol (benchmarks/kgbd_protocol.sh) on a lent GPU machine,
-# through the JAX engine. That machine has no TensorFlow and no network, and takes at most
-# 64 MiB per command with the working tree; the prepared KGBD data at f=6 is 110 MB
-# (85 MB compressed, float32 does not compress much), so it travels in two commands to the
-# same warm machine, each carrying one half.
+# The KGBD classification protocol (benchmarks/kgbd_protocol.sh) through the JAX engine on
+# a GPU machine without TensorFlow or network access, reached through a command runner that
+# carries at most 64 MiB per call, working tree included. The prepared KGBD data at f=6 is
+# 110 MB (85 MB compressed: float32 does not compress much), so it travels in parts, one
+# per call to the same machine, which keeps what earlier calls brought.
 #
-#   here:   benchmarks/gpu_kgbd.sh pack DATA_DIR [PARTS] [RUN_ROOT]
+#   local:  benchmarks/gpu_kgbd.sh pack DATA_DIR [PARTS] [RUN_ROOT]
 #           DATA_DIR holds KGBD/6 (tools/prepare_kgbd.py). Writes benchmarks/gpu_kgbd_1/ ..
 #           gpu_kgbd_PARTS/ (default 2): one part of the compressed data each, its checksums,
 #           and the wheels the machine lacks (keras, namex, optree; typing-extensions for
@@ -13,21 +13,21 @@
 #           unfinished pre-training), its step markers and unfinished runs (config.json and
 #           resume.npz) go into gpu_kgbd_1/ too: use PARTS 3 then, so that part 1 still fits
 #           one command.
-#   there:  benchmarks/gpu_kgbd.sh device SECONDS        (carry benchmarks/gpu_kgbd_N)
+#   GPU:    benchmarks/gpu_kgbd.sh device SECONDS        (carry benchmarks/gpu_kgbd_N)
 #           Keeps what each call carried in benchmarks/gpu_kgbd_store/ (ignored, so it stays
-#           on the warm machine). Until every part is there: device.txt and, once, a
+#           on the machine between calls). Until every part is there: device.txt and, once, a
 #           step-time benchmark in $OUT (BENCH_PRECISIONS: JAX matmul precisions, default
 #           "default", i.e. TF32 tensor cores; "highest" is float32 products). With all parts: checks the
 #           arrays against the checksums, runs the protocol's steps (STEPS, default
 #           "cls curve val") until SECONDS minus RESERVE_S (default 60) are spent, and
 #           returns the run root in $OUT/runs.tar.part* (<= 15 MiB each) with its log.
-#   here:   benchmarks/gpu_kgbd.sh unpack FILES_AT RUN_ROOT
+#   local:  benchmarks/gpu_kgbd.sh unpack FILES_AT RUN_ROOT
 #           Puts the returned run root in RUN_ROOT; benchmarks/kgbd_protocol.sh DATA_DIR
 #           RUN_ROOT then goes on with what is left (unfinished runs resume, on either engine).
-# Environment there: MATMUL (JAX_DEFAULT_MATMUL_PRECISION for the run; default "default":
-# JAX's GPU default, TF32 tensor cores for float32 products, what the 2026-11-27 run used;
-# "highest" gives float32 products as on a CPU, at a cost not yet measured), and
-# kgbd_protocol.sh's.
+# Environment on the GPU machine: MATMUL (JAX_DEFAULT_MATMUL_PRECISION for the run; default
+# "default": JAX's GPU default, TF32 tensor cores for float32 products, as in the run logged
+# in docs/runs/2026-11-27-gpu/; "highest" gives float32 products as on a CPU, at a cost not
+# measured), and kgbd_protocol.sh's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 code=$PWD

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Prepare, on a machine with network and TensorFlow, what benchmarks/gpu_check.sh needs on a
-# GPU machine that has neither (JAX with CUDA, Python 3.12, no network, 64 MiB carried):
+# GPU machine that has neither (JAX with CUDA, Python 3.12, no network access, reached
+# through a command runner that carries at most 64 MiB per call):
 #   - wheels of the pure-Python packages it lacks, for Python 3.12 (keras and its two small
 #     dependencies, scikit-learn for the metrics, tqdm, pytest), in benchmarks/gpu_wheels/;
 #   - NumPy exports of the parity fixtures' TF1 checkpoints (<prefix>.npz beside each).
-# Both paths are git-ignored: carry them with the command (device tool: carry).
+# Both paths are git-ignored: send them along with the command that runs gpu_check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

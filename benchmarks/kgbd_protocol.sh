@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full KGBD protocol, resumable: run the same command again after an interruption (a
-# killed job, a new session) and it goes on from the last finished epoch.
+# killed job, a restarted machine) and it goes on from the last finished epoch.
 #
 #   benchmarks/kgbd_protocol.sh DATA_DIR RUN_ROOT [CHUNK_MINUTES] [once]
 #

@@ -15,3 +15,19 @@ if os.environ.get("KERAS_BACKEND") == "jax" and "JAX_COMPILATION_CACHE_DIR" not 
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_run(tmp_path_factory):
+    """One tiny classification run of the demo (tests.helpers.TINY_RUN: f = 4, one
+    pre-training epoch, validation-selected), trained once per test process and shared by
+    the identification tests; each copies it (tests.helpers.copy_of_run) before writing."""
+    from tests.helpers import TINY_RUN, run
+    root = tmp_path_factory.mktemp("tiny-run")
+    proc = run("SM-SGE.py", TINY_RUN, root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = (root / "RN" / "demo" / "4").iterdir()
+    return run_dir

@@ -15,6 +15,19 @@ from utils.orchestration.config import RunConfig
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "2",
         "--max_reid_epochs", "4", "--xla", "0", "--no_progress"]
+# The tiny classification run that identification tests share (tests/conftest.py).
+TINY_RUN = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "3",
+            "--max_reid_epochs", "8", "--xla", "0", "--no_progress", "--selection", "val"]
+
+
+def copy_of_run(run_dir, root):
+    """A copy of a finished run under root/RN/... (tests that write into a run, such as a
+    calibration or a gallery, work on their own copy of a shared one)."""
+    import shutil
+    target = os.path.join(str(root), os.path.relpath(str(run_dir), os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(str(run_dir)))))))
+    shutil.copytree(str(run_dir), target)
+    return type(run_dir)(target)
 
 
 def source_files(*folders):

@@ -49,6 +49,7 @@ def toy(monkeypatch, tmp_path):
     return TOY
 
 
+@pytest.mark.slow
 def test_a_registered_dataset_runs_with_its_settings_row_and_its_quirks(toy):
     from utils.orchestration import pipeline
     from utils.orchestration.storage import pretrained_dir, variant_of

@@ -1,4 +1,4 @@
-"""The floors of the house (README: "Layout"): each floor imports only from the floors below
+"""The floors of the house (docs/contributing.md: "The floors"): each floor imports only from the floors below
 it, so a newcomer can read them from the ground up. Function-level imports count too."""
 import ast
 import os

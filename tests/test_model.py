@@ -108,6 +108,7 @@ def test_collaborative_message_is_attention_weighted_keys():
     np.testing.assert_allclose(np.asarray(collaborative_message(q, k))[0, 0], w, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizers", ["four", "one"])
 def test_pretext_loss_falls_on_fixed_data(optimizers):
     model = SMSGE(build_graph(KINECT_V1), lstm_size=16, heads=2, seed=3)
@@ -119,6 +120,7 @@ def test_pretext_loss_falls_on_fixed_data(optimizers):
     assert last < 0.7 * first
 
 
+@pytest.mark.slow
 def test_four_optimisers_each_step_the_shared_mgrn():
     model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=4)
     trainer = Pretrainer(model, 0.001, 4, jit=False)
@@ -129,6 +131,7 @@ def test_four_optimisers_each_step_the_shared_mgrn():
     assert all(int(opt.step.numpy()) == 1 for opt in trainer.optimizers.values())
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_reid_training_agree():
     model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=5)
     encoder = Encoder(model, reid_prefixes(4))
@@ -154,6 +157,7 @@ def test_encoder_is_frozen_during_reid():
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))
 
 
+@pytest.mark.slow
 def test_one_training_step_is_the_same_in_every_layout():
     x = walking_batch(4, 4)
     weights = []
@@ -199,6 +203,7 @@ def test_sparse_attention_equals_dense_masked_softmax(n_hood):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_scale_and_csi_ablations_build_smaller_models():
     x = batch()
     model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, scales=("body", "joint"),

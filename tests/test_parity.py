@@ -1,5 +1,5 @@
 """Parity with the authors' own code, on the outputs it produced (tests/fixtures/parity,
-copied from ../shared/parity; its README says how they were made).
+recorded from the authors' code; their README says how they were made).
 
 For a 25-joint (KS20) and a 20-joint (IAS) case: from the reference's initial checkpoint,
 our MGRN features, prefix encodings and summed logits, the four pretext losses with the
@@ -71,6 +71,7 @@ def test_scale_inputs_and_masks_equal_the_reference_preprocessing(init_case):
         np.testing.assert_array_equal(allowed, init_case.ref[f"bias_{letter}"][0] == 0)
 
 
+@pytest.mark.slow
 def test_every_quantity_is_the_reference_up_to_float32_rounding(table):
     """MGRN features, prefix encodings, logits, Re-ID loss, the four pretext losses and
     every gradient (both layouts); for the trained model its encodings, logits and loss.
@@ -81,6 +82,7 @@ def test_every_quantity_is_the_reference_up_to_float32_rounding(table):
         assert within_bounds(key, row), (key, row)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_pretext_gradients_reach_exactly_the_references_variables(init_case, layout):
     _, grads, reached = init_case.pretext(layout)
@@ -169,6 +171,7 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
         load_reference_classifier(init, ReIDClassifier(128, 20))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_evaluate_script_prints_the_reference_rank1(name):
     case = CASES[name]
@@ -186,6 +189,7 @@ def test_evaluate_script_prints_the_reference_rank1(name):
     assert rank1 == pytest.approx(case["rank1"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_evaluate_script_runs_retrieval_on_an_authors_checkpoint():
     """IAS-A probes against IAS-B as gallery, encoded by the reference's trained encoder."""
     args = ["--dataset", "IAS", "--split", "A", "--protocol", "retrieval",

@@ -10,7 +10,10 @@ from models.factory import build_encoder, build_model
 from utils.orchestration.config import resolve
 from utils.orchestration.stages import training_order
 from utils.orchestration.storage import find_best_run, pretrained_dir, variant_of
-from tests.helpers import FAST, rank1, run, small_opts
+from tests.helpers import FAST, ROOT, rank1, run, small_opts
+
+# Every test here trains a model or runs a script: the full suite only.
+pytestmark = pytest.mark.slow
 
 def test_train_then_evaluate_reproduces_rank1(tmp_path):
     train = run("SM-SGE.py", FAST, tmp_path)
@@ -66,11 +69,24 @@ def test_train_then_evaluate_reproduces_rank1(tmp_path):
     (["--length", "80"], "use --length 60 or less"),
     (["--length", "4", "--batch_size", "100000", "--pre_epochs", "1"], "make no full batch of 100000"),
 ])
-def test_bad_input_gives_one_clear_line(tmp_path, args, message):
-    proc = run("SM-SGE.py", args + ["--no_progress"], tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert message in proc.stderr.strip().splitlines()[-1]
+def test_bad_input_gives_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
+    """SM-SGE.py's main in this process (the script's own guard; a subprocess adds only the
+    interpreter's start, which test_bad_input_in_a_process_is_one_line_too covers)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("sm_sge_script", os.path.join(ROOT, "SM-SGE.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")      # the script sets it for --gpu
+    assert script.main(args + ["--no_progress", "--gpu", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err) and message in err[-1]
+
+
+def test_bad_input_in_a_process_is_one_line_too(tmp_path):
+    proc = run("SM-SGE.py", ["--dataset", "KS20", "--no_progress"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Datasets/KS20/6/KS20_train_npy_data not found" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_evaluate_bad_model_dir(tmp_path):
@@ -229,5 +245,12 @@ def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path
                                      selection="test"), log=lambda *_: None)
     save_config(folder, dict(saved, layout="kinect_v1_other_order"))
     with pytest.raises(UserError, match="was trained with layout='kinect_v1_other_order'"):
+        pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1),
+                              log=lambda *_: None)
+    # the same settings on other training data (another split or held-out set under one
+    # dataset name) is refused too: the encoder records a digest of its training sequences
+    assert len(saved["training_data"]) == 16
+    save_config(folder, dict(saved, training_data="0" * 16))
+    with pytest.raises(UserError, match="was trained on other training data than this run's"):
         pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1),
                               log=lambda *_: None)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 SCRIPT = os.path.join(ROOT, "benchmarks", "kgbd_protocol.sh")
@@ -20,6 +22,7 @@ def protocol(*args, **env):
                           text=True, env=full, timeout=1200)
 
 
+@pytest.mark.slow
 def test_protocol_runs_in_chunks_to_the_end_and_goes_on_after_a_stop(tmp_path):
     data, runs = tmp_path / "data", tmp_path / "runs"
     data.mkdir()
@@ -55,6 +58,7 @@ def test_protocol_refuses_a_missing_data_folder_in_one_line(tmp_path):
     assert out.stderr.strip() == f"error: no data folder {tmp_path / 'nowhere'}"
 
 
+@pytest.mark.slow
 def test_protocol_stops_at_a_failing_step_naming_its_log(tmp_path):
     # An empty data folder: SM-SGE.py refuses it (no KGBD/6 inside), the script stops at the
     # first step with one line naming that step's log and marks nothing done.

@@ -1,5 +1,5 @@
 """The reference's research switches and behaviours that change the maths, each checked
-against what the reference's code does (README: "Research switches" and the quirk table)."""
+against what the reference's code does (docs/results.md: "Research switches"; docs/parity.md: the quirk table)."""
 import os
 import subprocess
 import sys
@@ -57,6 +57,7 @@ def test_reid_prefixes():
     assert reid_prefixes(6, last_only=True) == slice(6, 7)     # --last_pre: the zero-frame prefix
 
 
+@pytest.mark.slow
 def test_draws_are_fixed_for_the_run_unless_fresh(model):
     fixed = Pretrainer(model, 1e-4, 6, rng=np.random.default_rng(0))
     first = [d.copy() for d in fixed.draws]
@@ -146,12 +147,14 @@ def run(script, args, cwd):
     (["--pre_train", "0", "--dataset", "IAS", "--split", "A", "--encoder_ckpt",
       os.path.join(FIXTURES, "ks20", "init")], "is a 25-joint model, but IAS has 20 joints"),
 ])
+@pytest.mark.slow
 def test_switch_errors(tmp_path, args, message):
     proc = run("SM-SGE.py", args + ["--no_progress"], tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_reid_from_the_authors_pretrained_encoder(tmp_path):
     args = ["--dataset", "KS20", "--data_dir", os.path.join(FIXTURES, "ks20", "Datasets"),
             "--pre_train", "0", "--encoder_ckpt", os.path.join(FIXTURES, "ks20", "init"),

@@ -14,6 +14,7 @@ def test_seed_summary_mean_and_std():
     assert "mAP" not in table
 
 
+@pytest.mark.slow
 def test_seed_runner_end_to_end(tmp_path, monkeypatch, capsys):
     from tools import seeds
     monkeypatch.chdir(tmp_path)

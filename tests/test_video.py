@@ -99,6 +99,7 @@ def tool(args, cwd):
                           cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 @needs_clip
 @needs_env
 def test_clip_to_recording_the_preparation_tool_accepts(tmp_path):
@@ -132,6 +133,7 @@ def test_clip_to_recording_the_preparation_tool_accepts(tmp_path):
     assert result.manifests[6]["protocols"]["classification"]["windows"]["test"] > 0
 
 
+@pytest.mark.slow
 @needs_env
 def test_unreadable_and_empty_videos_are_reported_and_others_go_on(tmp_path):
     videos = tmp_path / "videos" / "someone"

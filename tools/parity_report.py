@@ -1,7 +1,7 @@
 """How far our computations are from the authors' own code, on their recorded outputs.
 
     python tools/parity_report.py                 # both cases of tests/fixtures/parity
-    python tools/parity_report.py --fixtures ../shared/parity
+    python tools/parity_report.py --fixtures OTHER_FIXTURE_FOLDER
 
 Prints, for every quantity, the largest difference between our float32 computation, our
 float64 twin of it and the reference's outputs, relative to the largest magnitude of the
@@ -141,8 +141,8 @@ class ParityCase:
 # FLOOR covers tensors that hardly move under small changes of the data (l1 gradients of
 # output biases are means of signs), whose float32 error is the rounding of their last sum
 # over the B*f rows of a batch: about sqrt(B*f) eps (a random walk), so 16 eps.
-# Measured worst, on one AMD EPYC over SSE4.1, AVX, AVX2, AVX-512 and oneDNN off (README
-# "Parity"): about a twentieth of each bound. A wrong formula (a missing bias, head or zero
+# Measured worst, on one AMD EPYC over SSE4.1, AVX, AVX2, AVX-512 and oneDNN off (docs/parity.md,
+# "The figures"): about a twentieth of each bound. A wrong formula (a missing bias, head or zero
 # frame) moves tensors by 1e-4 to 1, beyond both bounds (tests/test_parity.py checks that
 # such changes are caught).
 REFERENCE_FACTOR = 100.0

@@ -30,7 +30,7 @@ def _mid(points: np.ndarray, *names) -> np.ndarray:
 
 def to_layout(points: np.ndarray, layout: str) -> np.ndarray:
     """[..., 33, 3] MediaPipe landmarks -> [..., J, 3] in a named layout. Joints MediaPipe
-    has are taken by name; the others are synthesised (README "From a walking video"):
+    has are taken by name; the others are synthesised (docs/datasets.md, "From walking videos"):
     neck / shoulder centre = mid-shoulders, hip centre = mid-hips, head (Kinect) = mid-ears,
     spine = one third of the way from the hip centre to the shoulder centre, hand =
     mid of index and pinky knuckles, foot = foot index (toe)."""

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Issue 21, session of 2026-11-27 22:00: experiment 1 to its end, experiments 2 and 4 on a subset.
+# KGBD, 2026-11-27 from 21:45, 2-core Intel Xeon, TensorFlow 2.21.0 CPU: the two Re-ID stages on the
+# 20-epoch encoder continued towards their early stop, then pre-training length and seeds on a subset.
 set -u
 code=/root/exp_code
 log() { echo "== $(date '+%F %T') $*"; }
 log "start, commit $(git -C $code log --oneline -1 | cut -c1-60)"
 lscpu | grep 'Model name'
 
-# Experiment 1: resume both Re-ID stages on the 20-epoch H200 encoder until their early stop
+# The Re-ID stage to its end: resume both Re-ID stages on the 20-epoch H200 encoder (20 more minutes each)
 cd /root/runs/kgbd_reid/classification
 common="--dataset KGBD --length 6 --data_dir /root/data/kgbd --no_progress --pre_epochs 20 --pre_train 0"
 log "exp1 test resume"
@@ -28,7 +29,7 @@ if [ ! -f $sub/KGBD/6/manifest.json ]; then
     log "exit $?"
 fi
 
-# Experiment 4: seeds 1 and 2 of the subset's 20-epoch configuration (seed 0 is experiment 2's snapshot)
+# Seeds: seeds 1 and 2 of the subset's 20-epoch configuration (seed 0 is the 20-epoch snapshot of the run below)
 mkdir -p /root/runs/exp21/sub10/seeds && cd /root/runs/exp21/sub10/seeds
 for s in 1 2; do
     [ -f done_seed$s ] && continue
@@ -38,7 +39,7 @@ for s in 1 2; do
     rc=$?; log "exit $rc"; [ $rc -eq 0 ] && touch done_seed$s
 done
 
-# Experiment 2: 160 pre-training epochs on the subset, snapshots 5/20/40/80, Re-ID <= 40 on each
+# Pre-training length: 160 pre-training epochs on the subset, snapshots 5/20/40/80, Re-ID <= 40 on each
 log "exp2"
 STEPS="cls curve" CURVE="5 20 40 80" PRE_EPOCHS=160 EXTRA="--max_reid_epochs 40" \
     bash $code/benchmarks/kgbd_protocol.sh $sub /root/runs/exp21/sub10/curve 90

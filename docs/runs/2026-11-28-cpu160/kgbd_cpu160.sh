@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Finish the H200's unfinished 160-epoch KGBD pre-training (131 done) on this CPU
-# (TensorFlow engine), then the Re-ID stage on the 160-epoch encoder with the learning
-# curve's budget (40 epochs, model chosen on the test set).
+# Finish the unfinished 160-epoch KGBD pre-training (131 epochs done on an NVIDIA H200 with the
+# JAX engine) on a 2-core Intel Xeon CPU (TensorFlow 2.21.0 engine), then the Re-ID stage on the
+# 160-epoch encoder with the learning curve's budget (40 epochs, model chosen on the test set).
 set -uo pipefail
 cd /root/runs/gpu_kgbd_cpu/classification
 CODE=/root/exp_code2
