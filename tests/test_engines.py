@@ -33,6 +33,7 @@ def run_script(args, cwd, env_extra=None, blocker=False):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 @needs_jax
 def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path):
     """The demo pipeline and evaluate.py on JAX in a process where importing TensorFlow
@@ -61,6 +62,7 @@ def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path
     assert "needs TensorFlow installed" in line and "export_checkpoint.py" in line
 
 
+@pytest.mark.slow
 @needs_jax
 def test_an_exported_authors_checkpoint_scores_the_same_without_tensorflow(tmp_path):
     """tools/export_checkpoint.py (with TensorFlow) writes <prefix>.npz; evaluate.py on JAX
@@ -110,6 +112,7 @@ def test_the_engine_cannot_change_once_keras_is_loaded():
         select(other)
 
 
+@pytest.mark.slow
 @needs_jax
 def test_a_run_stopped_on_one_engine_finishes_on_the_other(tmp_path):
     """The resume checkpoint is arrays: a run started on TensorFlow continues on JAX (and
@@ -124,10 +127,15 @@ def test_a_run_stopped_on_one_engine_finishes_on_the_other(tmp_path):
     assert go.returncode == 0, go.stderr[-2000:]
     (metrics,) = tmp_path.glob("RN/demo/4/*/metrics.json")
     m = json.loads(metrics.read_text())
-    assert [r["backend"] for r in m["resumed"]] == [other]
+    # every part: the engine's name, version and device (the first part included)
+    assert [p["backend"].split()[0].lower() for p in m["parts"]] == [first, other]
+    assert all(" on " in p["backend"] for p in m["parts"])
+    assert [(p["stage"], p["epochs_done"]) for p in m["parts"]] == [("pretrain", 0), ("pretrain", 1)]
+    assert m["resumed"] == m["parts"][1:]
     assert len(m["pretext_history"]) == 2 and m["rank1"] > 0
 
 
+@pytest.mark.slow
 @needs_jax
 def test_both_engines_give_the_same_losses_gradients_and_encodings(tmp_path):
     """One small model's weights and a batch, in a TensorFlow process and a JAX process:

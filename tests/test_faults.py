@@ -66,6 +66,7 @@ def test_damaged_resume_checkpoint_names_the_folder_to_delete(tmp_path, how):
         load_state(str(folder))
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_damaged_run_is_one_line(tmp_path):
     run = tmp_path / "RN" / "demo" / "4" / "run"
     run.mkdir(parents=True)
@@ -143,7 +144,22 @@ def test_prepare_out_naming_a_file_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (f"error: cannot create folder {tmp_path / 'afile' / 'KGBD'}: the "
-                                  f"file {tmp_path / 'afile' / 'KGBD'} is in the way; choose another folder")
+                                  f"file {tmp_path / 'afile'} is in the way; choose another folder")
+
+
+def test_the_file_in_the_way_is_the_one_named(tmp_path):
+    from utils.foundation.io import make_folder
+    (tmp_path / "data").write_text("x")          # --data_dir data: the generated demo goes below
+    with pytest.raises(UserError, match=rf"the file {tmp_path / 'data'} is in the way"):
+        make_folder(str(tmp_path / "data" / "demo" / "6"))
+
+
+def test_complex_valued_recordings_are_refused(tmp_path):
+    path = tmp_path / "walk.npy"
+    np.save(path, np.ones((40, 20, 3), np.complex64))
+    with pytest.raises(RawDataError, match=r"walk\.npy: holds complex numbers \(complex64\); "
+                                           r"coordinates must be real"):
+        read_recording(str(path), KINECT_V1)
 
 
 # ----------------------------------------------------------------------------------------
@@ -242,6 +258,7 @@ def wait_for(pattern_dir, glob, proc, seconds=600):
     return None
 
 
+@pytest.mark.slow
 def test_sigterm_saves_nothing_half_written_names_the_resume_command_and_resumes(tmp_path):
     args = list(FAST)
     args[args.index("--pre_epochs") + 1] = "3"
@@ -267,6 +284,7 @@ def test_sigterm_saves_nothing_half_written_names_the_resume_command_and_resumes
     assert (folder / "metrics.json").exists() and not list(folder.glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_interrupt_before_the_first_checkpoint_removes_the_run_folder(tmp_path):
     proc = training(list(FAST), tmp_path)
     config = wait_for(tmp_path, "RN/demo/4/*/config.json", proc)
@@ -283,3 +301,183 @@ def test_interrupt_before_the_first_checkpoint_removes_the_run_folder(tmp_path):
         assert line == ("interrupted: stopped; nothing half-written was left behind; the run had "
                         "not finished its first epoch, so there is nothing to resume")
         assert not config.parent.exists()
+
+
+# Text in other encodings than UTF-8, as other tools write it: each is one line naming the
+# file and the encoding expected, through every reader (layouts, CSV and KGBD recordings,
+# JSON records); UTF-8 with a byte-order mark is accepted.
+FOREIGN_TEXT = {
+    "latin-1": "{\"name\": \"Gelenk \u00e4\"}".encode("latin-1"),
+    "cp1252": "{\"name\": \"k\u00f6rper \u2013 walk\"}".encode("cp1252"),
+    "utf-16": "{\"name\": \"x\"}".encode("utf-16"),
+    "binary": bytes(range(256)) * 4,
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(FOREIGN_TEXT))
+def test_a_layout_file_not_in_utf8_is_one_line(tmp_path, encoding):
+    from utils.foundation.skeleton import get_layout
+    path = tmp_path / "layout.json"
+    path.write_bytes(FOREIGN_TEXT[encoding])
+    with pytest.raises(UserError, match=rf"{path}: not UTF-8 text \(.*\); save the layout file as UTF-8"):
+        get_layout(str(path))
+
+
+def test_a_layout_file_with_a_byte_order_mark_is_read(tmp_path):
+    from utils.foundation.skeleton import get_layout, layout_record
+    path = tmp_path / "kinect.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(layout_record(KINECT_V1.as_data())).encode())
+    assert get_layout(str(path)).joint_names == KINECT_V1.joint_names
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_recordings_not_in_utf8_are_bad_files(tmp_path, encoding):
+    csv = tmp_path / "walk.csv"
+    csv.write_bytes("\u00e9".encode(encoding) + b"\n1,2,3\n")
+    with pytest.raises(RawDataError, match=r"walk\.csv: not UTF-8 text .*save the recording as UTF-8"):
+        read_recording(str(csv), KINECT_V1)
+    write_kgbd_tree(tmp_path / "raw")
+    first = sorted((tmp_path / "raw").rglob("*.txt"))[0]
+    first.write_bytes(("\u00e9" + first.read_text()).encode(encoding))
+    with pytest.raises(UserError, match=rf"{first.name}: not UTF-8 text"):
+        prepare(str(tmp_path / "raw"), str(tmp_path / "out"), lengths=[4], log=lambda *_: None)
+
+
+def test_a_run_record_not_in_utf8_is_one_line(tmp_path):
+    from utils.orchestration.storage import load_config
+    (tmp_path / "config.json").write_bytes(FOREIGN_TEXT["cp1252"])
+    with pytest.raises(UserError, match=r"config\.json: not UTF-8 text .*the model folder is damaged"):
+        load_config(str(tmp_path))
+
+
+def test_long_numpy_errors_are_cut_after_a_whole_word():
+    from utils.foundation.io import damage_detail
+    message = ("cannot reshape array of size 12345 into shape (7,20,3) because the sizes "
+               "differ entirely and beyond repair")
+    text = damage_detail(ValueError(message))
+    assert text.startswith("ValueError: ") and text.endswith(" ...")
+    kept = text[len("ValueError: "):-len(" ...")]
+    assert len(kept) <= 80 and message.startswith(kept) and message[len(kept)] == " "
+    assert damage_detail(ValueError("short")) == "ValueError: short"
+
+
+@pytest.mark.slow
+def test_a_second_interrupt_during_the_clean_up_still_ends_in_one_line_and_130(tmp_path):
+    proc = training(list(FAST), tmp_path)
+    config = wait_for(tmp_path, "RN/demo/4/*/config.json", proc)
+    assert config is not None
+    for _ in range(3):                       # an impatient user: Ctrl-C, Ctrl-C, Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=600)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interrupted: stopped; nothing half-written")
+
+
+# ----------------------------------------------------------------------------------------
+# one writer per run folder; folders of dead runs; a bare --resume
+
+def test_a_run_folder_has_one_writer(tmp_path):
+    from utils.foundation.errors import EXIT_BUSY
+    from utils.foundation.lock import FolderBusy, FolderLock
+    run = RunFolder.start(str(tmp_path), "run", {"a": 1}, Budget(None), "TensorFlow on CPU")
+    with pytest.raises(FolderBusy, match=rf"{tmp_path / 'run'} is in use by process {os.getpid()} "
+                                         r"\(SM-SGE.py training, since [0-9: -]+\); wait for it"):
+        FolderLock(str(tmp_path / "run"), "identify.py --enrol").acquire()
+    assert FolderBusy("x").exit_code == EXIT_BUSY == 4
+    with pytest.raises(FolderBusy):
+        RunFolder.reopen(str(tmp_path / "run"), str(tmp_path), {"a": 1}, Budget(None))
+    run.lock.release()                                   # the process is done with it
+    FolderLock(str(tmp_path / "run"), "next").acquire().release()
+
+
+@pytest.mark.slow
+def test_a_second_training_process_on_a_run_in_use_exits_4_naming_the_holder(tmp_path):
+    """SM-SGE.py --resume on a run another process holds: exit code 4 and one line naming
+    the holder; nothing in the folder touched. (The run's config.json is all the process
+    reads before the lock refuses it.)"""
+    from utils.foundation.lock import FolderLock
+    from utils.orchestration.cli import training_options, training_parser
+    from utils.orchestration.config import resolve
+    args = list(FAST)
+    folder = tmp_path / "RN" / "demo" / "4" / "run"
+    folder.mkdir(parents=True)
+    saved = resolve(training_options(training_parser().parse_args(args))).saved()
+    (folder / "config.json").write_text(json.dumps(saved))
+    with FolderLock(str(folder), "a test holding the run"):
+        busy = subprocess.run([sys.executable, os.path.join(ROOT, "SM-SGE.py")] + args
+                              + ["--resume", str(folder)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=900)
+    assert busy.returncode == 4 and "Traceback" not in busy.stderr, busy.stderr[-2000:]
+    since = busy.stderr.split("since ")[1].split(")")[0]
+    assert busy.stderr.strip().splitlines()[-1] == (
+        f"error: {folder} is in use by process {os.getpid()} (a test holding the run, since "
+        f"{since}); wait for it to finish, or stop that process, then try again")
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json"]
+
+
+def test_folders_of_runs_that_died_before_their_first_checkpoint_are_removed(tmp_path):
+    from utils.foundation.lock import FolderLock
+    from utils.orchestration.resume import remove_dead_runs
+    for name in ("dead", "alive", "resumable", "finished"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "resumable" / "resume.npz").write_bytes(b"x")
+    (tmp_path / "finished" / "metrics.json").write_text("{}")
+    with FolderLock(str(tmp_path / "alive"), "a run in its first epoch"):
+        assert remove_dead_runs(str(tmp_path)) == [str(tmp_path / "dead")]
+    assert sorted(os.listdir(tmp_path)) == ["alive", "finished", "resumable"]
+
+
+def test_a_bare_resume_takes_the_newest_run_with_the_same_settings(tmp_path):
+    from utils.orchestration.resume import latest_resumable
+    for i, seed in enumerate((0, 1, 0, 2)):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"dataset": "demo", "seed": seed}))
+        (folder / "resume.npz").write_bytes(b"x")
+        os.utime(folder / "resume.npz", (1000 + i, 1000 + i))
+    assert latest_resumable(str(tmp_path), {"dataset": "demo", "seed": 0}) == str(tmp_path / "run2")
+    assert latest_resumable(str(tmp_path), {"dataset": "demo", "seed": 1}) == str(tmp_path / "run1")
+    with pytest.raises(UserError, match=r"no unfinished run under .* with these settings; the newest, "
+                                        r".*run3, has seed=2 \(now 5\)"):
+        latest_resumable(str(tmp_path), {"dataset": "demo", "seed": 5})
+
+
+# ----------------------------------------------------------------------------------------
+# leakage: retrieval scored with an encoder that saw the walks
+
+def test_retrieval_on_a_classification_encoder_that_saw_the_walks_is_refused(tmp_path):
+    from utils.orchestration.config import resolve
+    from utils.orchestration.pipeline import seen_walks_note
+    write_kgbd_tree(tmp_path / "raw")
+    prepare(str(tmp_path / "raw"), str(tmp_path / "data"), lengths=[4], log=lambda *_: None)
+    cfg = resolve(small_opts(dataset="KGBD", data_dir=str(tmp_path / "data"), protocol="retrieval"))
+    manifest = json.loads((tmp_path / "data" / "KGBD" / "4" / "manifest.json").read_text())
+    trained, searched = set(), set()
+    for person in manifest["protocols"]["classification"]["persons"].values():
+        trained |= {(person["folder"], r) for r, v in person["recordings"].items() if "train" in v["role"]}
+    for person in manifest["protocols"]["retrieval"]["persons"].values():
+        searched |= {(person["folder"], r) for r, v in person["recordings"].items()
+                     if v["role"] in ("probe", "gallery")}
+    expected = f"{len(searched & trained)} of {len(searched)} probe and gallery walks"
+    assert searched & trained                 # the tree's split does share walks
+    with pytest.raises(UserError, match=rf"^{expected} were in this encoder's pre-training data; "
+                                        r"score a retrieval run instead .* --allow_seen_walks 1"):
+        seen_walks_note(cfg, "classification", allowed=False)
+    assert seen_walks_note(cfg, "classification", allowed=True).startswith(expected)
+    assert seen_walks_note(cfg, "retrieval", allowed=False) is None   # its own training walks
+    (tmp_path / "data" / "KGBD" / "4" / "manifest.json").unlink()     # the authors' files have none
+    assert seen_walks_note(cfg, "classification", allowed=False) is None
+
+
+def test_evaluate_best_without_a_run_says_so_before_generating_any_data(tmp_path):
+    from utils.orchestration.pipeline import run_evaluation
+    os.chdir(tmp_path)
+    with pytest.raises(UserError, match=r"no saved classification model for demo f=4 under "):
+        run_evaluation(small_opts(model_dir="best", data_dir=str(tmp_path / "data")),
+                       log=lambda *_: None)
+    assert not (tmp_path / "data").exists()

@@ -14,7 +14,7 @@ from tests.helpers import FAST, ROOT, small_opts
 from utils.foundation.errors import UserError
 from utils.orchestration.config import resolve
 
-TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed")
+TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed", "parts")
 
 
 def finished_run(parent):
@@ -40,6 +40,7 @@ def assert_same_run(a, b):
 @pytest.mark.parametrize("variant", [dict(selection="test"),
                                      dict(selection="val", fresh_draws=True)],
                          ids=["reference", "val-fresh_draws"])
+@pytest.mark.slow
 def test_run_stopped_after_every_epoch_and_resumed_equals_uninterrupted(tmp_path, variant):
     from utils.orchestration import pipeline
     opts = small_opts(save_flag=True, pre_epochs=2, max_reid_epochs=3, patience=5, **variant)
@@ -71,6 +72,7 @@ def run(args, cwd, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     args = list(FAST)
     args[args.index("--pre_epochs") + 1] = "3"
@@ -96,6 +98,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert_same_run(finished_run(tmp_path / "whole" / parent), finished_run(tmp_path / "killed" / parent))
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
     from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
@@ -104,14 +107,19 @@ def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
     opts = small_opts(save_flag=True, pre_epochs=2, time_budget=0.0)
     stopped = pipeline.run_training(opts, log=lambda *_: None)
     assert isinstance(stopped, pipeline.Stopped)
-    with pytest.raises(UserError, match=r"cannot resume .* other settings: seed=0 when started, 1 now"):
+    # a bare --resume passes over runs with other settings, and says which it passed over
+    with pytest.raises(UserError, match=r"no unfinished run under .* with these settings; the "
+                                        r"newest, .*, has seed=0 \(now 1\)"):
         pipeline.run_training(opts.replace(seed=1, resume="latest"), log=lambda *_: None)
+    with pytest.raises(UserError, match=r"cannot resume .* other settings: seed=0 when started, 1 now"):
+        pipeline.run_training(opts.replace(seed=1, resume=stopped.run_dir), log=lambda *_: None)
     with pytest.raises(UserError, match=r"other settings: pre_lr="):
         pipeline.run_training(opts.replace(pre_lr=0.5, resume=stopped.run_dir), log=lambda *_: None)
     with pytest.raises(UserError, match="need the run folder"):
         pipeline.run_training(small_opts(save_flag=False, time_budget=1.0), log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     """--snapshot_epochs 1 in a 2-epoch pre-training saves, where a --pre_epochs 1 run would,
     exactly that run's encoder and settings (the learning curve's premise); a later
@@ -170,3 +178,28 @@ def test_the_time_left_of_a_resumed_pre_training_follows_this_machines_pace():
     assert time_left(160, PretrainState(epoch=2, seconds=20.0), (0, 0.0)) == pytest.approx(1580.0)
     # as the epoch line shows it: under a minute in seconds, not "0 min"
     assert [_duration(s) for s in (24.0, 3125.0, 3720.0)] == ["24 s", "52 min", "1 h 02 min"]
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_classifier_an_unfinished_run_has_kept(tmp_path):
+    """evaluate.py on an unfinished --selection val run scores the classifier kept so far in
+    its resume checkpoint: the same test Rank-1 as a finished run that stopped at that epoch
+    (same CPU and engine), and the unfinished run stays resumable."""
+    from utils.orchestration import pipeline
+    opts = small_opts(save_flag=True, pre_epochs=1, patience=5, selection="val")
+    os.makedirs(tmp_path / "whole")
+    os.makedirs(tmp_path / "chunks")
+    os.chdir(tmp_path / "whole")
+    whole = pipeline.run_training(opts.replace(max_reid_epochs=2), log=lambda *_: None)
+    os.chdir(tmp_path / "chunks")
+    chunked = opts.replace(max_reid_epochs=3, time_budget=0.0)
+    stopped = pipeline.run_training(chunked, log=lambda *_: None)       # after pre-training
+    with pytest.raises(UserError, match="still in pre-training: there is no classifier"):
+        pipeline.run_evaluation(opts.replace(model_dir=stopped.run_dir), log=lambda *_: None)
+    for _ in range(2):                                                  # Re-ID epochs 1, 2
+        stopped = pipeline.run_training(chunked.replace(resume="latest"), log=lambda *_: None)
+    lines = []
+    scored = pipeline.run_evaluation(opts.replace(model_dir=stopped.run_dir), log=lines.append)
+    assert any(line.startswith("Unfinished run: 2 Re-ID epochs done") for line in lines)
+    assert scored.rank1 == whole.rank1 and scored.nauc == whole.nauc
+    assert os.path.exists(os.path.join(stopped.run_dir, "resume.npz"))

@@ -11,12 +11,12 @@ The released format (docs/method.md §1), for one variant folder <base> and a fi
 names inside them are utils/data/reid_data.py's.
 """
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from utils.foundation.errors import UserError
+from utils.foundation.io import read_json
 
 DATASETS_ROOT = "Datasets"
 MANIFEST = "manifest.json"
@@ -155,10 +155,10 @@ class CrossView(Dataset):
 
 
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
-           "https://github.com/Kali-Hac/SM-SGE (README: 'Preparing the datasets')")
+           "https://github.com/Kali-Hac/SM-SGE (docs/datasets.md: 'The authors' pre-processed datasets')")
 # KGBD's raw recordings are public (KinectGait), so it can also be built from them.
 KGBD_SOURCES = (AUTHORS + ", or built from the raw KinectGait recordings with "
-                "tools/prepare_kgbd.py (README: 'Preparing KGBD from its raw recordings')")
+                "tools/prepare_kgbd.py (docs/datasets.md: 'KGBD from its raw recordings')")
 BUILT_IN = "generated on first use by utils/data/demo.py"
 
 REGISTRY = {d.name: d for d in (
@@ -227,10 +227,27 @@ def manifest_layout(root: str, dataset: str, length: int):
     if not os.path.isfile(path):
         return None
     try:
-        with open(path) as fh:
-            return json.load(fh).get("layout")
-    except (OSError, json.JSONDecodeError):
-        raise UserError(f"{path} is not valid JSON; prepare the dataset again") from None
+        manifest = read_json(path, "manifest")
+    except UserError as exc:
+        raise UserError(f"{exc}; prepare the dataset again") from None
+    return manifest.get("layout") if isinstance(manifest, dict) else None
+
+
+def walks_by_role(root: str, dataset: str, length: int, protocol: str) -> Optional[dict]:
+    """{role: {(person folder, recording)}} of one protocol, as a prepared dataset's manifest
+    records which walk went where; None for data without a manifest (the authors' files, the
+    demo). A walk split between training and test (--split_unit window) is in both roles."""
+    path = os.path.join(root, dataset, str(length), MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    manifest = read_json(path, "manifest")
+    persons = manifest.get("protocols", {}).get(protocol, {}).get("persons", {})
+    roles: dict = {}
+    for person in persons.values():
+        for recording, record in person.get("recordings", {}).items():
+            for role in str(record.get("role", "")).split("+"):
+                roles.setdefault(role, set()).add((person.get("folder"), recording))
+    return roles
 
 
 def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
@@ -262,12 +279,14 @@ class Variant:
 
 
 def resolve_variant(dataset: str, length: int, split: Optional[str], view: Optional[int],
-                    probe_type: Optional[str], root: str, protocol: str, layout) -> Variant:
+                    probe_type: Optional[str], root: str, protocol: str, layout,
+                    build: bool = True) -> Variant:
     """The variant a run's settings name, its files made first where the dataset builds them
-    (the built-in demo). layout: the resolved layout record (a name or a layout's content)."""
+    (the built-in demo) unless build is False (looking up saved runs needs no data).
+    layout: the resolved layout record (a name or a layout's content)."""
     from utils.foundation.skeleton import get_layout
     found = get_dataset(dataset, root)
-    if found.build is not None:
+    if build and found.build is not None:
         import importlib
         module, function = found.build.split(":")
         getattr(importlib.import_module(module), function)(found.name, length, root)

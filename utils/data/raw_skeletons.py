@@ -4,7 +4,7 @@ Two input formats:
 - "kgbd": the Kinect Gait Biometry Dataset as distributed (Data/PersonNNN/K.txt): one text
   file per walk, one `JointName;x;y;z` line per joint, 20 lines per frame, each frame
   starting with `Head`. Joints are re-ordered by name into the Kinect v1 SDK layout, or kept
-  in the files' order (--joint_order file: the authors' convention, see the README).
+  in the files' order (--joint_order file: the authors' convention, see docs/datasets.md).
 - "folders": `<root>/<person>/<recording>.{npy,csv}`, each [frames, joints, 3] or one
   row per frame of joints*3 numbers (x, y, z of joint 0, then joint 1, ...), joints in the
   order of a layout (utils/foundation/skeleton.py).
@@ -19,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 
 from utils.foundation.errors import UserError
-from utils.foundation.io import DAMAGED, damage_detail
+from utils.foundation.io import DAMAGED, damage_detail, read_text
 from utils.foundation.skeleton import KGBD_JOINT_NAMES, KINECT_V1, SkeletonLayout
 
 TRIM_FRAMES = 10
@@ -95,7 +95,8 @@ def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
         if path.endswith(".npy"):
             arr = np.load(path, allow_pickle=False)
         else:
-            arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+            arr = np.loadtxt(read_text(path, "recording", RawDataError).splitlines(),
+                             delimiter=",", dtype=np.float64, ndmin=2)
     except DAMAGED as exc:   # an empty or truncated file too (EOFError)
         raise RawDataError(f"{path}: cannot read it ({damage_detail(exc)})") from None
     if not isinstance(arr, np.ndarray):   # np.load opens an .npz archive whatever its name
@@ -111,6 +112,9 @@ def read_recording(path: str, layout: SkeletonLayout) -> np.ndarray:
         raise RawDataError(f"{path}: the recording holds no frames")
     if not np.issubdtype(arr.dtype, np.number):
         raise RawDataError(f"{path}: holds {arr.dtype} values, not numbers")
+    if np.issubdtype(arr.dtype, np.complexfloating):   # astype would drop the imaginary parts
+        raise RawDataError(f"{path}: holds complex numbers ({arr.dtype}); coordinates must be "
+                           f"real numbers in metres")
     return arr.astype(np.float64)
 
 
@@ -206,11 +210,7 @@ def load_recordings(recordings: List[Recording], fmt: str, layout: SkeletonLayou
     for rec in (progress(recordings) if progress else recordings):
         try:
             if fmt == "kgbd":
-                try:
-                    with open(rec.path, encoding="utf-8", errors="strict") as fh:
-                        text = fh.read()
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise RawDataError(f"{rec.path}: cannot read it ({exc.__class__.__name__})") from None
+                text = read_text(rec.path, "recording", RawDataError)
                 lines = []
                 raw = parse_kgbd_text(text, rec.path, joint_order, lines)
                 names = list(KGBD_JOINT_NAMES) if joint_order == "file" else layout.joint_names

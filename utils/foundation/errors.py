@@ -11,8 +11,9 @@ class UserError(Exception):
     """
 
 
-# Exit codes of every entry script (README: "Exit codes").
+# Exit codes of every entry script (docs/reliability.md: "Exit codes").
 EXIT_OK, EXIT_USER_ERROR, EXIT_STOPPED = 0, 2, 3   # 3: --time_budget spent (SM-SGE.py)
+EXIT_BUSY = 4                                      # another process is writing the run folder
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143               # 128 + the signal's number, as shells do
 
 
@@ -21,8 +22,20 @@ class Terminated(KeyboardInterrupt):
     program is, like Ctrl-C: the same clean-up runs, nothing is left half-written."""
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
+class _Stopping:
+    """The signal handler of an entry script: the first Ctrl-C or SIGTERM stops the work where
+    it is; later ones are ignored, so the clean-up it started (removing a half-written file,
+    a run folder without a checkpoint) finishes, and the exit code stays 130 or 143."""
+
+    def __init__(self):
+        self.stopping = False
+
+    def __call__(self, signum, frame):
+        import signal
+        if self.stopping:
+            return
+        self.stopping = True
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def resume_command(script: str, argv) -> str:
@@ -40,17 +53,22 @@ def resume_command(script: str, argv) -> str:
 
 
 def guarded(work, script: str = "", argv=None) -> int:
-    """Run an entry script's work; bad input ends in one line on stderr and exit code 2, an
-    interrupt (Ctrl-C or SIGTERM) in one line and 130 or 143. The exit code is otherwise what
-    work() returns (None: 0). script, argv: name the command that resumes an interrupted run."""
+    """Run an entry script's work; bad input ends in one line on stderr and exit code 2 (or
+    the error's own code, such as EXIT_BUSY), an interrupt (Ctrl-C or SIGTERM) in one line and
+    130 or 143, however often the signal comes. The exit code is otherwise what work()
+    returns (None: 0). script, argv: name the command that resumes an interrupted run."""
     import signal
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    handler = _Stopping()
+    # A signal the process was started with ignored (SIGINT in a background job) stays so.
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         code = work()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return getattr(exc, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt as exc:
+        handler.stopping = True
         name, code = (("SIGTERM", EXIT_SIGTERM) if isinstance(exc, Terminated)
                       else ("interrupted", EXIT_SIGINT))
         message = f"{name}: stopped; nothing half-written was left behind"
@@ -63,5 +81,7 @@ def guarded(work, script: str = "", argv=None) -> int:
         print(message, file=sys.stderr)
         return code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, before in previous.items():
+            # once stopping, keep ignoring signals until the process has exited
+            signal.signal(sig, signal.SIG_IGN if handler.stopping else before)
     return code or EXIT_OK

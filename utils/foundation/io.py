@@ -44,12 +44,23 @@ def write_failure(path: str, exc: OSError) -> UserError:
     return UserError(f"cannot write {path}: {reason}; {advice}")
 
 
+def _file_in_the_way(path: str) -> str:
+    """The first part of `path` that exists and is not a folder (os.makedirs names the
+    deepest folder it tried, not the file that stopped it)."""
+    parts, current = os.path.normpath(path).split(os.sep), ""
+    for part in parts:
+        current = os.path.join(current, part) if current else (part or os.sep)
+        if os.path.exists(current) and not os.path.isdir(current):
+            return current
+    return path
+
+
 def make_folder(path: str) -> None:
     try:
         os.makedirs(path, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise UserError(f"cannot create folder {path}: the file {exc.filename or path} is in the "
-                        f"way; choose another folder") from None
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"cannot create folder {path}: the file {_file_in_the_way(path)} is in "
+                        f"the way; choose another folder") from None
     except OSError as exc:
         raise write_failure(path, exc) from None
 
@@ -100,7 +111,7 @@ def atomic_save_npz(path: str, arrays: dict) -> None:
 
 def atomic_save_json(path: str, obj) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, default=jsonable)
             fh.write("\n")
 
@@ -112,10 +123,45 @@ DAMAGED = (OSError, ValueError, EOFError, KeyError, SyntaxError, tokenize.TokenE
            zipfile.BadZipFile, zlib.error)
 
 
-def damage_detail(exc: BaseException) -> str:
-    """A short, one-line account of why np.load failed."""
-    text = str(exc).splitlines()[0][:80] if str(exc) else ""
+def damage_detail(exc: BaseException, limit: int = 80) -> str:
+    """A short, one-line account of why np.load failed: the first line of the message, cut
+    after a whole word when it is longer than `limit` characters."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+# Every text file the project reads (layouts, CSV recordings, KGBD text, JSON records) is
+# UTF-8; a byte-order mark in front is accepted, as some editors write one.
+TEXT_ENCODING = "UTF-8"
+
+
+def read_text(path: str, what: str = "file", error=UserError) -> str:
+    """A text file's content, or one line (`error`) naming the file and the encoding
+    expected: not UTF-8 (Latin-1, cp1252, UTF-16, binary data) or unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise error(f"cannot read {path} ({exc.strerror or exc.__class__.__name__})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        found = ("UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else
+                 "binary data" if b"\x00" in data[:4096] else
+                 f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8")
+        raise error(f"{path}: not {TEXT_ENCODING} text ({found}); save the {what} as "
+                    f"{TEXT_ENCODING}") from None
+
+
+def read_json(path: str, what: str = "file", error=UserError):
+    """A JSON file's content (UTF-8), or one line naming the file and what is wrong."""
+    text = read_text(path, what, error)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def jsonable(value):

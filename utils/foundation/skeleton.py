@@ -11,12 +11,12 @@ shank, right thigh, right shank, torso, head, left upper arm, left forearm, righ
 right forearm. Body nodes are pairs of parts (left leg, right leg, torso, left arm, right
 arm); hyper-joints are the joints plus every bone's midpoint (utils/foundation/graphs.py).
 """
-import json
 import os
 from dataclasses import dataclass
 from typing import Dict, Tuple, Union
 
 from utils.foundation.errors import UserError
+from utils.foundation.io import read_json
 
 PART_NAMES = ("left thigh", "left shank", "right thigh", "right shank", "torso", "head",
               "left upper arm", "left forearm", "right upper arm", "right forearm")
@@ -276,14 +276,7 @@ LayoutRef = Union[str, dict]
 
 
 def load_layout_file(path: str) -> SkeletonLayout:
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise UserError(f"cannot read layout file {path} ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return layout_from_data(data, path)
+    return layout_from_data(read_json(path, "layout file"), path)
 
 
 def get_layout(ref: LayoutRef) -> SkeletonLayout:

@@ -167,6 +167,10 @@ class RunConfig:
     model_dir: str = setting("best", "'best' (highest recorded Rank-1 for this dataset/split/"
                              "length), a run folder under RN/, or an authors' TF1 checkpoint "
                              "(its .ckpt prefix or folder)", "eval", affects="operational")
+    allow_seen_walks: bool = setting(False, "1: retrieval on a classification run's encoder "
+                                     "scores even when probe or gallery walks were in its "
+                                     "pre-training data (the result is marked so)", "eval",
+                                     affects="operational")
     # -- derived from the dataset by resolve(); not flags ----------------------------------
     num_joints: Optional[int] = setting(None, "joints per skeleton (from the layout)", "derived",
                                         affects="pretraining")

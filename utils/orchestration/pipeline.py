@@ -12,6 +12,7 @@ import numpy as np
 
 from models.engine import device_description, seed_everything
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
+from utils.data.datasets import walks_by_role
 from utils.data.reid_data import load_reid_data, retrieval_splits
 from utils.foundation.checkpoints import load_module, save_module
 from utils.foundation.errors import UserError
@@ -21,10 +22,11 @@ from utils.foundation.train_loop import ReIDState, assign
 from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting, resolve
 from utils.orchestration.protocols import (Result, TrainedClassifier, classifier_protocol,
                                            print_summary, retrieval_protocol)
-from utils.orchestration.resume import Budget, RunFolder, TimeBudgetReached
+from utils.orchestration.resume import (Budget, RunFolder, TimeBudgetReached, load_state,
+                                        remove_dead_runs)
 from utils.orchestration.stages import pretrain_or_load, training_order
 from utils.orchestration.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
-                           find_best_run, load_run_config, new_run_name, pretrained_dir,
+                                         RESUME_FILE, find_best_run, load_run_config, new_run_name, pretrained_dir,
                            runs_parent, variant_of)
 
 
@@ -35,20 +37,23 @@ class Stopped:
         self.run_dir = run_dir
 
 
-def open_run(cfg: RunConfig, parent: str, log=print) -> Optional[RunFolder]:
-    """The run's folder: a new one, or with --resume the unfinished one to continue."""
+def open_run(cfg: RunConfig, parent: str, log=print, engine: Optional[str] = None) -> Optional[RunFolder]:
+    """The run's folder: a new one, or with --resume the unfinished one to continue. Folders
+    of runs that died before their first checkpoint are removed first, with a word."""
     budget = Budget(cfg.time_budget)
     if not cfg.save_flag:
         if cfg.resume or cfg.time_budget is not None:
             raise UserError("--resume and --time_budget need the run folder: drop --save_flag 0")
         return None
+    for folder in remove_dead_runs(parent):
+        log(f"Removed {folder}: a run that ended before its first checkpoint (nothing to resume)")
     if cfg.resume:
-        run = RunFolder.reopen(cfg.resume, parent, cfg.saved(), budget)
+        run = RunFolder.reopen(cfg.resume, parent, cfg.saved(), budget, engine)
         stage = "pre-training" if run.state.stage == "pretrain" else "Re-ID"
         log(f"Resuming {run.path} at {run.resumed[-1]['at']}: {run.state.info['epoch']} "
             f"{stage} epochs were done")
         return run
-    return RunFolder.start(parent, new_run_name(cfg), cfg.saved(), budget)
+    return RunFolder.start(parent, new_run_name(cfg), cfg.saved(), budget, engine)
 
 
 def save_run(result: Result, model, run: RunFolder, log=print) -> str:
@@ -96,8 +101,8 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
     log(f"Engine: {device}; seed {cfg.seed}")
     model = build_model(cfg)
     log_model_size(cfg, model, data.num_classes, log)
-    run = open_run(cfg, runs_parent(cfg, variant), log)
-    with run.discarded_unless_saved() if run is not None else contextlib.nullcontext():
+    run = open_run(cfg, runs_parent(cfg, variant), log, device)
+    with run.in_use() if run is not None else contextlib.nullcontext():
         try:
             return _train(cfg, variant, data, model, run, reference, device, log)
         except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/orchestration/cli.py)
@@ -137,6 +142,8 @@ def _train(cfg: ResolvedConfig, variant, data, model, run: Optional[RunFolder], 
     result.backend = device
     if run is not None and run.resumed:
         result.resumed = run.resumed
+    if run is not None:
+        result.parts = run.parts
     print_summary(result, log)
     if run is not None:
         result.run_dir = save_run(result, model, run, log)
@@ -160,7 +167,7 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
     log(f"Engine: {device_description()}")
     folder = opts.model_dir
     if folder == "best":
-        folder = find_best_run(opts, variant_of(resolve(opts)))
+        folder = find_best_run(opts, variant_of(resolve(opts), build=False))
         log(f"Best saved model (highest recorded Rank-1): {folder}")
     if not os.path.isfile(os.path.join(folder, CONFIG_FILE)):
         return evaluate_reference_checkpoint(opts.replace(model_dir=folder), log)
@@ -177,17 +184,72 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
     log(f"Scoring {folder}: {cfg.dataset}" + (f" split {cfg.split}" if cfg.split else "")
         + (f" view {cfg.view}" if cfg.view is not None else "") + f", f={cfg.length}, "
         f"{opts.protocol} protocol")
+    trained_protocol = cfg.protocol
     cfg = cfg.replace(progress=opts.progress, protocol=opts.protocol, backend=opts.backend,
                       distance=opts.distance,
                       data_dir=opts.data_dir if opts.data_dir != defaults.data_dir else cfg.data_dir)
+    seen = seen_walks_note(cfg, trained_protocol, opts.allow_seen_walks)
+    if seen:
+        log(f"WARNING: {seen}; scored anyway (--allow_seen_walks 1): not a clean retrieval result")
     model = build_model(cfg)
+    if not os.path.isfile(os.path.join(folder, METRICS_FILE)) and \
+            os.path.isfile(os.path.join(folder, RESUME_FILE)):
+        return evaluate_unfinished(cfg, model, folder, log, seen)
     load_module(os.path.join(folder, ENCODER_FILE), model)
-    return evaluate(cfg, model, folder, log)
+    return evaluate(cfg, model, folder, log, seen_walks=seen)
 
 
-def evaluate(cfg: ResolvedConfig, model, folder: Optional[str], log=print, load_classifier=None) -> Result:
+def seen_walks_note(cfg: ResolvedConfig, trained_protocol: str, allowed: bool) -> Optional[str]:
+    """Retrieval scored with a classification run's encoder: the probe and gallery walks that
+    were in its pre-training data (a prepared dataset's manifest says which walk went where).
+    Refused in one line unless allowed; then the note marks the result."""
+    if cfg.protocol != "retrieval" or trained_protocol == "retrieval":
+        return None
+    root = cfg.data_dir
+    trained = walks_by_role(root, cfg.dataset, cfg.length, trained_protocol)
+    scored = walks_by_role(root, cfg.dataset, cfg.length, "retrieval")
+    if not trained or not scored:
+        return None
+    searched = scored.get("probe", set()) | scored.get("gallery", set())
+    overlap = searched & trained.get("train", set())
+    if not overlap:
+        return None
+    note = (f"{len(overlap)} of {len(searched)} probe and gallery walks were in this encoder's "
+            f"pre-training data")
+    if not allowed:
+        raise UserError(f"{note}; score a retrieval run instead (SM-SGE.py --protocol retrieval), "
+                        f"or pass --allow_seen_walks 1 to score anyway, marked so in the output")
+    return note
+
+
+def evaluate_unfinished(cfg: ResolvedConfig, model, folder: str, log=print,
+                        seen_walks: Optional[str] = None) -> Result:
+    """An unfinished run scored from its resume checkpoint: the encoder, and the classifier
+    the Re-ID stage has kept so far (with --selection val, chosen on validation windows, so
+    scoring it once on the test set is a clean estimate). The run itself is left untouched
+    and can still be resumed."""
+    state = load_state(folder)
+    if state.stage != ReIDState.STAGE:
+        raise UserError(f"{folder} is an unfinished run still in pre-training: there is no "
+                        f"classifier to score yet; continue it with --resume")
+    reid = ReIDState.from_checkpoint(state.info, state.arrays)
+    if cfg.protocol == "classification" and reid.best_epoch is None:
+        raise UserError(f"{folder} is an unfinished run whose Re-ID stage has kept no "
+                        f"classifier yet; continue it with --resume")
+    chosen = "validation" if cfg.selection == "val" else "test"
+    log(f"Unfinished run: {reid.epoch} Re-ID epochs done; scoring the classifier kept so far "
+        f"(epoch {reid.best_epoch}, {chosen} Rank-1 {100 * reid.best_acc:.2f}) from its resume "
+        f"checkpoint")
+    assign(model.trainable_variables, state.arrays["encoder"], folder)
+    return evaluate(cfg, model, folder, log, seen_walks=seen_walks,
+                    load_classifier=lambda c: assign(c.trainable_variables, reid.best_weights, folder))
+
+
+def evaluate(cfg: ResolvedConfig, model, folder: Optional[str], log=print, load_classifier=None,
+             seen_walks: Optional[str] = None) -> Result:
     """The shared evaluation path: retrieval on the encoder, or the saved classifier scored.
-    load_classifier(classifier) fills the classifier's weights (default: classifier.npz)."""
+    load_classifier(classifier) fills the classifier's weights (default: classifier.npz);
+    seen_walks marks a result scored on walks the encoder was pre-trained on."""
     encoder = build_encoder(cfg, model)
     variant = variant_of(cfg)
     if cfg.protocol == "retrieval":
@@ -207,6 +269,7 @@ def evaluate(cfg: ResolvedConfig, model, folder: Optional[str], log=print, load_
             data, log)
         log("Confusion matrix (rows: true identity, columns: predicted):")
         log(np.array2string(result.confusion, max_line_width=200, threshold=100000))
+    result.seen_walks = seen_walks
     print_summary(result, log)
     return result
 

@@ -46,6 +46,10 @@ class Result:
     steps_per_epoch: Optional[int] = None    # batches in one epoch of the training order
     resumed: Optional[List[dict]] = None
     backend: Optional[str] = None            # the engine, its version and the device
+    # every process that worked on the run: when, from which stage and epoch, on which engine
+    parts: Optional[List[dict]] = None
+    # evaluate.py --allow_seen_walks: which scored walks the encoder was pre-trained on
+    seen_walks: Optional[str] = None
     run_dir: Optional[str] = field(default=None, metadata=NOT_SAVED)
 
     def metrics(self) -> dict:
@@ -69,7 +73,8 @@ class Result:
             if "label" in f.metadata and v is not None:
                 values.append(f"{f.metadata['label']} " + (f"{100 * v:.2f}" if f.metadata["percent"]
                                                            else f"{v:.4f}"))
-        return [f"{self.headline()}: " + "  ".join(values)] + self.notes()
+        marked = [f"(not a clean result: {self.seen_walks})"] if self.seen_walks else []
+        return [f"{self.headline()}: " + "  ".join(values)] + self.notes() + marked
 
 
 @dataclass

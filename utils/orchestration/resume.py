@@ -20,11 +20,12 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from utils.foundation.errors import UserError
+from utils.foundation.lock import FolderLock, is_locked
 from utils.foundation.io import (DAMAGED, atomic_save_npz, damage_detail, jsonable, make_folder,
                       remove_leftovers, write_failure)
 from utils.orchestration.config import RunConfig, fields_affecting
-from utils.orchestration.storage import (METRICS_FILE, RESUME_FILE, load_config, save_config,
-                                         unfinished_runs)
+from utils.orchestration.storage import (CONFIG_FILE, METRICS_FILE, RESUME_FILE, load_config,
+                                         save_config, unfinished_runs)
 
 # Besides the operational settings (not saved), the environment ones may differ when resuming
 # (utils/orchestration/config.py AFFECTS): a run may continue on the other engine, or with its data moved.
@@ -101,14 +102,19 @@ def load_state(folder: str) -> ResumeState:
 
 class RunFolder:
     """The folder of one training run, from its start: config.json at once, the resume
-    checkpoint after every epoch, the final files (metrics.json last) at the end."""
+    checkpoint after every epoch, the final files (metrics.json last) at the end. One process
+    writes it at a time (utils/foundation/lock.py); `parts` records when, from which epoch and
+    on which engine (name, version, device) each process worked on it."""
 
     def __init__(self, path: str, budget: Budget, state: Optional[ResumeState] = None):
         self.path, self.budget, self.state = path, budget, state
         self.resumed = list(state.info.get("resumed", [])) if state else []
+        self.parts = list(state.info.get("parts", [])) if state else []
+        self.lock = FolderLock(path, "SM-SGE.py training")
 
     @classmethod
-    def start(cls, parent: str, name: str, config: dict, budget: Budget) -> "RunFolder":
+    def start(cls, parent: str, name: str, config: dict, budget: Budget,
+              engine: Optional[str] = None) -> "RunFolder":
         make_folder(parent)
         path, suffix = os.path.join(parent, name), 1
         while True:   # mkdir either creates the folder or fails: two runs never share one
@@ -120,6 +126,9 @@ class RunFolder:
             except OSError as exc:
                 raise write_failure(path, exc) from None
         run = cls(path, budget)
+        run.lock.acquire()
+        run.parts.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage="pretrain",
+                              epochs_done=0, backend=engine or config.get("backend")))
         with run.discarded_unless_saved():
             save_config(path, config)
         return run
@@ -139,15 +148,23 @@ class RunFolder:
                 shutil.rmtree(self.path, ignore_errors=True)
             raise
 
+    @contextmanager
+    def in_use(self):
+        """This process's work on the run: the folder discarded if it fails before its first
+        checkpoint, the lock released however the work ends."""
+        try:
+            with self.discarded_unless_saved():
+                yield self
+        finally:
+            self.lock.release()
+
     @classmethod
-    def reopen(cls, resume: str, parent: str, config: dict, budget: Budget) -> "RunFolder":
-        """resume: a run folder, or "latest" for the newest unfinished one under `parent`."""
+    def reopen(cls, resume: str, parent: str, config: dict, budget: Budget,
+               engine: Optional[str] = None) -> "RunFolder":
+        """resume: a run folder, or "latest" for the newest unfinished one under `parent`
+        started with the same settings."""
         if resume == "latest":
-            candidates = unfinished_runs(parent)
-            if not candidates:
-                raise UserError(f"--resume: no unfinished run under {parent}; start one without "
-                                f"--resume, or give its folder: --resume PATH")
-            resume = candidates[-1]
+            resume = latest_resumable(parent, config)
         if not os.path.isdir(resume):
             raise UserError(f"--resume: {resume} is not a folder")
         difference = first_difference(load_config(resume), config)
@@ -155,17 +172,27 @@ class RunFolder:
             key, old, new = difference
             raise UserError(f"cannot resume {resume} with other settings: {key}={old!r} when "
                             f"started, {new!r} now")
-        state = load_state(resume)
+        lock = FolderLock(resume, "SM-SGE.py training").acquire()
+        try:
+            state = load_state(resume)
+        except BaseException:
+            lock.release()
+            raise
         remove_leftovers(resume)   # temporary files of a write that was killed
         run = cls(resume, budget, state)
-        run.resumed.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
-                                epochs_done=state.info["epoch"],
-                                backend=config.get("backend")))
+        run.lock = lock
+        if not run.parts:          # a checkpoint of a version that recorded only resumptions
+            run.parts.append(dict(at=None, stage="pretrain", epochs_done=0,
+                                  backend=load_config(resume).get("backend")))
+        part = dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
+                    epochs_done=state.info["epoch"], backend=engine or config.get("backend"))
+        run.resumed.append(part)
+        run.parts.append(part)
         return run
 
     def checkpoint(self, info: dict, arrays: Dict[str, List[np.ndarray]]) -> None:
         """Write the resume checkpoint; then stop the run if the time budget is spent."""
-        save_state(self.path, dict(info, resumed=self.resumed), arrays)
+        save_state(self.path, dict(info, resumed=self.resumed, parts=self.parts), arrays)
         if self.budget.spent():
             raise TimeBudgetReached()
 
@@ -173,3 +200,43 @@ class RunFolder:
         path = os.path.join(self.path, RESUME_FILE)
         if os.path.exists(path):
             os.remove(path)
+
+
+def latest_resumable(parent: str, config: dict) -> str:
+    """The newest unfinished run under `parent` started with the same settings (a bare
+    --resume); runs with other settings are passed over, and named if none is left."""
+    candidates = unfinished_runs(parent)
+    if not candidates:
+        raise UserError(f"--resume: no unfinished run under {parent}; start one without "
+                        f"--resume, or give its folder: --resume PATH")
+    others = []
+    for folder in reversed(candidates):
+        try:
+            difference = first_difference(load_config(folder), config)
+        except UserError:
+            continue
+        if difference is None:
+            return folder
+        others.append((folder, difference))
+    folder, (key, old, new) = others[0]
+    raise UserError(f"--resume: no unfinished run under {parent} with these settings; the newest, "
+                    f"{folder}, has {key}={old!r} (now {new!r}): repeat its flags, or give "
+                    f"a folder: --resume PATH")
+
+
+def remove_dead_runs(parent: str) -> List[str]:
+    """Folders under `parent` of runs that died before their first checkpoint (config.json
+    alone, and no live process holding them): removed, so that nothing suggests resuming
+    or scoring them. Returns the removed folders."""
+    removed = []
+    if not os.path.isdir(parent):
+        return removed
+    for name in sorted(os.listdir(parent)):
+        folder = os.path.join(parent, name)
+        if (os.path.isfile(os.path.join(folder, CONFIG_FILE))
+                and not os.path.exists(os.path.join(folder, RESUME_FILE))
+                and not os.path.exists(os.path.join(folder, METRICS_FILE))
+                and not is_locked(folder)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

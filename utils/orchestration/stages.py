@@ -103,13 +103,24 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
     return state.history, state.seconds
 
 
-def save_pretrained(cfg: ResolvedConfig, model, folder: str) -> None:
-    """The encoder and the settings it was pre-trained with (checked when it is reloaded).
-    Temporary files of an earlier save of this encoder that was killed are removed first."""
+def training_data_digest(sequences: np.ndarray) -> str:
+    """A short digest of the pre-training sequences: two datasets of one name and length
+    (another split, seed or set of held-out people) never share an encoder unnoticed."""
+    import hashlib
+    digest = hashlib.sha256(str(sequences.shape).encode())
+    digest.update(np.ascontiguousarray(sequences, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_pretrained(cfg: ResolvedConfig, model, folder: str, data_digest: str) -> None:
+    """The encoder, the settings it was pre-trained with and a digest of its training data
+    (both checked when it is reloaded). Temporary files of an earlier save of this encoder
+    that was killed are removed first."""
     if os.path.isdir(folder):
         remove_leftovers(folder)
     save_module(os.path.join(folder, ENCODER_FILE), model)
-    save_config(folder, {k: getattr(cfg, k) for k in PRETRAIN_KEYS})
+    save_config(folder, dict({k: getattr(cfg, k) for k in PRETRAIN_KEYS},
+                             training_data=data_digest))
 
 
 def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, folder_for,
@@ -133,10 +144,12 @@ def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, 
         if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
             log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg.dataset}: a shortened run")
+        digest = training_data_digest(data.train.sequences)
+
         def snapshot(epochs_done):
             if epochs_done in cfg.snapshot_epochs:
                 at = cfg.replace(pre_epochs=epochs_done)
-                save_pretrained(at, model, folder_for(at))
+                save_pretrained(at, model, folder_for(at), digest)
                 log(f"Encoder after {epochs_done} pre-training epochs saved to {folder_for(at)}")
 
         done = run.state.info["epoch"] if run is not None and run.state is not None else 0
@@ -146,7 +159,7 @@ def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, 
             log(f"NOTE: no snapshot after epoch(s) {', '.join(map(str, missed))}: the resumed "
                 f"run had passed them without --snapshot_epochs")
         history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run, snapshot)
-        save_pretrained(cfg, model, folder_for(cfg))
+        save_pretrained(cfg, model, folder_for(cfg), digest)
         log(f"Pre-trained encoder saved to {folder_for(cfg)}")
     else:
         folder = folder_for(cfg)
@@ -163,6 +176,12 @@ def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, 
             raise UserError(f"the pre-trained encoder in {folder} was trained with {key}={old!r}, "
                             f"this run has {new!r}; pre-train again (--pre_train 1) or run from "
                             f"another folder")
+        recorded = saved.get("training_data")   # encoders saved by earlier versions have none
+        if recorded is not None and recorded != training_data_digest(data.train.sequences):
+            raise UserError(f"the pre-trained encoder in {folder} was trained on other training "
+                            f"data than this run's (another split, seed or set of held-out "
+                            f"people under the same dataset name); pre-train again "
+                            f"(--pre_train 1) or run from another folder")
         load_module(path, model)
         log(f"Loaded pre-trained encoder from {folder}")
     return history, seconds

@@ -9,13 +9,12 @@
 The datasets' own released format (Datasets/...) is utils/data/datasets.py's.
 """
 import glob
-import json
 import os
 import time
 
 from utils.data.datasets import Variant, get_dataset, resolve_variant
 from utils.foundation.errors import UserError
-from utils.foundation.io import atomic_save_json
+from utils.foundation.io import atomic_save_json, read_json
 from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting
 
 PRETRAINED_ROOT = "Pre-Trained"
@@ -41,10 +40,11 @@ BASE_NAME = (("fusion_lambda", "lambda{:g}"), ("P", "P{}"), ("n_hood", "nhood{}"
 SUFFIX_FIRST = {"scales": lambda v: "scales-" + "-".join(v), "cross_scale": lambda v: "noCSI"}
 SUFFIX_LAST = ("task",)   # ... and --task none last
 PRETRAIN_KEYS = fields_affecting("pretraining")
-def variant_of(cfg: ResolvedConfig) -> Variant:
-    """The resolved configuration's dataset variant: rules, folders, layout (utils/data/datasets.py)."""
+def variant_of(cfg: ResolvedConfig, build: bool = True) -> Variant:
+    """The resolved configuration's dataset variant: rules, folders, layout (utils/data/datasets.py).
+    build=False: without generating a built-in dataset's files (to look up saved runs)."""
     return resolve_variant(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type,
-                           cfg.data_dir, cfg.protocol, cfg.layout)
+                           cfg.data_dir, cfg.protocol, cfg.layout, build)
 
 
 def pretrained_dir(cfg: ResolvedConfig, variant: Variant) -> str:
@@ -89,10 +89,9 @@ def _load_json(folder: str, name: str, missing: str) -> dict:
     if not os.path.isfile(path):
         raise UserError(f"{folder} holds no {name}{missing}")
     try:
-        with open(path) as fh:
-            return json.load(fh)
-    except json.JSONDecodeError:
-        raise UserError(f"{path} is not valid JSON; the model folder is damaged") from None
+        return read_json(path, "run record")
+    except UserError as exc:
+        raise UserError(f"{exc}; the model folder is damaged") from None
 
 
 def load_config(folder: str) -> dict:
@@ -111,10 +110,10 @@ def finished_runs(parent: str):
     """(metrics, folder) of every finished run under `parent`."""
     for path in glob.glob(os.path.join(parent, "*", METRICS_FILE)):
         try:
-            with open(path) as fh:
-                yield json.load(fh), os.path.dirname(path)
-        except (OSError, json.JSONDecodeError):
+            metrics = read_json(path)
+        except UserError:
             continue
+        yield metrics, os.path.dirname(path)
 
 
 def find_best_run(cfg: RunConfig, variant: Variant) -> str:
