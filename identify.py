@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="", choices=("", "classifier", "gallery"),
                    help="score by the classifier or the gallery (default: the gallery if one "
                         "is enrolled, else the classifier)")
+    p.add_argument("--score", default="",
+                   help="with --calibrate or --enrol: the open-set score the threshold is set on "
+                        "and identification then uses; classifier: probability (default), "
+                        "max_logit, energy, agreement; gallery: mahalanobis (default), cosine")
     p.add_argument("--max_reject", default="",
                    help="operating point (default 0.05): at most this share of known people's "
                         "held-out recordings rejected as unknown")
@@ -88,6 +92,18 @@ def main(argv=None) -> int:
             raise UserError("give one operating point: --max_reject or --max_false_accept")
         if max_reject is None and max_false_accept is None:
             max_reject = DEFAULT_MAX_REJECT
+        if args.score and not (args.calibrate or args.enrol):
+            raise UserError("--score is chosen when the threshold is set: give it with "
+                            "--calibrate HELDOUT_DIR or --enrol GALLERY_DIR (identification "
+                            "uses the score stored with the threshold)")
+        if args.score and args.calibrate and args.enrol:
+            raise UserError("--score names one route's score: calibrate and enrol in two "
+                            "commands, each with its own --score")
+        from utils.orchestration.identify import check_score
+        if args.calibrate and args.score:
+            check_score("classifier", args.score)
+        if args.enrol and args.score:
+            check_score("gallery", args.score)
         video = []
         for flag in ("max_gap", "max_jump", "min_visibility"):
             if getattr(args, flag):
@@ -106,16 +122,18 @@ def main(argv=None) -> int:
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)
         if args.calibrate:
-            walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept)
+            walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept,
+                                        score=args.score or None)
         if args.enrol:
             walker.enrol(args.enrol, args.gallery or os.path.join(folder, GALLERY_FILE),
-                         max_reject, max_false_accept)
+                         max_reject, max_false_accept, score=args.score or None)
         if not args.inputs:
             return 0
         walker.by = args.by or walker.by   # after --enrol: the new gallery, unless --by says
         walker.check_ready()
         calibration = walker.gallery.calibration if walker.by == "gallery" else walker.calibration
-        print(f"Identifying by the {walker.by} of {folder}: {calibration.describe()}")
+        print(f"Identifying by the {walker.by} of {folder}, score {walker.score_in_use()}: "
+              f"{calibration.describe()}")
         results = identify_all(walker, args.inputs, top_k)
         seconds = sum(r.seconds for r in results)
         unknown = sum(r.decision == "unknown" for r in results)

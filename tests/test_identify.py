@@ -12,13 +12,12 @@ import sys
 import numpy as np
 import pytest
 
+from tests.helpers import TINY_RUN, copy_of_run
 from utils.data.demo import generate_recordings, unseen_recordings, write_recordings
 from utils.orchestration.identify import (calibrate, choose_threshold, decide,
                                           gallery_leave_one_out, unit)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAST = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--patience", "3",
-        "--max_reid_epochs", "8", "--xla", "0", "--no_progress", "--selection", "val"]
 UNSEEN, UNSEEN_WALKS = 12, 4          # new people: 1-6 calibrate, 7-12 are tested
 CLIP = os.path.join(os.path.dirname(ROOT), "shared", "video", "walk_side.mp4")
 VIDEO_PYTHON = os.environ.get("SMSGE_VIDEO_PYTHON", os.path.join(ROOT, ".venv-video", "bin", "python"))
@@ -31,13 +30,11 @@ def run(script, args, cwd):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A trained run, the demo's recordings as files, and its classifier calibrated on
-    held-out walks: each trained person's 5th walk, and new people 1-6."""
+def demo(tmp_path_factory, tiny_demo_run):
+    """A trained run (a copy of the shared tiny one), the demo's recordings as files, and its
+    classifier calibrated on held-out walks: each trained person's 5th walk, and new people 1-6."""
     root = tmp_path_factory.mktemp("identify")
-    proc = run("SM-SGE.py", FAST, root)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = (root / "RN" / "demo" / "4").iterdir()
+    run_dir = copy_of_run(tiny_demo_run, root)
     trained, unseen = generate_recordings(), unseen_recordings(UNSEEN, UNSEEN_WALKS)
     write_recordings(str(root / "calibrate"), trained, which=[4])
     write_recordings(str(root / "calibrate"), {p: unseen[p] for p in range(1, 7)}, prefix="new")
@@ -59,6 +56,7 @@ def identify(demo, args, name="out.json"):
     return proc, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_known_people_are_identified_and_new_people_come_out_unknown(demo):
     proc, out = identify(demo, ["known", "unseen"])
     assert out["by"] == "classifier"
@@ -91,6 +89,7 @@ def test_known_people_are_identified_and_new_people_come_out_unknown(demo):
     assert all(res["top"][0]["score"] <= 1.0 for res in out["results"])
 
 
+@pytest.mark.slow
 def test_enrolment_makes_a_new_person_identifiable_without_training(demo):
     root, unseen = demo["root"], demo["unseen"]
     gallery, encoder = root / "gallery", demo["run"] / "encoder.npz"
@@ -111,6 +110,7 @@ def test_enrolment_makes_a_new_person_identifiable_without_training(demo):
     assert all(t["identity"] != "new7" for t in out["results"][0]["top"])
 
 
+@pytest.mark.slow
 def test_the_api_gives_what_the_command_gives(demo, monkeypatch):
     from utils.orchestration.identify import load_identifier
     monkeypatch.chdir(demo["root"])
@@ -139,6 +139,7 @@ def bad_inputs(root):
             "broken.npy": "cannot read it"}
 
 
+@pytest.mark.slow
 def test_every_bad_input_gives_its_line_and_writes_nothing(demo, capsys, monkeypatch):
     import identify as script
     root = demo["root"]
@@ -204,11 +205,12 @@ def test_leave_one_out_never_matches_a_recording_with_itself():
 @pytest.mark.skipif(not os.path.isfile(VIDEO_PYTHON),
                     reason=f"no video environment at {VIDEO_PYTHON}: python3 -m venv .venv-video "
                            f"&& .venv-video/bin/pip install -r requirements-video.txt")
+@pytest.mark.slow
 def test_a_video_of_an_enrolled_walker_gives_their_name(tmp_path):
     """The video route end to end: a Kinect v1 (demo20) encoder, a gallery holding five demo
     people and the clip's walker (their walk converted by the same tool, in three parts),
     then identify.py on the video itself."""
-    proc = run("SM-SGE.py", FAST + ["--dataset", "demo20", "--protocol", "retrieval"], tmp_path)
+    proc = run("SM-SGE.py", TINY_RUN + ["--dataset", "demo20", "--protocol", "retrieval"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = (tmp_path / "RN" / "demo20" / "4").iterdir()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="3")

@@ -228,6 +228,7 @@ def test_stride_windows_counts_and_contents():
     assert cut_windows(frames, 6, stride=4).shape[0] == (37 - 6) // 4 + 1
 
 
+@pytest.mark.slow
 def test_own_dataset_with_a_layout_file_runs_end_to_end(tmp_path):
     """An 18-joint layout file, recordings in a tree of one's own, a dataset name no code
     knows: prepared, trained (a few steps) and evaluated, without --layout at evaluation."""

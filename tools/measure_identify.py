@@ -1,4 +1,4 @@
-"""identify.py's numbers on the built-in demo (README, "Identify a walker").
+"""identify.py's numbers on the built-in demo (docs/identify.md, "Measured on the demo").
 
     python tools/measure_identify.py RUN [--work DIR]
 

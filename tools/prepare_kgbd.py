@@ -6,8 +6,10 @@
 
 Writes, for every length f, <out>/<name>/<f>/ (classification protocol: one walk per
 person for testing), <out>/<name>/<f>/retrieval/ (probe/gallery protocol) and
-<out>/<name>/<f>/manifest.json. The method and format are in utils/data/raw_skeletons.py and the
-README ("Preparing KGBD from its raw recordings").
+<out>/<name>/<f>/manifest.json. With --holdout_people N, N people (seeded) are left out of
+both protocols and written whole, for identification, to <out>/<name>/<f>/holdout/, and the
+others' walks by classification role to <out>/<name>/<f>/known/. The method and format are in utils/data/raw_skeletons.py and the
+docs/datasets.md ("KGBD from its raw recordings").
 """
 import argparse
 import os
@@ -47,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
                         "our reading of the protocol), or take the same number of test windows "
                         "evenly from every walk, so training and test share walks but no frames "
                         "(window: a research switch for the other reading; retrieval unchanged)")
+    p.add_argument("--holdout_people", default="0",
+                   help="set N people aside (a seeded choice, listed in manifest.json): none of "
+                        "their walks is trained on, pre-trained on, selected or calibrated on; "
+                        "they are written whole to <out>/<name>/<f>/holdout/<person>/<walk>.npy, "
+                        "strangers for measuring identify.py, and the others' walks by role to "
+                        "<out>/<name>/<f>/known/{train,test}/ (default 0)")
     p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
                    help="a frame with a non-finite value or one beyond --max_coordinate: stop with "
                         "one line naming file, frame and joint (default), or drop such frames and "
@@ -85,6 +93,13 @@ def main(argv=None) -> int:
         if not max_coordinate > 0:
             raise UserError(f"--max_coordinate must be a positive number of metres, got "
                             f"{args.max_coordinate!r}")
+        try:
+            holdout = int(args.holdout_people)
+        except ValueError:
+            holdout = -1
+        if holdout < 0:
+            raise UserError(f"--holdout_people must be a whole number of people (0 or more), "
+                            f"got {args.holdout_people!r}")
         stride = 0
         if args.train_stride:
             try:
@@ -100,7 +115,7 @@ def main(argv=None) -> int:
                                                   disable=True if args.no_progress else None),
                          joint_order=args.joint_order, train_stride=stride,
                          bad_frames=args.bad_frames, max_coordinate=max_coordinate,
-                         split_unit=args.split_unit)
+                         split_unit=args.split_unit, holdout_people=holdout)
         for length in lengths:
             print(summary_line(result.manifests[length]))
         if result.skipped_files:

@@ -10,6 +10,12 @@ feeds both training and testing:
   recording (seeded choice) is the test set, the others are training data;
 - retrieval (SimMC, SPC-MGR, Hi-MPC, TranSG): per person one recording is the probe, two
   the gallery, the rest training (a person with three recordings: one of each).
+Held-out people (--holdout_people N): N people, a seeded choice, take no part in either
+protocol. Their walks feed no training, pre-training, model selection or calibration; they
+are written whole, as recordings to identify, under <out>/<name>/<f>/holdout/<person>/.
+Every other person keeps the walk roles the same seed gives without held-out people, and
+their walks are written too, by classification role, under <out>/<name>/<f>/known/<role>/
+(write_holdout): what identify.py and tools/measure_openset.py measure on.
 Research switch (--split_unit window, classification only): test windows are taken from
 every walk instead of from one held-out walk, so training and test share walks (never
 frames). Each person keeps the number of test windows the walk split gives them, spread
@@ -30,6 +36,7 @@ from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COOR
                                  Recording, discover, load_recordings)
 from utils.foundation.errors import UserError
 from utils.foundation.io import make_folder, write_failure
+from utils.foundation.runtime import generator
 from utils.foundation.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
 
 
@@ -119,11 +126,15 @@ def split_by_window(windows_by_walk: List[np.ndarray], test_count: int):
 
 def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], length: int,
                    protocol: str, seed: int, trim: int = TRIM_FRAMES, train_stride: int = 0,
-                   counts: Optional[Dict[str, dict]] = None, split_unit: str = "walk"):
+                   counts: Optional[Dict[str, dict]] = None, split_unit: str = "walk",
+                   held_out=frozenset()):
     """Windows of every role and the manifest entries of one protocol and length. Training
     windows start every `train_stride` frames (0: non-overlapping); test, probe and gallery
-    windows never overlap. split_unit="window" (classification): see the module's note. A person left without windows in some role (walks too short, too
-    few walks) is left out of the protocol altogether, and the manifest says why."""
+    windows never overlap. split_unit="window" (classification): see the module's note. A
+    person left without windows in some role (walks too short, too few walks) is left out of
+    the protocol altogether, and the manifest says why. People in `held_out` (ids) are left
+    out without a trace; the walk split is drawn as if they were there, so everyone else's
+    roles do not depend on who is held out."""
     counts = counts or {}
     by_person: Dict[int, List[Recording]] = {}
     for rec in recordings:
@@ -136,6 +147,8 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
     ids: Dict[str, List[np.ndarray]] = {}
     persons = {}
     for pid, recs in sorted(by_person.items()):
+        if pid in held_out:
+            continue
         entry = dict(folder=recs[0].person, recordings={}, windows={})
         mine: Dict[str, List[np.ndarray]] = {}
         for rec in recs:
@@ -177,6 +190,86 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
     return joined, persons
 
 
+HOLDOUT_FOLDER = "holdout"       # held-out people's walks, <f>/holdout/<person>/<walk>.npy
+KNOWN_FOLDER = "known"           # with them, the trained people's: <f>/known/<role>/<person>/
+
+
+def choose_holdout(person_ids, count: int, seed: int) -> List[int]:
+    """`count` of the person ids, a seeded choice (utils/foundation/runtime.py's "held-out
+    people" generator of the preparation's seed), in ascending order."""
+    pool = sorted(set(person_ids))
+    if count < 0:
+        raise UserError(f"--holdout_people must be 0 or more, got {count}")
+    if count and count >= len(pool) - 1:
+        raise UserError(f"--holdout_people {count}: only {len(pool)} people have readable "
+                        f"recordings, and at least two must stay to train on; hold out fewer")
+    if not count:
+        return []
+    picked = generator(seed, "held-out people").choice(len(pool), size=count, replace=False)
+    return sorted(pool[i] for i in picked)
+
+
+def recording_file(name: str, taken: set) -> str:
+    """The .npy file name a held-out recording is written under: its name without the
+    extension, or with it ('r1.csv.npy') when another recording of the person has that stem."""
+    stem = os.path.splitext(name)[0]
+    out = f"{stem}.npy" if f"{stem}.npy" not in taken else f"{name}.npy"
+    taken.add(out)
+    return out
+
+
+def write_walks(folder: str, recordings: List[Recording], arrays: Dict[str, np.ndarray],
+                length: int, trim: int = TRIM_FRAMES, counts: Optional[Dict[str, dict]] = None) -> dict:
+    """Walks as recordings to identify: <folder>/<person>/<walk>.npy, [frames, joints, 3]
+    float32 in the dataset's joint order, frames the preparation dropped as NaN rows (read
+    them with --bad_frames drop). A walk with no window of `length` frames is not written
+    (nothing could identify it); the manifest says so. Returns the manifest entries
+    {person id: {folder, recordings}}."""
+    counts = counts or {}
+    persons, taken = {}, {}
+    for rec in recordings:
+        if rec.path not in arrays:
+            continue
+        frames = arrays[rec.path]
+        entry = persons.setdefault(str(rec.person_id), dict(folder=rec.person, recordings={}))
+        n = int(len(cut_windows(frames, length, trim)))
+        info = dict(frames=int(len(frames)), windows=n, **counts.get(rec.path, {}))
+        if n:
+            name = recording_file(rec.name, taken.setdefault(rec.person, set()))
+            make_folder(os.path.join(folder, rec.person))
+            np.save(os.path.join(folder, rec.person, name), frames.astype(np.float32))
+            info["file"] = f"{rec.person}/{name}"
+        entry["recordings"][rec.name] = info
+    return persons
+
+
+def write_holdout(stage: str, recordings: List[Recording], arrays: Dict[str, np.ndarray],
+                  held_out, classification: dict, length: int, trim: int = TRIM_FRAMES,
+                  counts: Optional[Dict[str, dict]] = None) -> dict:
+    """With held-out people, the walks to measure identification on, under `stage` (one
+    length's folder), and their manifest entry:
+    - holdout/<person>/<walk>.npy: every walk of the held-out people;
+    - known/train/ and known/test/<person>/<walk>.npy: the walks of the people the
+      classification protocol trains on, by their role there (train: to enrol a gallery
+      from; test: never trained on). Not with --split_unit window, whose test windows come
+      from every walk."""
+    strangers = [r for r in recordings if r.person_id in held_out]
+    entry = dict(folder=HOLDOUT_FOLDER, people=len(held_out),
+                 persons=write_walks(os.path.join(stage, HOLDOUT_FOLDER), strangers, arrays,
+                                     length, trim, counts))
+    roles = {(int(pid), name): rec["role"] for pid, person in classification.items()
+             if "left_out" not in person for name, rec in person["recordings"].items()}
+    known = {}
+    for role in ("train", "test"):
+        recs = [r for r in recordings if roles.get((r.person_id, r.name)) == role]
+        if recs:
+            written = write_walks(os.path.join(stage, KNOWN_FOLDER, role), recs, arrays,
+                                  length, trim, counts)
+            known[role] = sum("file" in w for p in written.values() for w in p["recordings"].values())
+    entry["known"] = dict(folder=KNOWN_FOLDER, walks=known) if known else None
+    return entry
+
+
 def write_protocol(folder: str, name: str, length: int, joined: dict, protocol: str) -> None:
     from utils.data.reid_data import write_split
     from utils.data.datasets import released_folders
@@ -198,11 +291,13 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
             layout_name: str = "kinect_v1", lengths=(4, 6, 8, 10), seed: int = 0,
             skip_bad: bool = False, trim: int = TRIM_FRAMES, progress=None, log=print,
             joint_order: str = "sdk", train_stride: int = 0, bad_frames: str = "stop",
-            max_coordinate: float = MAX_COORDINATE, split_unit: str = "walk") -> Prepared:
+            max_coordinate: float = MAX_COORDINATE, split_unit: str = "walk",
+            holdout_people: int = 0) -> Prepared:
     """Read every recording, then write both protocols for every length under
     <out>/<name>/<f>/ (classification) and <out>/<name>/<f>/retrieval/ (retrieval), with a
-    manifest.json per length. Everything is built in a temporary folder and moved into
-    place only when complete."""
+    manifest.json per length; with holdout_people N, N people's walks as recordings under
+    <out>/<name>/<f>/holdout/ instead. Everything is built in a temporary folder and moved
+    into place only when complete."""
     from utils.data.datasets import REGISTRY
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UserError(f"--name {name!r}: use letters, digits, '_', '-' and '.' (it names a folder)")
@@ -234,6 +329,8 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
         log(f"skipped: {message}")
     if not arrays:
         raise UserError(f"no readable recordings under {root}")
+    held_out = choose_holdout([r.person_id for r in recordings if r.path in arrays],
+                              holdout_people, seed)
     result = Prepared(skipped_files=skipped)
     base = os.path.join(out, name)
     created = [p for p in (out, base) if not os.path.isdir(p)]   # removed again on failure
@@ -254,7 +351,7 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                             skipped_files=skipped, protocols={})
             for protocol in ("classification", "retrieval"):
                 joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
-                                                 train_stride, counts, split_unit)
+                                                 train_stride, counts, split_unit, set(held_out))
                 for pid, entry in persons.items():
                     if "left_out" in entry:
                         log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
@@ -264,6 +361,10 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                     folder="." if protocol == "classification" else "retrieval",
                     windows={role: int(len(x)) for role, (x, _) in sorted(joined.items())},
                     persons=persons)
+            if held_out:
+                manifest["holdout"] = dict(seed=seed, **write_holdout(
+                    stage, recordings, arrays, set(held_out),
+                    manifest["protocols"]["classification"]["persons"], length, trim, counts))
             with open(os.path.join(stage, "manifest.json"), "w") as fh:
                 json.dump(manifest, fh, indent=1, sort_keys=True)
             result.manifests[length] = manifest
@@ -292,6 +393,15 @@ def summary_line(manifest: dict) -> str:
     for protocol, info in manifest["protocols"].items():
         parts.append(f"{protocol}: " + ", ".join(f"{n} {role}" for role, n in info["windows"].items()))
     line = f"f={manifest['length']}: " + "; ".join(parts) + " windows"
+    held = manifest.get("holdout")
+    if held:
+        walks = sum("file" in r for e in held["persons"].values() for r in e["recordings"].values())
+        line += f"; {held['people']} people held out ({walks} walks in {held['folder']}/"
+        if held.get("known"):
+            line += ", the others' " + " and ".join(
+                f"{n} {role} walks in {held['known']['folder']}/{role}/"
+                for role, n in held["known"]["walks"].items())
+        line += ")"
     dropped, lost = manifest.get("frames_dropped", 0), manifest.get("lost_joint_frames", 0)
     if dropped or lost:
         line += (f" ({dropped} frames with non-finite or implausible values"

@@ -1,4 +1,5 @@
-"""PNG plots of a run (matplotlib, headless): losses, Re-ID curves, CMC, confusion matrix.
+"""PNG plots of a run (matplotlib, headless): losses, Re-ID curves, CMC, confusion matrix,
+open-set DET curves.
 
 matplotlib is the standard, well-kept plotting library; hand-written image code would be
 longer and worse.
@@ -89,4 +90,35 @@ def plot_learning_curve(points: list, path: str, title: str) -> None:
     ax.set(xlabel="pre-training epochs", ylabel="%", title=title, xticks=list(epochs))
     ax.grid(alpha=0.3)
     ax.legend()
+    _save(fig, path)
+
+
+DET_TICKS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
+
+
+def plot_det(curves: dict, path: str, title: str, targets=(0.01, 0.05, 0.10),
+             floor: float = 0.002) -> None:
+    """Open-set DET curves (utils/foundation/openset.py): FNIR against FPIR, both on the
+    normal-deviate scale that ISO/IEC 19795-1 draws them on. curves: {label: (fpir, fnir)}.
+    Rates of 0 and 1 (not on that scale) are drawn at `floor` and 1 - `floor`; dotted
+    lines mark the FPIR targets."""
+    from scipy.stats import norm
+    deviate = lambda r: norm.ppf(np.clip(np.asarray(r, float), floor, 1 - floor))  # noqa: E731
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for label, (fpir, fnir) in curves.items():
+        order = np.argsort(np.asarray(fpir), kind="stable")
+        ax.plot(deviate(np.asarray(fpir)[order]), deviate(np.asarray(fnir)[order]),
+                drawstyle="steps-post", label=label)
+    for target in targets:
+        ax.axvline(deviate(target), color="grey", linestyle=":", linewidth=0.8)
+    ticks = [t for t in DET_TICKS if floor <= t <= 1 - floor]
+    labels = [f"{100 * t:g}" for t in ticks]
+    ax.set_xticks(deviate(ticks), labels)
+    ax.set_yticks(deviate(ticks), labels)
+    edge = deviate([floor, 1 - floor]) + np.array([-0.15, 0.15])   # rates of 0 and 1 stay visible
+    ax.set(xlim=edge, ylim=edge,
+           xlabel="FPIR: searches by people not enrolled that return a name (%)",
+           ylabel="FNIR: enrolled people's searches without their name (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     _save(fig, path)

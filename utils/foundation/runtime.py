@@ -11,6 +11,8 @@ _SEED_RULE = {
     "training order": lambda seed: [seed, 1],   # the reference's epoch order, both stages
     "draws": lambda seed: [seed, 2],            # the pretext task's random subsequences
     "holdout": lambda seed: seed + 2,           # the validation split of --selection val
+    # the preparation's seed (tools/prepare_kgbd.py --seed): people set aside, --holdout_people
+    "held-out people": lambda seed: [seed, 3],
 }
 
 

@@ -10,13 +10,18 @@ A recording is read and judged as tools/prepare_kgbd.py reads and judges one
 of the run's length f as the preparation cuts them (utils/data/prepare_dataset.py: trim, stride
 f), centred as the loader centres them (utils/data/reid_data.py) and encoded by the run's encoder.
 
-Scores (higher is more alike), one per identity:
-- by the classifier (classification runs): its softmax probabilities, averaged over the
-  recording's windows;
-- by a gallery (enrolment: any run, through its encoder): the cosine similarity between
-  the recording's encoding (its windows' sequence encodings, averaged, standardised with
-  the enrolment's statistics, L2-normalised) and each enrolled person's mean encoding.
-The best score below the calibrated threshold gives `unknown`. Thresholds are calibrated on
+Scores (higher is more alike), one per identity, by the score chosen at calibration
+(classifier_scores, Gallery.scores; DEFAULT_SCORE says which is used when none is chosen):
+- by the classifier (classification runs): its softmax probabilities averaged over the
+  recording's windows (probability, the default); the mean logit (max_logit); the energy,
+  logsumexp of the logits (energy); the share of windows that agree (agreement);
+- by a gallery (enrolment: any run, through its encoder), on the recording's encoding (its
+  windows' sequence encodings, averaged, standardised with the enrolment's statistics,
+  L2-normalised): minus the squared Mahalanobis distance to each enrolled person's mean
+  encoding under a covariance all people share (mahalanobis, the default); the cosine
+  similarity with each person's mean encoding (cosine).
+The best score below the calibrated threshold gives `unknown`. A threshold is set on one
+score and stored with it; identification then uses that score. Thresholds are calibrated on
 recordings the scores were not built from, at a stated operating point (choose_threshold):
 the classifier's on held-out recordings (Identifier.calibrate_classifier, stored with the
 run), a gallery's by leave-one-out on its enrolment (Identifier.enrol, in the gallery file).
@@ -39,6 +44,7 @@ from utils.data.reid_data import centre_on
 from utils.data.video_skeleton import VIDEO_EXTENSIONS, VIDEO_LAYOUTS
 from utils.foundation.errors import UserError
 from utils.foundation.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
+from utils.foundation.openset import fnir as fnir_at
 from utils.foundation.skeleton import SkeletonLayout, get_layout
 
 # The project's root (this file is utils/orchestration/identify.py): where the video route's
@@ -114,9 +120,58 @@ def unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def classifier_scores(window_logits: np.ndarray) -> np.ndarray:
-    """[W, C] logits -> [C]: the classifier's probabilities averaged over the windows."""
-    return softmax(window_logits.astype(np.float64)).mean(axis=0)
+# The open-set scores each route offers (docs/identify.md, "What the scores mean"). Each
+# gives one score per identity, higher for more alike; the best identity is the one named,
+# and its score is what the threshold is compared with.
+CLASSIFIER_SCORES = ("probability", "max_logit", "energy", "agreement")
+GALLERY_SCORES = ("cosine", "mahalanobis")
+SCORES = {"classifier": CLASSIFIER_SCORES, "gallery": GALLERY_SCORES}
+# The defaults, chosen by measurement on the demo (docs/identify.md, "Open-set scores
+# compared"): the classifier's probability was the best of its four; the gallery's
+# Mahalanobis distance named more members and far fewer strangers than its cosine.
+DEFAULT_SCORE = {"classifier": "probability", "gallery": "mahalanobis"}
+# The score of a threshold stored before scores could be chosen (its `score` is '').
+LEGACY_SCORE = {"classifier": "probability", "gallery": "cosine"}
+AGREEMENT_TIE_BREAK = 1e-3     # agreement: equal vote shares ordered by the mean probability
+
+
+def check_score(by: str, score: Optional[str]) -> str:
+    """The score to use on route `by` (its default for None or ''), checked."""
+    score = score or DEFAULT_SCORE[by]
+    if score not in SCORES[by]:
+        raise UserError(f"--score {score} does not apply to the {by}; choose one of "
+                        f"{', '.join(SCORES[by])}")
+    return score
+
+
+def logsumexp(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def classifier_scores(window_logits: np.ndarray, score: str = "probability") -> np.ndarray:
+    """[W, C] logits of a recording's windows -> [C], one score per identity:
+    - probability: the softmax probabilities, averaged over the windows;
+    - max_logit: the logits averaged over the windows (the best is the maximum logit);
+    - energy: the windows' mean free energy, logsumexp of the logits (the energy score of
+      out-of-distribution detection, sign flipped so that higher is more alike), for the
+      best identity; each other identity lower by how far its mean logit falls short of
+      the best one's (the identities rank as by max_logit);
+    - agreement: the share of windows whose own best identity it is; equal shares are
+      ordered by the mean probability (AGREEMENT_TIE_BREAK times it is added)."""
+    logits = np.asarray(window_logits, np.float64)
+    probability = softmax(logits).mean(axis=0)
+    if score == "probability":
+        return probability
+    mean_logit = logits.mean(axis=0)
+    if score == "max_logit":
+        return mean_logit
+    if score == "energy":
+        return logsumexp(logits).mean() - (mean_logit.max() - mean_logit)
+    if score == "agreement":
+        votes = np.bincount(logits.argmax(axis=1), minlength=logits.shape[1]) / len(logits)
+        return votes + AGREEMENT_TIE_BREAK * probability
+    raise ValueError(f"unknown classifier score {score!r}")
 
 
 def recording_vector(window_encodings: np.ndarray) -> np.ndarray:
@@ -149,6 +204,56 @@ def gallery_scores(vector: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return gallery @ vector
 
 
+def scatter(vectors: Sequence[np.ndarray]):
+    """One person's share of the tied covariance: (sum of r rᵀ [E, E], sum of |r|^4, count)
+    over the residuals r of their recordings about their mean. One recording: nothing."""
+    if len(vectors) < 2:
+        return 0.0, 0.0, 0
+    r = np.stack(vectors).astype(np.float64)
+    r -= r.mean(axis=0)
+    return r.T @ r, float(((r * r).sum(axis=1) ** 2).sum()), len(r)
+
+
+def shrunk_precision(outer, fourth: float, count: int):
+    """(precision, shrinkage) of the covariance S = outer / count shrunk towards mu I, with
+    Ledoit and Wolf's shrinkage (as sklearn.covariance.ledoit_wolf, assume_centered), from
+    the sums scatter() gives: mu = tr S / E; delta = |S - mu I|^2 / E; beta = min(delta,
+    (sum |r|^4 / count - |S|^2) / (E count)); shrinkage = beta / delta."""
+    dims = outer.shape[0]
+    cov = outer / count
+    mu = np.trace(cov) / dims
+    squared = float((cov * cov).sum())
+    delta = (squared - 2 * mu * np.trace(cov) + dims * mu * mu) / dims
+    beta = min(delta, (fourth / count - squared) / (dims * count))
+    shrinkage = 0.0 if beta <= 0 or delta <= 0 else beta / delta
+    shrunk = (1 - shrinkage) * cov + shrinkage * mu * np.eye(dims)
+    return np.linalg.inv(shrunk), float(shrinkage)
+
+
+def tied_precision(vectors: Dict[str, List[np.ndarray]], parts=None):
+    """(precision [E, E], shrinkage): the inverse of the covariance that every person shares
+    (tied), estimated from how each person's recordings scatter about their mean. People
+    with one recording show no scatter and add nothing. The estimate is shrunk towards a
+    multiple of the identity by Ledoit and Wolf's rule: a gallery holds far fewer
+    recordings than an encoding has dimensions, so the plain estimate is singular, and
+    their rule sets the amount of shrinkage from the data alone (no setting to tune on the
+    recordings the threshold is later set on). parts: {person: scatter()} already computed."""
+    parts = parts if parts is not None else {n: scatter(vs) for n, vs in vectors.items()}
+    used = [parts[n] for n in vectors if parts[n][2]]
+    if sum(c for _, _, c in used) < 2:
+        raise UserError("the mahalanobis score needs two or more recordings of some person "
+                        "in the enrolment; add recordings, or use --score cosine")
+    return shrunk_precision(sum(o for o, _, _ in used), sum(f for _, f, _ in used),
+                            sum(c for _, _, c in used))
+
+
+def mahalanobis_scores(vector: np.ndarray, centres: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Minus the squared Mahalanobis distance of one recording's vector to every person's
+    mean vector [P, E] under the shared precision [E, E] (higher is more alike)."""
+    d = centres - vector[None]
+    return -((d @ precision) * d).sum(axis=1)
+
+
 def choose_threshold(known: Sequence[float], unknown: Sequence[float] = (),
                      max_reject: Optional[float] = DEFAULT_MAX_REJECT,
                      max_false_accept: Optional[float] = None) -> float:
@@ -173,7 +278,9 @@ def choose_threshold(known: Sequence[float], unknown: Sequence[float] = (),
 
 @dataclass
 class Calibration:
-    """How the unknown threshold was set, and what it gives on the calibration data."""
+    """How the unknown threshold was set, and what it gives on the calibration data. In
+    the terms of open-set identification (utils/foundation/openset.py): false_accept is the
+    FPIR, fnir the FNIR (rejected or misnamed), both on the calibration data."""
     threshold: float
     operating_point: str        # "max_reject" or "max_false_accept"
     rate: float
@@ -183,56 +290,84 @@ class Calibration:
     false_reject: float         # share of known recordings with a best score below it
     false_accept: Optional[float]   # share of unknown recordings at or above it (None: none)
     identified: float           # share of known recordings accepted and named correctly
+    score: str = ""             # the score it was set on ('': an older file, LEGACY_SCORE)
+    fnir: Optional[float] = None    # 1 - identified (None: an older file)
 
     def describe(self) -> str:
         point = ("at most {:.0%} of known people's held-out recordings rejected"
                  if self.operating_point == "max_reject" else
-                 "at most {:.0%} of unknown people's recordings accepted").format(self.rate)
-        far = (f", false accepts {self.false_accept:.0%} of {self.unknown} unknown people's "
-               f"recordings" if self.false_accept is not None else ", no unknown people to measure false accepts")
-        return (f"threshold {self.threshold:.4f} ({point}; on {self.data}: {self.known} known "
-                f"recordings, {self.false_reject:.0%} rejected, {self.identified:.0%} identified"
-                f"{far})")
+                 "FPIR target {:.0%}: at most that share of unknown people's recordings named"
+                 ).format(self.rate)
+        far = (f"FPIR {self.false_accept:.0%} of {self.unknown} unknown people's recordings named"
+               if self.false_accept is not None else "no unknown people to measure FPIR on")
+        fnir = 1 - self.identified if self.fnir is None else self.fnir
+        by = f" by {self.score}" if self.score else ""
+        return (f"threshold {self.threshold:.4f}{by} ({point}; on {self.data}: FNIR {fnir:.0%} of "
+                f"{self.known} known recordings ({self.false_reject:.0%} rejected, "
+                f"{self.identified:.0%} identified), {far})")
 
 
 def calibrate(known_best: Sequence[float], known_correct: Sequence[bool],
               unknown_best: Sequence[float], data: str,
               max_reject: Optional[float] = DEFAULT_MAX_REJECT,
-              max_false_accept: Optional[float] = None) -> Calibration:
+              max_false_accept: Optional[float] = None, score: str = "") -> Calibration:
     """The threshold at the operating point, and its rates on the calibration scores."""
     known_best, unknown_best = np.asarray(known_best, float), np.asarray(unknown_best, float)
     t = choose_threshold(known_best, unknown_best, max_reject, max_false_accept)
     point, rate = (("max_false_accept", max_false_accept) if max_false_accept is not None
                    else ("max_reject", max_reject))
     accepted = known_best >= t
+    identified = (float(np.mean(accepted & np.asarray(known_correct, bool)))
+                  if len(known_best) else 0.0)
     return Calibration(
         threshold=t, operating_point=point, rate=float(rate), data=data,
         known=int(len(known_best)), unknown=int(len(unknown_best)),
         false_reject=float(np.mean(~accepted)) if len(known_best) else 0.0,
         false_accept=float(np.mean(unknown_best >= t)) if len(unknown_best) else None,
-        identified=float(np.mean(accepted & np.asarray(known_correct, bool))) if len(known_best) else 0.0)
+        identified=identified, score=score,
+        fnir=float(fnir_at(known_best, known_correct, t)) if len(known_best) else 0.0)
 
 
-def gallery_leave_one_out(vectors: Dict[str, List[np.ndarray]]):
+def _without(vectors: Sequence[np.ndarray], i: int) -> List[np.ndarray]:
+    return [w for j, w in enumerate(vectors) if j != i]
+
+
+def gallery_leave_one_out(vectors: Dict[str, List[np.ndarray]], score: str = "cosine"):
     """Scores for calibrating a gallery on its own enrolment recordings, none of which
     is matched against an entry built from itself: (known best scores, whether each was
     named correctly, unknown best scores). Known: each recording of a person with two or
     more, against the gallery whose entry for that person leaves it out. Unknown: each
-    recording of each person, against the gallery without that person."""
+    recording of each person, against the gallery without that person. For the
+    mahalanobis score the shared covariance is estimated anew without the person whose
+    recordings are scored, so it holds none of them either."""
     names = sorted(vectors)
-    entries = {n: person_vector(vectors[n]) for n in names}
     known, correct, unknown = [], [], []
+    if score == "cosine":
+        entry, match = person_vector, gallery_scores
+        entries = {n: entry(vectors[n]) for n in names}
+    elif score == "mahalanobis":
+        entry = lambda vs: np.mean(vs, axis=0)   # noqa: E731
+        entries = {n: entry(vectors[n]) for n in names}
+    else:
+        raise ValueError(f"unknown gallery score {score!r}")
+    parts = {n: scatter(vectors[n]) for n in names} if score == "mahalanobis" else {}
     for n in names:
         others = [m for m in names if m != n]
+        if score == "mahalanobis":
+            rest_vectors = {m: vectors[m] for m in others}
+            if not any(len(vs) > 1 for vs in rest_vectors.values()):
+                continue      # no scatter left to estimate the covariance from
+            precision, _ = tied_precision(rest_vectors, parts)
+            match = lambda v, g: mahalanobis_scores(v, g, precision)   # noqa: E731,E306
         rest = np.stack([entries[m] for m in others]) if others else None
         for i, v in enumerate(vectors[n]):
             if len(vectors[n]) > 1:
-                own = person_vector([w for j, w in enumerate(vectors[n]) if j != i])
-                scores = gallery_scores(v, np.vstack([own[None]] + ([rest] if rest is not None else [])))
+                own = entry(_without(vectors[n], i))
+                scores = match(v, np.vstack([own[None]] + ([rest] if rest is not None else [])))
                 known.append(float(scores.max()))
                 correct.append(bool(scores.argmax() == 0))
             if rest is not None:
-                unknown.append(float(gallery_scores(v, rest).max()))
+                unknown.append(float(match(v, rest).max()))
     return known, correct, unknown
 
 
@@ -248,6 +383,7 @@ class Identification:
     threshold: float
     by: str                             # "classifier" or "gallery"
     seconds: float = 0.0                # encoding and scoring time
+    score: str = ""                     # which score (CLASSIFIER_SCORES, GALLERY_SCORES)
 
     def line(self) -> str:
         ranked = ", ".join(f"{name} {score:.3f}" for name, score in self.top)
@@ -258,7 +394,7 @@ class Identification:
     def record(self) -> dict:
         return dict(file=self.source, decision=self.decision, windows=self.windows,
                     top=[dict(identity=n, score=s) for n, s in self.top],
-                    threshold=self.threshold, by=self.by, seconds=self.seconds)
+                    threshold=self.threshold, by=self.by, score=self.score, seconds=self.seconds)
 
 
 def decide(scores: np.ndarray, names: Sequence[str], threshold: float, top_k: int,
@@ -272,28 +408,49 @@ def decide(scores: np.ndarray, names: Sequence[str], threshold: float, top_k: in
 # ----------------------------------------------------------------------------------------
 # Galleries and the classifier's calibration, on disk
 
-GALLERY_VERSION = 1
+GALLERY_VERSION = 2      # 2: also the mahalanobis score's centres and shared precision
 
 
 @dataclass
 class Gallery:
     names: List[str]
-    vectors: np.ndarray                 # [P, E], L2-normalised
+    vectors: np.ndarray                 # [P, E], L2-normalised (cosine)
     mean: np.ndarray                    # [E] the enrolment's statistics (standardise)
     scale: np.ndarray                   # [E]
     recordings: List[int]               # recordings enrolled per person
     calibration: Calibration
     encoder: str                        # sha256 of the encoder.npz it was built with
     source: str                         # the enrolment folder
+    centres: Optional[np.ndarray] = None     # [P, E] mean vectors, not normalised (mahalanobis)
+    precision: Optional[np.ndarray] = None   # [E, E] the shared (tied) precision (mahalanobis)
+    # the leave-one-out searches its threshold was set on (known best, correct, unknown
+    # best); kept in memory to set others (calibrate), not saved
+    searches: Optional[tuple] = field(default=None, repr=False, compare=False)
+
+    @property
+    def score(self) -> str:
+        return self.calibration.score or LEGACY_SCORE["gallery"]
+
+    def scores(self, vector: np.ndarray, score: Optional[str] = None) -> np.ndarray:
+        """One standardised recording vector -> a score per person, by `score` (default:
+        the one the gallery's threshold was set on)."""
+        score = check_score("gallery", score or self.score)
+        if score == "cosine":
+            return gallery_scores(vector, self.vectors)
+        if self.precision is None:
+            raise UserError(f"this gallery was enrolled before the mahalanobis score existed; "
+                            f"enrol again with identify.py --enrol {self.source}")
+        return mahalanobis_scores(vector, self.centres, self.precision)
 
     def save(self, path: str) -> None:
         meta = dict(version=GALLERY_VERSION, names=self.names, recordings=self.recordings,
                     calibration=asdict(self.calibration), encoder=self.encoder,
                     source=self.source)
+        extra = {} if self.precision is None else dict(centres=self.centres, precision=self.precision)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, vectors=self.vectors.astype(np.float32), mean=self.mean,
-                         scale=self.scale, meta=np.array(json.dumps(meta)))
+                         scale=self.scale, meta=np.array(json.dumps(meta)), **extra)
 
     @classmethod
     def load(cls, path: str) -> "Gallery":
@@ -304,8 +461,11 @@ class Gallery:
             with np.load(path) as data:
                 vectors, meta = data["vectors"], json.loads(str(data["meta"]))
                 mean, scale = data["mean"], data["scale"]
+                centres, precision = ((data["centres"], data["precision"])
+                                      if "precision" in data.files else (None, None))
             return cls(meta["names"], vectors, mean, scale, meta["recordings"],
-                       Calibration(**meta["calibration"]), meta["encoder"], meta["source"])
+                       Calibration(**meta["calibration"]), meta["encoder"], meta["source"],
+                       centres, precision)
         except DAMAGED + (TypeError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read gallery {path} ({damage_detail(exc)}); enrol again "
                             f"with identify.py --model_dir RUN --enrol GALLERY_DIR") from None
@@ -391,19 +551,60 @@ class Identifier:
         """Windows [W, f, J, 3] -> the encoder's prefix encodings [W, K, E]."""
         return self.encoder.encode_all(windows, self.cfg.batch_size)
 
-    def scores(self, encodings: np.ndarray, by: Optional[str] = None):
-        """(scores per identity, names, threshold) of one recording's encodings."""
+    def scores(self, encodings: np.ndarray, by: Optional[str] = None, score: Optional[str] = None):
+        """(scores per identity, names, threshold) of one recording's encodings, by `score`
+        (default: the score the route's threshold was set on). The threshold is NaN when it
+        was set on another score (no recording is then named), -inf when the classifier
+        has none yet."""
         by = by or self.by
         if by == "gallery":
             if self.gallery is None:
                 raise UserError(f"{self.run_dir}: no gallery loaded; enrol one with --enrol")
             g = self.gallery
-            return (gallery_scores(standardise(recording_vector(encodings), g.mean, g.scale), g.vectors),
-                    self.gallery.names, self.gallery.calibration.threshold)
+            score = check_score(by, score or g.score)
+            threshold = g.calibration.threshold if score == g.score else np.nan
+            return (g.scores(standardise(recording_vector(encodings), g.mean, g.scale), score),
+                    g.names, threshold)
         from models.engine import backend
+        calibrated = (self.calibration.score or LEGACY_SCORE[by]) if self.calibration else None
+        score = check_score(by, score or calibrated)
         logits = backend().to_numpy(self.classifier(encodings))
-        threshold = self.calibration.threshold if self.calibration else -np.inf
-        return classifier_scores(logits), self.identities, threshold
+        threshold = (-np.inf if calibrated is None else
+                     self.calibration.threshold if score == calibrated else np.nan)
+        return classifier_scores(logits, score), self.identities, threshold
+
+    def score_in_use(self) -> str:
+        """The score identification uses: the one the route's threshold was set on."""
+        if self.by == "gallery":
+            return self.gallery.score if self.gallery is not None else DEFAULT_SCORE["gallery"]
+        if self.calibration is None:
+            return DEFAULT_SCORE["classifier"]
+        return self.calibration.score or LEGACY_SCORE["classifier"]
+
+    def encoded(self, folder: str, log=print) -> List[Tuple[str, str, np.ndarray]]:
+        """(person folder, path, encodings) of every <folder>/<person>/<recording>, all read
+        and checked before any is encoded."""
+        found = discover(folder, "folders")
+        checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
+        out = [(rec.person, rec.path, self.encode(windows)) for rec, windows in checked]
+        log(f"{len(found)} recordings of {len({p for p, _, _ in out})} people read from {folder}")
+        return out
+
+    def searches(self, encoded: Sequence[Tuple[str, str, np.ndarray]], by: Optional[str] = None,
+                 score: Optional[str] = None):
+        """Open-set searches of encoded recordings (encoded()), as utils/foundation/openset.py
+        takes them: (best scores of recordings by people the route knows, whether each
+        named its own person, best scores of the others)."""
+        known, correct, unknown = [], [], []
+        for person, _, encodings in encoded:
+            scores, names, _ = self.scores(encodings, by, score)
+            best = float(scores.max())
+            if person in names:
+                known.append(best)
+                correct.append(names[int(scores.argmax())] == person)
+            else:
+                unknown.append(best)
+        return known, correct, unknown
 
     def identify(self, frames: np.ndarray, source: str = "<recording>",
                  top_k: int = DEFAULT_TOP_K) -> Identification:
@@ -416,6 +617,7 @@ class Identifier:
         start = time.perf_counter() if start is None else start
         scores, names, threshold = self.scores(self.encode(windows))
         result = decide(scores, names, threshold, top_k, source, len(windows), self.by)
+        result.score = self.score_in_use()
         result.seconds = time.perf_counter() - start
         return result
 
@@ -425,68 +627,73 @@ class Identifier:
     # -- enrolment and calibration ------------------------------------------------------
     def recording_vectors(self, folder: str, log=print) -> Dict[str, List[np.ndarray]]:
         """{person folder: [one vector per recording]} of <folder>/<person>/<recording>."""
-        found = discover(folder, "folders")
-        checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
         out: Dict[str, List[np.ndarray]] = {}
-        for rec, windows in checked:
-            out.setdefault(rec.person, []).append(recording_vector(self.encode(windows)))
-        log(f"{len(found)} recordings of {len(out)} people read from {folder}")
+        for person, _, encodings in self.encoded(folder, log):
+            out.setdefault(person, []).append(recording_vector(encodings))
         return out
 
     def enrol(self, folder: str, path: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
-              max_false_accept: Optional[float] = None, log=print) -> Gallery:
+              max_false_accept: Optional[float] = None, log=print,
+              score: Optional[str] = None) -> Gallery:
         """Build a gallery (mean encoding per person) from <folder>/<person>/<recording>,
-        calibrate its threshold by leave-one-out on the same recordings, save it to `path`."""
-        raw = self.recording_vectors(folder, log)
+        calibrate its threshold for `score` by leave-one-out on the same recordings, save it
+        to `path`."""
+        gallery = self.gallery_from(self.recording_vectors(folder, log), folder, max_reject,
+                                    max_false_accept, score)
+        gallery.save(path)
+        self.gallery, self.gallery_path, self.by = gallery, path, "gallery"
+        log(f"Gallery of {len(gallery.names)} people written to {path}; "
+            f"{gallery.calibration.describe()}")
+        return gallery
+
+    def gallery_from(self, raw: Dict[str, List[np.ndarray]], folder: str,
+                     max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+                     max_false_accept: Optional[float] = None,
+                     score: Optional[str] = None) -> Gallery:
+        """A gallery of recording vectors {person: [vector, ...]} (recording_vectors),
+        its threshold for `score` set by leave-one-out on them; not saved."""
+        score = check_score("gallery", score)
         mean, scale = standardiser(np.stack([v for n in sorted(raw) for v in raw[n]]))
         vectors = {n: [standardise(v, mean, scale) for v in vs] for n, vs in raw.items()}
-        known, correct, unknown = gallery_leave_one_out(vectors)
+        known, correct, unknown = gallery_leave_one_out(vectors, score)
         if not known:
             raise UserError(f"{folder}: calibrating the unknown threshold needs two or more "
                             f"recordings of at least one person; add recordings")
         calibration = calibrate(known, correct, unknown,
                                 f"{folder}, leave one recording (known) or person (unknown) out",
-                                max_reject, max_false_accept)
+                                max_reject, max_false_accept, score)
         names = sorted(vectors)
-        gallery = Gallery(names, np.stack([person_vector(vectors[n]) for n in names]), mean, scale,
-                          [len(vectors[n]) for n in names], calibration, self.encoder_digest,
-                          os.path.abspath(folder))
-        gallery.save(path)
-        self.gallery, self.gallery_path, self.by = gallery, path, "gallery"
-        log(f"Gallery of {len(names)} people written to {path}; {calibration.describe()}")
-        return gallery
+        precision, _ = tied_precision(vectors)
+        return Gallery(names, np.stack([person_vector(vectors[n]) for n in names]), mean, scale,
+                       [len(vectors[n]) for n in names], calibration, self.encoder_digest,
+                       os.path.abspath(folder),
+                       np.stack([np.mean(vectors[n], axis=0) for n in names]), precision,
+                       (known, correct, unknown))
 
     def calibrate_classifier(self, folder: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
-                             max_false_accept: Optional[float] = None, log=print) -> Calibration:
-        """Calibrate the classifier's threshold on <folder>/<person>/<recording>: held-out
-        recordings (never trained on) of the run's people, folders named as its identities
-        (person<id>, or the prepared dataset's folders); other folders are people the run
-        does not know, on whom the false-accept rate is measured. Saved with the run."""
+                             max_false_accept: Optional[float] = None, log=print,
+                             score: Optional[str] = None, encoded=None) -> Calibration:
+        """Calibrate the classifier's threshold for `score` on <folder>/<person>/<recording>:
+        held-out recordings (never trained on) of the run's people, folders named as its
+        identities (person<id>, or the prepared dataset's folders); other folders are people
+        the run does not know, on whom the false-accept rate (FPIR) is measured. Saved with
+        the run. `encoded`: the folder's recordings already encoded (encoded())."""
         if self.classifier is None:
             raise UserError(f"{self.run_dir} holds no classifier (a retrieval run); enrol a "
                             f"gallery with --enrol instead")
-        people = set()
-        found = discover(folder, "folders")
-        checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
-        known, correct, unknown = [], [], []
-        for rec, windows in checked:
-            scores, names, _ = self.scores(self.encode(windows), "classifier")
-            best = float(scores.max())
-            if rec.person in names:
-                known.append(best)
-                correct.append(names[int(scores.argmax())] == rec.person)
-            else:
-                unknown.append(best)
-            people.add(rec.person)
+        score = check_score("classifier", score)
+        encoded = self.encoded(folder, log=lambda *_: None) if encoded is None else encoded
+        known, correct, unknown = self.searches(encoded, "classifier", score)
         if not known:
             raise UserError(f"{folder}: no folder is named as one of the run's identities "
                             f"({', '.join(self.identities[:3])}, ...); put held-out recordings "
                             f"of its people in folders with those names")
         calibration = calibrate(known, correct, unknown, os.path.abspath(folder),
-                                max_reject, max_false_accept)
+                                max_reject, max_false_accept, score)
         save_classifier_calibration(self.run_dir, calibration, self.identities)
         self.calibration = calibration
-        log(f"Classifier calibrated on {len(found)} recordings of {len(people)} people: "
+        people = len({person for person, _, _ in encoded})
+        log(f"Classifier calibrated on {len(encoded)} recordings of {people} people: "
             f"{calibration.describe()}")
         return calibration
 
