@@ -104,6 +104,9 @@ def main(argv=None) -> int:
             check_score("classifier", args.score)
         if args.enrol and args.score:
             check_score("gallery", args.score)
+        from utils.foundation.io import check_can_write
+        if args.json:
+            check_can_write(args.json)       # before the work whose result it is to hold
         video = []
         for flag in ("max_gap", "max_jump", "min_visibility"):
             if getattr(args, flag):
@@ -116,17 +119,25 @@ def main(argv=None) -> int:
         from utils.orchestration.storage import GALLERY_FILE, find_best_run, variant_of
         folder = args.model_dir
         if folder == "best":
-            folder = find_best_run(cfg, variant_of(resolve(cfg)))
+            folder = find_best_run(cfg, variant_of(resolve(cfg), build=False))
             print(f"Best saved model (highest recorded Rank-1): {folder}")
         walker = load_identifier(folder, args.gallery or None, args.by or None, args.bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)
-        if args.calibrate:
-            walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept,
-                                        score=args.score or None)
-        if args.enrol:
-            walker.enrol(args.enrol, args.gallery or os.path.join(folder, GALLERY_FILE),
-                         max_reject, max_false_accept, score=args.score or None)
+        if args.calibrate or args.enrol:
+            # one writer per run folder: a second enrolment or calibration waits its turn
+            from utils.foundation.io import remove_leftovers
+            from utils.foundation.lock import FolderLock
+            gallery = args.gallery or os.path.join(folder, GALLERY_FILE)
+            with FolderLock(folder, "identify.py " + ("--enrol" if args.enrol else "--calibrate")):
+                for place in {folder, os.path.dirname(os.path.abspath(gallery))}:
+                    remove_leftovers(place)   # what an enrolment killed mid-write left
+                if args.calibrate:
+                    walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept,
+                                                score=args.score or None)
+                if args.enrol:
+                    walker.enrol(args.enrol, gallery, max_reject, max_false_accept,
+                                 score=args.score or None)
         if not args.inputs:
             return 0
         walker.by = args.by or walker.by   # after --enrol: the new gallery, unless --by says

@@ -118,9 +118,10 @@ def test_flags_page_is_what_the_code_says():
     assert proc.returncode == 0, proc.stderr
 
 
-# Built from parts so that this file's own text is not taken for what it forbids.
+# Built from parts so that this file's own text is not taken for what it forbids (pytest's
+# fixture scope "session" is not the development kind).
 DEVELOPMENT_TALK = re.compile("|".join([r"\bissues?\s*#?\d", r"(?<![\w&])#\d{1,3}\b(?![\w-])",
-                                        r"\bsessions?\b", r"\blent\b"]), re.IGNORECASE)
+                                        r"(?<!scope=\")\bsessions?\b", r"\blent\b"]), re.IGNORECASE)
 TEXT_FILES = (".md", ".py", ".sh", ".toml", ".txt", ".cfg")
 
 

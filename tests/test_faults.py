@@ -481,3 +481,41 @@ def test_evaluate_best_without_a_run_says_so_before_generating_any_data(tmp_path
         run_evaluation(small_opts(model_dir="best", data_dir=str(tmp_path / "data")),
                        log=lambda *_: None)
     assert not (tmp_path / "data").exists()
+
+
+# ----------------------------------------------------------------------------------------
+# the preparation: recordings it does not use, leftovers, one preparation at a time
+
+def test_recordings_the_preparation_does_not_use_are_named_and_counted(tmp_path):
+    raw = write_kgbd_tree(tmp_path / "raw")           # person 4's walk 4: 25 frames
+    lines = []
+    result = prepare(str(raw), str(tmp_path / "out"), lengths=[6], log=lines.append)
+    why = "25 frames: shorter than the 26 that one window of 6 needs after trimming 10 at each end"
+    assert f"f=6: Person004/4.txt not used ({why})" in lines
+    assert result.manifests[6]["unused_recordings"] == {"Person004/4.txt": why}
+    saved = json.loads((tmp_path / "out" / "KGBD" / "6" / "manifest.json").read_text())
+    assert saved["unused_recordings"] == {"Person004/4.txt": why}
+
+
+def test_a_preparation_killed_outright_leaves_nothing_the_next_one_keeps(tmp_path):
+    from utils.foundation.lock import FolderBusy, FolderLock
+    raw = write_kgbd_tree(tmp_path / "raw")
+    stale = tmp_path / "out" / "KGBD" / ".tmp-prepare-killed"
+    (stale / "6").mkdir(parents=True)
+    (stale / "6" / "big.npy").write_bytes(b"x" * 1000)
+    with FolderLock(str(tmp_path / "out" / "KGBD"), "another preparation"):
+        with pytest.raises(FolderBusy, match="is in use by process .*another preparation"):
+            prepare(str(raw), str(tmp_path / "out"), lengths=[6], log=lambda *_: None)
+    assert stale.exists()                             # not touched while another one runs
+    prepare(str(raw), str(tmp_path / "out"), lengths=[6], log=lambda *_: None)
+    assert sorted(p.name for p in (tmp_path / "out" / "KGBD").iterdir()) == [".lock", "6"]
+
+
+def test_identify_never_suggests_resuming_a_run_without_a_checkpoint(tmp_path):
+    from utils.orchestration.identify import load_identifier
+    from utils.orchestration.storage import save_config
+    from utils.orchestration.config import resolve
+    save_config(str(tmp_path / "run"), resolve(small_opts()).saved())   # config.json alone
+    with pytest.raises(UserError, match=r"holds neither encoder\.npz nor a resume checkpoint: a run "
+                                        r"that ended before its first epoch"):
+        load_identifier(str(tmp_path / "run"))

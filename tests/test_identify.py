@@ -231,3 +231,33 @@ def test_a_video_of_an_enrolled_walker_gives_their_name(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (line,) = [l for l in proc.stdout.splitlines() if l.startswith(CLIP + ":")]
     assert line.split(": ")[1].startswith("walker;"), line
+
+
+@pytest.mark.slow
+def test_enrolment_is_one_writer_cleans_up_and_a_damaged_calibration_blocks_only_its_route(
+        tmp_path, tiny_demo_run):
+    from utils.foundation.lock import FolderLock
+    run_dir = copy_of_run(tiny_demo_run, tmp_path)
+    write_recordings(str(tmp_path / "people"), generate_recordings(), which=[0, 1, 2, 3])
+    write_recordings(str(tmp_path / "walks"), generate_recordings(), which=[5])
+    base = ["--model_dir", str(run_dir)]
+    with FolderLock(str(run_dir), "another enrolment"):             # one writer at a time
+        busy = run("identify.py", base + ["--enrol", "people"], tmp_path)
+    assert busy.returncode == 4 and "Traceback" not in busy.stderr
+    assert "is in use by process" in busy.stderr and "another enrolment" in busy.stderr
+    (run_dir / ".tmp-killed.npz").write_bytes(b"x" * 100)          # an enrolment killed mid-write
+    (run_dir / "identify_calibration.json").write_bytes(b"\xff\xfe{ not json")
+    enrol = run("identify.py", base + ["--enrol", "people"], tmp_path)
+    assert enrol.returncode == 0, enrol.stderr[-2000:]
+    assert not list(run_dir.glob(".tmp-*")) and (run_dir / "gallery.npz").exists()
+    by_gallery = run("identify.py", base + ["walks/person3"], tmp_path)
+    assert by_gallery.returncode == 0, by_gallery.stderr[-2000:]  # the damaged file is the classifier's
+    by_classifier = run("identify.py", base + ["--by", "classifier", "walks/person3"], tmp_path)
+    assert by_classifier.returncode == 2 and "Traceback" not in by_classifier.stderr
+    assert "identify_calibration.json: not UTF-8 text" in by_classifier.stderr
+    (tmp_path / "afile").write_text("x")
+    late = run("identify.py", base + ["walks/person3", "--json", "afile/out.json"], tmp_path)
+    assert late.returncode == 2 and "recording(s)" not in late.stdout   # refused before scoring
+    assert late.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write afile/out.json: the file {tmp_path / 'afile'} is in the way; "
+        f"choose another folder")

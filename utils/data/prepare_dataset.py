@@ -22,6 +22,7 @@ frames). Each person keeps the number of test windows the walk split gives them,
 evenly over all their windows. It tests the other reading of the predecessors' protocol.
 All functions but `prepare` are pure and work on in-memory arrays.
 """
+import glob
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, JOINT_ORDERS, MAX_COOR
                                  Recording, discover, load_recordings)
 from utils.foundation.errors import UserError
 from utils.foundation.io import make_folder, write_failure
+from utils.foundation.lock import LOCK_FILE, FolderLock
 from utils.foundation.runtime import generator
 from utils.foundation.skeleton import LAYOUTS_BY_NAME, get_layout, layout_record
 
@@ -190,6 +192,24 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
     return joined, persons
 
 
+def unused_recordings(persons: dict, length: int, trim: int) -> Dict[str, str]:
+    """{person/recording: why} for every recording that gives no window of `length` frames
+    (too short, or cut to pieces by dropped frames), from a protocol's manifest entries."""
+    unused = {}
+    for entry in persons.values():
+        for name, rec in entry["recordings"].items():
+            if rec["windows"]:
+                continue
+            dropped = rec.get("frames_dropped", 0)
+            why = (f"{rec['frames']} frames, {dropped} of them dropped as glitches; no "
+                   f"{length} consecutive good frames are left" if dropped else
+                   f"{rec['frames']} frames: shorter than the {2 * trim + length} that one "
+                   f"window of {length} needs after trimming {trim} at each end")
+            unused[f"{entry['folder']}/{name}"] = why
+    return unused
+
+
+STAGING_PREFIX = ".tmp-prepare-"   # where a preparation builds its files before the move
 HOLDOUT_FOLDER = "holdout"       # held-out people's walks, <f>/holdout/<person>/<walk>.npy
 KNOWN_FOLDER = "known"           # with them, the trained people's: <f>/known/<role>/<person>/
 
@@ -336,8 +356,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
     created = [p for p in (out, base) if not os.path.isdir(p)]   # removed again on failure
     make_folder(base)
     staging, done = None, False
+    lock = FolderLock(base, "prepare_kgbd.py").acquire()   # one preparation per dataset at a time
     try:
-        staging = tempfile.mkdtemp(dir=base, prefix=".tmp-prepare-")
+        for old_stage in glob.glob(os.path.join(glob.escape(base), STAGING_PREFIX + "*")):
+            shutil.rmtree(old_stage, ignore_errors=True)     # left by a preparation killed outright
+        staging = tempfile.mkdtemp(dir=base, prefix=STAGING_PREFIX)
         for length in lengths:
             stage = os.path.join(staging, str(length))
             manifest = dict(source=os.path.abspath(root), format=fmt, layout=layout_record(layout_ref),
@@ -355,6 +378,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                 for pid, entry in persons.items():
                     if "left_out" in entry:
                         log(f"f={length} {protocol}: person {pid} left out ({entry['left_out']})")
+                if protocol == "classification":   # the same recordings serve both protocols
+                    unused = unused_recordings(persons, length, trim)
+                    for key, why in unused.items():
+                        log(f"f={length}: {key} not used ({why})")
+                    manifest["unused_recordings"] = unused
                 folder = stage if protocol == "classification" else os.path.join(stage, "retrieval")
                 write_protocol(folder, name, length, joined, protocol)
                 manifest["protocols"][protocol] = dict(
@@ -380,8 +408,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
         for folder in reversed(created if not done else []):   # no empty dataset folder
             try:
+                if os.path.exists(os.path.join(folder, LOCK_FILE)):
+                    os.remove(os.path.join(folder, LOCK_FILE))
                 os.rmdir(folder)
             except OSError:
                 pass

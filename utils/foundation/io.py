@@ -55,6 +55,23 @@ def _file_in_the_way(path: str) -> str:
     return path
 
 
+def check_can_write(path: str) -> None:
+    """Before long work whose result goes to `path`: one line now if it could not be written
+    then (a folder in its place, a file in the way of its folder, a folder not writable)."""
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a folder; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"cannot write {path}: the file {existing} is in the way; choose another "
+                        f"folder")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"cannot write {path}: the folder {existing} is not writable: choose a "
+                        f"writable one")
+
+
 def make_folder(path: str) -> None:
     try:
         os.makedirs(path, exist_ok=True)

@@ -43,7 +43,8 @@ from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_F
 from utils.data.reid_data import centre_on
 from utils.data.video_skeleton import VIDEO_EXTENSIONS, VIDEO_LAYOUTS
 from utils.foundation.errors import UserError
-from utils.foundation.io import DAMAGED, atomic_path, atomic_save_json, damage_detail
+from utils.foundation.io import (DAMAGED, atomic_path, atomic_save_json, damage_detail,
+                                 read_json)
 from utils.foundation.openset import fnir as fnir_at
 from utils.foundation.skeleton import SkeletonLayout, get_layout
 
@@ -486,11 +487,12 @@ def identity_names(cfg, id_list: Sequence[int]) -> List[str]:
     path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
     persons = {}
     if os.path.isfile(path):
+        manifest = read_json(path, "manifest")
         try:
-            with open(path) as fh:
-                persons = json.load(fh)["protocols"]["classification"]["persons"]
-        except (OSError, ValueError, KeyError):
-            persons = {}
+            persons = manifest["protocols"]["classification"]["persons"]
+        except (KeyError, TypeError):
+            raise UserError(f"{path} lacks the classification protocol's persons; prepare the "
+                            f"dataset again") from None
     return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]
 
 
@@ -515,6 +517,7 @@ class Identifier:
     trim: int = TRIM_FRAMES
     video_options: List[str] = field(default_factory=list)
     gallery_path: str = ""
+    calibration_error: Optional[UserError] = None   # a damaged calibration file, if any
 
     def check_ready(self) -> None:
         """One line saying what is missing when this run cannot score yet."""
@@ -527,6 +530,8 @@ class Identifier:
                 raise UserError(f"{run} holds no classifier (a retrieval run) and no gallery at "
                                 f"{gallery}; enrol one with identify.py --model_dir {run} "
                                 f"--enrol GALLERY_DIR (<person>/<recording> folders)")
+            if self.calibration is None and self.calibration_error is not None:
+                raise self.calibration_error
             if self.calibration is None:
                 raise UserError(f"{run}: its classifier has no unknown threshold yet; calibrate "
                                 f"it with identify.py --model_dir {run} --calibrate HELDOUT_DIR "
@@ -711,10 +716,12 @@ def load_classifier_calibration(run_dir: str):
     if not os.path.isfile(path):
         return None, None
     try:
-        with open(path) as fh:
-            saved = json.load(fh)
+        saved = read_json(path, "calibration file")
         return Calibration(**saved["calibration"]), list(saved["identities"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except UserError as exc:
+        raise UserError(f"{exc}; calibrate again with identify.py --model_dir {run_dir} "
+                        f"--calibrate HELDOUT_DIR") from None
+    except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is damaged ({damage_detail(exc)}); calibrate again with "
                         f"identify.py --model_dir {run_dir} --calibrate HELDOUT_DIR") from None
 
@@ -731,7 +738,7 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     from models.factory import build_classifier, build_encoder, build_model
     from utils.foundation.checkpoints import load_module
     from utils.orchestration.storage import (CLASSIFIER_FILE, ENCODER_FILE, GALLERY_FILE,
-                                             load_run_config)
+                                             RESUME_FILE, load_run_config)
     if by is not None and by not in BY:
         raise UserError(f"--by must be {' or '.join(BY)}, got {by!r}")
     if not os.path.isdir(run_dir):
@@ -740,6 +747,10 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     cfg = load_run_config(run_dir)
     encoder_path = os.path.join(run_dir, ENCODER_FILE)
     if not os.path.isfile(encoder_path):
+        if not os.path.isfile(os.path.join(run_dir, RESUME_FILE)):
+            raise UserError(f"{run_dir} holds neither {ENCODER_FILE} nor a resume checkpoint: a "
+                            f"run that ended before its first epoch, with nothing to resume or "
+                            f"identify with; delete it, or give another run")
         raise UserError(f"{run_dir} holds no {ENCODER_FILE}: not a finished run; finish it "
                         f"(SM-SGE.py --resume {run_dir}) or give another")
     model = build_model(cfg)
@@ -751,7 +762,10 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     if os.path.isfile(classifier_path):
         walker.classifier = build_classifier(cfg, model, _classes_in(classifier_path))
         load_module(classifier_path, walker.classifier)
-        walker.calibration, walker.identities = load_classifier_calibration(run_dir)
+        try:
+            walker.calibration, walker.identities = load_classifier_calibration(run_dir)
+        except UserError as exc:       # matters to the classifier route only (check_ready)
+            walker.calibration_error = exc
         if walker.identities is None:
             walker.identities = _run_identities(cfg)
     gallery_path = gallery_path or os.path.join(run_dir, GALLERY_FILE)
