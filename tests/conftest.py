@@ -31,3 +31,10 @@ def tiny_demo_run(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = (root / "RN" / "demo" / "4").iterdir()
     return run_dir
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (stable: in file order among themselves). With pytest-xdist the
+    suite ends when its last test does; started early, the long end-to-end tests run beside
+    the short ones instead of after them."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

@@ -178,7 +178,8 @@ def test_script_end_to_end(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "f=6: classification:" in proc.stdout
-    assert sorted(os.listdir(tmp_path / "Datasets" / "KGBD")) == ["4", "6"]
+    # the lengths, and the lock a preparation holds while it writes (a hidden file)
+    assert sorted(os.listdir(tmp_path / "Datasets" / "KGBD")) == [".lock", "4", "6"]
 
 
 def test_file_joint_order_is_the_sdk_order_permuted():
