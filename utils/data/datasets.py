@@ -221,8 +221,9 @@ def source_of(name: str) -> str:
     return (REGISTRY.get(name) or GENERIC).source
 
 
-def manifest_layout(root: str, dataset: str, length: int):
-    """The layout a prepared dataset's manifest records (a name or the content), or None."""
+def read_manifest(root: str, dataset: str, length: int) -> Optional[dict]:
+    """A prepared dataset's manifest.json (tools/prepare_kgbd.py), or None for data without
+    one (the authors' files, the demo); a damaged one is one line."""
     path = os.path.join(root, dataset, str(length), MANIFEST)
     if not os.path.isfile(path):
         return None
@@ -230,24 +231,30 @@ def manifest_layout(root: str, dataset: str, length: int):
         manifest = read_json(path, "manifest")
     except UserError as exc:
         raise UserError(f"{exc}; prepare the dataset again") from None
-    return manifest.get("layout") if isinstance(manifest, dict) else None
+    return manifest if isinstance(manifest, dict) else {}
 
 
-def walks_by_role(root: str, dataset: str, length: int, protocol: str) -> Optional[dict]:
-    """{role: {(person folder, recording)}} of one protocol, as a prepared dataset's manifest
+def manifest_layout(root: str, dataset: str, length: int):
+    """The layout a prepared dataset's manifest records (a name or the content), or None."""
+    manifest = read_manifest(root, dataset, length)
+    return manifest.get("layout") if manifest is not None else None
+
+
+def walks_by_role(root: str, dataset: str, length: int) -> Optional[dict]:
+    """{protocol: {role: {(person folder, recording)}}}, as a prepared dataset's manifest
     records which walk went where; None for data without a manifest (the authors' files, the
     demo). A walk split between training and test (--split_unit window) is in both roles."""
-    path = os.path.join(root, dataset, str(length), MANIFEST)
-    if not os.path.isfile(path):
+    manifest = read_manifest(root, dataset, length)
+    if manifest is None:
         return None
-    manifest = read_json(path, "manifest")
-    persons = manifest.get("protocols", {}).get(protocol, {}).get("persons", {})
-    roles: dict = {}
-    for person in persons.values():
-        for recording, record in person.get("recordings", {}).items():
-            for role in str(record.get("role", "")).split("+"):
-                roles.setdefault(role, set()).add((person.get("folder"), recording))
-    return roles
+    walks: dict = {}
+    for protocol, described in manifest.get("protocols", {}).items():
+        roles = walks.setdefault(protocol, {})
+        for person in described.get("persons", {}).values():
+            for recording, record in person.get("recordings", {}).items():
+                for role in str(record.get("role", "")).split("+"):
+                    roles.setdefault(role, set()).add((person.get("folder"), recording))
+    return walks
 
 
 def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,

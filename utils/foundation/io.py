@@ -44,15 +44,14 @@ def write_failure(path: str, exc: OSError) -> UserError:
     return UserError(f"cannot write {path}: {reason}; {advice}")
 
 
-def _file_in_the_way(path: str) -> str:
-    """The first part of `path` that exists and is not a folder (os.makedirs names the
-    deepest folder it tried, not the file that stopped it)."""
-    parts, current = os.path.normpath(path).split(os.sep), ""
-    for part in parts:
-        current = os.path.join(current, part) if current else (part or os.sep)
-        if os.path.exists(current) and not os.path.isdir(current):
-            return current
-    return path
+def _nearest_existing(path: str) -> str:
+    """The deepest part of `path` that exists: the path itself, or a folder (or the file in
+    the way) above it. os.makedirs names the deepest folder it tried, not the file that
+    stopped it."""
+    current = os.path.normpath(path)
+    while current and not os.path.exists(current):
+        current = os.path.dirname(current)
+    return current or os.curdir
 
 
 def check_can_write(path: str) -> None:
@@ -60,10 +59,7 @@ def check_can_write(path: str) -> None:
     then (a folder in its place, a file in the way of its folder, a folder not writable)."""
     if os.path.isdir(path):
         raise UserError(f"cannot write {path}: it is a folder; give a file name")
-    folder = os.path.dirname(os.path.abspath(path))
-    existing = folder
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = _nearest_existing(os.path.dirname(os.path.abspath(path)))
     if not os.path.isdir(existing):
         raise UserError(f"cannot write {path}: the file {existing} is in the way; choose another "
                         f"folder")
@@ -76,7 +72,7 @@ def make_folder(path: str) -> None:
     try:
         os.makedirs(path, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserError(f"cannot create folder {path}: the file {_file_in_the_way(path)} is in "
+        raise UserError(f"cannot create folder {path}: the file {_nearest_existing(path)} is in "
                         f"the way; choose another folder") from None
     except OSError as exc:
         raise write_failure(path, exc) from None

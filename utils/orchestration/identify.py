@@ -483,14 +483,14 @@ def file_digest(path: str) -> str:
 def identity_names(cfg, id_list: Sequence[int]) -> List[str]:
     """Names of a classification run's identities: the person folders a prepared
     dataset's manifest records, else person<id>."""
-    from utils.data.datasets import MANIFEST
-    path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
+    from utils.data.datasets import MANIFEST, read_manifest
+    manifest = read_manifest(cfg.data_dir, cfg.dataset, cfg.length)
     persons = {}
-    if os.path.isfile(path):
-        manifest = read_json(path, "manifest")
+    if manifest is not None:
         try:
             persons = manifest["protocols"]["classification"]["persons"]
         except (KeyError, TypeError):
+            path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
             raise UserError(f"{path} lacks the classification protocol's persons; prepare the "
                             f"dataset again") from None
     return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]

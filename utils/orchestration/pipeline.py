@@ -26,8 +26,8 @@ from utils.orchestration.resume import (Budget, RunFolder, TimeBudgetReached, lo
                                         remove_dead_runs)
 from utils.orchestration.stages import pretrain_or_load, training_order
 from utils.orchestration.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
-                                         RESUME_FILE, find_best_run, load_run_config, new_run_name, pretrained_dir,
-                           runs_parent, variant_of)
+                                         RESUME_FILE, find_best_run, load_run_config, new_run_name,
+                                         pretrained_dir, runs_parent, variant_of)
 
 
 class Stopped:
@@ -205,11 +205,10 @@ def seen_walks_note(cfg: ResolvedConfig, trained_protocol: str, allowed: bool) -
     Refused in one line unless allowed; then the note marks the result."""
     if cfg.protocol != "retrieval" or trained_protocol == "retrieval":
         return None
-    root = cfg.data_dir
-    trained = walks_by_role(root, cfg.dataset, cfg.length, trained_protocol)
-    scored = walks_by_role(root, cfg.dataset, cfg.length, "retrieval")
-    if not trained or not scored:
+    walks = walks_by_role(cfg.data_dir, cfg.dataset, cfg.length)
+    if not walks or not walks.get(trained_protocol) or not walks.get("retrieval"):
         return None
+    trained, scored = walks[trained_protocol], walks["retrieval"]
     searched = scored.get("probe", set()) | scored.get("gallery", set())
     overlap = searched & trained.get("train", set())
     if not overlap:

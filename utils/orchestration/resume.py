@@ -27,6 +27,8 @@ from utils.orchestration.config import RunConfig, fields_affecting
 from utils.orchestration.storage import (CONFIG_FILE, METRICS_FILE, RESUME_FILE, load_config,
                                          save_config, unfinished_runs)
 
+TRAINING = "SM-SGE.py training"   # what a training process holds a run folder's lock for
+
 # Besides the operational settings (not saved), the environment ones may differ when resuming
 # (utils/orchestration/config.py AFFECTS): a run may continue on the other engine, or with its data moved.
 MAY_DIFFER = fields_affecting("environment")
@@ -106,11 +108,16 @@ class RunFolder:
     writes it at a time (utils/foundation/lock.py); `parts` records when, from which epoch and
     on which engine (name, version, device) each process worked on it."""
 
-    def __init__(self, path: str, budget: Budget, state: Optional[ResumeState] = None):
+    def __init__(self, path: str, budget: Budget, state: Optional[ResumeState] = None,
+                 lock: Optional[FolderLock] = None):
         self.path, self.budget, self.state = path, budget, state
-        self.resumed = list(state.info.get("resumed", [])) if state else []
         self.parts = list(state.info.get("parts", [])) if state else []
-        self.lock = FolderLock(path, "SM-SGE.py training")
+        self.lock = lock or FolderLock(path, TRAINING)
+
+    @property
+    def resumed(self) -> List[dict]:
+        """The parts after the first: every resumption of the run."""
+        return self.parts[1:]
 
     @classmethod
     def start(cls, parent: str, name: str, config: dict, budget: Budget,
@@ -172,27 +179,25 @@ class RunFolder:
             key, old, new = difference
             raise UserError(f"cannot resume {resume} with other settings: {key}={old!r} when "
                             f"started, {new!r} now")
-        lock = FolderLock(resume, "SM-SGE.py training").acquire()
+        lock = FolderLock(resume, TRAINING).acquire()
         try:
             state = load_state(resume)
         except BaseException:
             lock.release()
             raise
         remove_leftovers(resume)   # temporary files of a write that was killed
-        run = cls(resume, budget, state)
-        run.lock = lock
+        run = cls(resume, budget, state, lock)
         if not run.parts:          # a checkpoint of a version that recorded only resumptions
-            run.parts.append(dict(at=None, stage="pretrain", epochs_done=0,
-                                  backend=load_config(resume).get("backend")))
-        part = dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
-                    epochs_done=state.info["epoch"], backend=engine or config.get("backend"))
-        run.resumed.append(part)
-        run.parts.append(part)
+            run.parts = [dict(at=None, stage="pretrain", epochs_done=0,
+                              backend=load_config(resume).get("backend"))]
+            run.parts += list(state.info.get("resumed", []))
+        run.parts.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
+                              epochs_done=state.info["epoch"], backend=engine or config.get("backend")))
         return run
 
     def checkpoint(self, info: dict, arrays: Dict[str, List[np.ndarray]]) -> None:
         """Write the resume checkpoint; then stop the run if the time budget is spent."""
-        save_state(self.path, dict(info, resumed=self.resumed, parts=self.parts), arrays)
+        save_state(self.path, dict(info, parts=self.parts), arrays)
         if self.budget.spent():
             raise TimeBudgetReached()
 
