@@ -20,6 +20,19 @@ TINY_RUN = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--pati
             "--max_reid_epochs", "8", "--xla", "0", "--no_progress", "--selection", "val"]
 
 
+SMALL_DEMO_PEOPLE = 6
+
+
+def small_demo(root, length=4, people=SMALL_DEMO_PEOPLE):
+    """root/Datasets/demo/<length> written with fewer people than the built-in demo (same
+    format, a third of the data): the end-to-end tests whose point is not accuracy (resume,
+    faults, scripts) train on it in a third of the time. A run started in root (or with
+    --data_dir root/Datasets) finds it and generates nothing."""
+    from utils.data.demo import write_demo
+    write_demo("demo", length, os.path.join(str(root), "Datasets"), people=people)
+    return root
+
+
 def copy_of_run(run_dir, root):
     """A copy of a finished run under root/RN/... (tests that write into a run, such as a
     calibration or a gallery, work on their own copy of a shared one)."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.engine import ENGINES, name
-from tests.helpers import ROOT
+from tests.helpers import ROOT, small_demo
 
 
 
@@ -38,6 +38,7 @@ def run_script(args, cwd, env_extra=None, blocker=False):
 def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path):
     """The demo pipeline and evaluate.py on JAX in a process where importing TensorFlow
     fails, as on the GPU machines; the authors' checkpoints then need TensorFlow: one line."""
+    small_demo(tmp_path)
     train = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "jax", "--length", "4",
                         "--pre_epochs", "1", "--max_reid_epochs", "1", "--no_progress",
                         "--gpu", "-1"], tmp_path, blocker=True)
@@ -121,6 +122,7 @@ def test_a_run_stopped_on_one_engine_finishes_on_the_other(tmp_path):
     other = [e for e in ENGINES if e != first][0]
     common = [os.path.join(ROOT, "SM-SGE.py"), "--length", "4", "--pre_epochs", "2",
               "--max_reid_epochs", "2", "--no_progress", "--gpu", "-1", "--xla", "0"]
+    small_demo(tmp_path)
     stop = run_script(common + ["--backend", first, "--time_budget", "0"], tmp_path)
     assert stop.returncode == 3, stop.stderr[-2000:]
     go = run_script(common + ["--backend", other, "--resume"], tmp_path)

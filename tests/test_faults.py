@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import FAST, ROOT, small_opts
+from tests.helpers import FAST, ROOT, small_demo, small_opts
 from tests.helpers import kgbd_text, raw_frames, write_kgbd_tree
 from utils.data.prepare_dataset import prepare, window_starts
 from utils.data.raw_skeletons import RawDataError, read_recording
@@ -262,7 +262,7 @@ def wait_for(pattern_dir, glob, proc, seconds=600):
 def test_sigterm_saves_nothing_half_written_names_the_resume_command_and_resumes(tmp_path):
     args = list(FAST)
     args[args.index("--pre_epochs") + 1] = "3"
-    proc = training(args, tmp_path)
+    proc = training(args, small_demo(tmp_path))
     checkpoint = wait_for(tmp_path, "RN/demo/4/*/resume.npz", proc)
     assert checkpoint is not None, "no checkpoint appeared before the run ended"
     proc.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, small_demo
 
 SCRIPT = os.path.join(ROOT, "benchmarks", "kgbd_protocol.sh")
 TOY = dict(DATASET="demo", LENGTH="4", PRE_EPOCHS="2", CURVE="1", REID_BUDGET="1",
@@ -24,8 +24,7 @@ def protocol(*args, **env):
 
 @pytest.mark.slow
 def test_protocol_runs_in_chunks_to_the_end_and_goes_on_after_a_stop(tmp_path):
-    data, runs = tmp_path / "data", tmp_path / "runs"
-    data.mkdir()
+    data, runs = small_demo(tmp_path) / "Datasets", tmp_path / "runs"
     first = protocol(data, runs, 0, "once", **TOY)       # one chunk: one pre-training epoch
     assert first.returncode == 3, first.stderr[-2000:]
     assert "stopped after one chunk" in first.stdout

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import FAST, ROOT, small_opts
+from tests.helpers import FAST, ROOT, small_demo, small_opts
 from utils.foundation.errors import UserError
 from utils.orchestration.config import resolve
 
@@ -44,8 +44,8 @@ def assert_same_run(a, b):
 def test_run_stopped_after_every_epoch_and_resumed_equals_uninterrupted(tmp_path, variant):
     from utils.orchestration import pipeline
     opts = small_opts(save_flag=True, pre_epochs=2, max_reid_epochs=3, patience=5, **variant)
-    os.makedirs(tmp_path / "whole")
-    os.makedirs(tmp_path / "chunks")
+    small_demo(tmp_path / "whole")
+    small_demo(tmp_path / "chunks")
     os.chdir(tmp_path / "whole")
     pipeline.run_training(opts, log=lambda *_: None)
     os.chdir(tmp_path / "chunks")
@@ -76,8 +76,8 @@ def run(args, cwd, **kw):
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     args = list(FAST)
     args[args.index("--pre_epochs") + 1] = "3"
-    (tmp_path / "whole").mkdir()
-    (tmp_path / "killed").mkdir()
+    small_demo(tmp_path / "whole")
+    small_demo(tmp_path / "killed")
     whole = run(args, tmp_path / "whole")
     killed = run(args, tmp_path / "killed")
     checkpoint = None
@@ -101,7 +101,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 @pytest.mark.slow
 def test_resume_refuses_other_settings_and_missing_runs(tmp_path, monkeypatch):
     from utils.orchestration import pipeline
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(small_demo(tmp_path))
     with pytest.raises(UserError, match="no unfinished run under"):
         pipeline.run_training(small_opts(save_flag=True, resume="latest"), log=lambda *_: None)
     opts = small_opts(save_flag=True, pre_epochs=2, time_budget=0.0)
@@ -129,8 +129,7 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     opts = small_opts(pre_epochs=2, max_reid_epochs=1, patience=5, selection="test")
     logs = {}
     for name, changes in (("long", dict(snapshot_epochs=[1])), ("short", dict(pre_epochs=1))):
-        os.makedirs(tmp_path / name)
-        os.chdir(tmp_path / name)
+        os.chdir(small_demo(tmp_path / name))
         logs[name] = []
         pipeline.run_training(opts.replace(**changes), log=logs[name].append)
     assert [line.startswith("Encoder after 1 pre-training epochs saved to") for line in logs["long"]
@@ -187,8 +186,8 @@ def test_evaluate_scores_the_classifier_an_unfinished_run_has_kept(tmp_path):
     (same CPU and engine), and the unfinished run stays resumable."""
     from utils.orchestration import pipeline
     opts = small_opts(save_flag=True, pre_epochs=1, patience=5, selection="val")
-    os.makedirs(tmp_path / "whole")
-    os.makedirs(tmp_path / "chunks")
+    small_demo(tmp_path / "whole")
+    small_demo(tmp_path / "chunks")
     os.chdir(tmp_path / "whole")
     whole = pipeline.run_training(opts.replace(max_reid_epochs=2), log=lambda *_: None)
     os.chdir(tmp_path / "chunks")

@@ -131,10 +131,11 @@ def windows(recording: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.stack([recording[s:s + length] for s in starts])
 
 
-def generate_recordings(seed: int = SEED):
-    """{person id: [recordings]}, train recordings first. Independent of the length f."""
+def generate_recordings(seed: int = SEED, people: int = NUM_PEOPLE):
+    """{person id: [recordings]}, train recordings first. Independent of the length f. A smaller
+    set has the full set's first bodies and gaits but other recordings (one generator)."""
     rng = np.random.default_rng(seed)
-    people = [person_parameters(rng) for _ in range(NUM_PEOPLE)]
+    people = [person_parameters(rng) for _ in range(people)]
     return {pid + 1: [walk(p, rng, RECORDING_FRAMES)
                       for _ in range(TRAIN_RECORDINGS + TEST_RECORDINGS)]
             for pid, p in enumerate(people)}
@@ -152,9 +153,11 @@ def _stack(samples):
     return seqs, ids
 
 
-def write_demo(name: str, length: int, root: str = DATASETS_ROOT, seed: int = SEED) -> str:
-    """Write Datasets/<name>/<length>/ (train, test, test/probe, test/gallery)."""
-    recs = generate_recordings(seed)
+def write_demo(name: str, length: int, root: str = DATASETS_ROOT, seed: int = SEED,
+               people: int = NUM_PEOPLE) -> str:
+    """Write Datasets/<name>/<length>/ (train, test, test/probe, test/gallery). Fewer people
+    make a smaller stand-in with the same format (the end-to-end tests train on one)."""
+    recs = generate_recordings(seed, people)
     to_v1 = _kinect_v1(name)
     train, test, probe, gallery = [], [], [], []
     for pid, recordings in recs.items():
