@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max_gap", default="", help="videos: as tools/video_to_skeleton.py")
     p.add_argument("--max_jump", default="", help="videos: as tools/video_to_skeleton.py")
     p.add_argument("--min_visibility", default="", help="videos: as tools/video_to_skeleton.py")
+    p.add_argument("--allow_seen_walks", default="0",
+                   help="1: identify or calibrate on recordings the run was trained on, marked "
+                        "so in the output (default 0: refused)")
     p.add_argument("--backend", default="", help="engine: tensorflow or jax")
     p.add_argument("--gpu", default="-1", help="GPU number; -1 (default) uses the CPU")
     p.add_argument("--no_progress", action="store_true", help="accepted for symmetry; no bars")
@@ -78,6 +81,7 @@ def main(argv=None) -> int:
                         backend=args.backend or None, gpu=parse_number(args.gpu, "gpu", low=-1),
                         progress=False)
         top_k = parse_number(args.top_k, "top_k", low=1)
+        allow_seen = parse_number(args.allow_seen_walks, "allow_seen_walks", low=0, high=1) == 1
         max_coordinate = parse_number(args.max_coordinate, "max_coordinate", float)
         if not max_coordinate > 0:
             raise UserError(f"--max_coordinate must be a positive number of metres, got "
@@ -124,6 +128,7 @@ def main(argv=None) -> int:
         walker = load_identifier(folder, args.gallery or None, args.by or None, args.bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)
+        walker.allow_seen = allow_seen
         if args.calibrate or args.enrol:
             # one writer per run folder: a second enrolment or calibration waits its turn
             from utils.foundation.io import remove_leftovers

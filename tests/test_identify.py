@@ -123,8 +123,49 @@ def test_the_api_gives_what_the_command_gives(demo, monkeypatch):
     np.testing.assert_allclose([s for _, s in result.top], [t["score"] for t in cli["top"]], rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_walks_the_run_was_trained_on_are_refused_unless_allowed_then_marked(demo, tmp_path):
+    """A run keeps fingerprints of its training windows; identification and calibration on
+    recordings it was trained on (here a training walk of person 3) would flatter it."""
+    from utils.orchestration.identify import load_identifier
+    root, trained = demo["root"], demo["trained"]
+    write_recordings(str(root / "seen"), {3: trained[3]}, which=[0])
+    args = ["--model_dir", str(demo["run"]), "seen/person3/1.npy", "known/person3/6.npy"]
+    refused = run("identify.py", args, root)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: 1 of 2 recordings to identify have windows this run was trained on "
+        "(seen/person3/1.npy: 10 of 10); use walks it was not trained on, or pass "
+        "--allow_seen_walks 1 to score them anyway, marked so in the output")
+    calibration = (demo["run"] / "identify_calibration.json").read_bytes()
+    cal = run("identify.py", ["--model_dir", str(demo["run"]), "--calibrate", "seen"], root)
+    assert cal.returncode == 2 and "1 of 1 calibration recordings have windows" in cal.stderr
+    assert (demo["run"] / "identify_calibration.json").read_bytes() == calibration
+    proc, out = identify(demo, ["--allow_seen_walks", "1"] + args[2:], "seen.json")
+    assert [r["seen_windows"] for r in out["results"]] == [10, 0]
+    assert "WARNING: 1 of 2 recordings to identify" in proc.stdout
+    (line,) = [l for l in proc.stdout.splitlines() if l.startswith("seen/person3/1.npy: ")]
+    assert line.endswith("10 windows (10 seen in training: not a clean result)")
+    # enrolling walks it was trained on is allowed (a gallery of one's own people), noted
+    write_recordings(str(root / "seen_people"), {3: trained[3], 4: trained[4]}, which=[0, 1])
+    enrol = run("identify.py", ["--model_dir", str(demo["run"]), "--enrol", "seen_people",
+                                "--gallery", str(tmp_path / "gallery.npz")], root)
+    assert enrol.returncode == 0, enrol.stderr[-2000:]
+    assert "NOTE: 4 of 4 enrolled recordings have windows this run was trained on" in enrol.stdout
+    # a run saved before the fingerprints were kept: not checked, and said so
+    older = copy_of_run(demo["run"], tmp_path)
+    (older / "training_windows.npy").unlink()
+    walker = load_identifier(str(older), by="classifier")
+    notes = []
+    windows = walker.windows(walker.read(str(root / "seen/person3/1.npy")))
+    assert walker.seen_in_training([("x.npy", windows)], "recordings to identify",
+                                   notes.append) == {}
+    assert notes == [f"NOTE: {older} keeps no fingerprints of its training windows (saved by "
+                     f"an earlier version): recordings to identify are not checked against them"]
+
+
 def bad_inputs(root):
-    walk = generate_recordings()[1][0]
+    walk = generate_recordings()[1][5]   # a walk the run was not trained on
     folder = root / "bad"
     folder.mkdir(exist_ok=True)
     np.save(folder / "v1_layout.npy", walk[:, :20])                       # 20 joints, run has 25

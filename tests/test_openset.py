@@ -181,6 +181,24 @@ def test_tied_precision_is_ledoit_wolf_of_the_within_person_scatter():
         tied_precision({"a": [v], "b": [v]})
 
 
+def test_tied_precision_of_one_pair_of_recordings_is_fully_shrunk_not_singular():
+    """Two recordings of one person (leave-one-out of a two-person enrolment keeps only the
+    other's pair): Ledoit and Wolf's rule gives no shrinkage there, and the rank-1 estimate
+    cannot be inverted; the shrinkage is then full (a scaled Euclidean distance)."""
+    from sklearn.covariance import ledoit_wolf
+    from utils.orchestration.identify import tied_precision
+    rng = np.random.default_rng(1)
+    pair = list(rng.normal(size=(2, 8)))
+    residuals = np.stack(pair) - np.mean(pair, axis=0)
+    assert ledoit_wolf(residuals, assume_centered=True)[1] == pytest.approx(0.0, abs=1e-12)
+    precision, s = tied_precision({"a": pair, "b": [rng.normal(size=8)]})
+    mu = (residuals ** 2).sum() / len(residuals) / 8
+    assert s == 1.0
+    np.testing.assert_allclose(precision, np.eye(8) / mu)
+    with pytest.raises(UserError, match="identical encodings"):
+        tied_precision({"a": [pair[0], pair[0]]})
+
+
 def _noisy_people(rng, people=5, recordings=10):
     """16-dimensional vectors of people 0.5 apart along one direction, spread 0.05 about
     their mean in 14 directions and 1.0 in two that say nothing about who walks."""

@@ -144,6 +144,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=".", help="where openset_det.png and openset.json go")
     p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
                    help="as identify.py (drop: recordings of a dataset prepared with it)")
+    p.add_argument("--allow_seen_walks", default="0",
+                   help="1: measure on walks the run was trained on too, marked so (default 0: "
+                        "refused)")
     args = p.parse_args(argv)
 
     def work():
@@ -159,8 +162,12 @@ def main(argv=None) -> int:
             raise UserError(f"{args.run} holds no classifier (a retrieval run): give --enrol "
                             f"GALLERY_DIR to measure its gallery")
         quiet = lambda *_: None   # noqa: E731
-        known_rec, unknown_rec = walker.encoded(args.known, quiet), walker.encoded(args.unknown, quiet)
-        cal_rec = walker.encoded(args.calibrate, quiet) if args.calibrate else []
+        walker.allow_seen = parse_number(args.allow_seen_walks, "allow_seen_walks", low=0, high=1) == 1
+        # rates measured on walks the run was trained on would flatter it: refused
+        known_rec = walker.encoded(args.known, quiet, scored="known walks")
+        unknown_rec = walker.encoded(args.unknown, quiet, scored="unknown walks")
+        cal_rec = (walker.encoded(args.calibrate, quiet, scored="calibration walks")
+                   if args.calibrate else [])
         cal_data = args.calibrate and os.path.abspath(args.calibrate)   # what calibration saw
         if args.calibrate_share:
             if args.calibrate:
@@ -228,6 +235,7 @@ def main(argv=None) -> int:
             run=os.path.abspath(args.run), known=os.path.abspath(args.known),
             unknown=os.path.abspath(args.unknown), calibrate=cal_data or None,
             enrol=args.enrol and os.path.abspath(args.enrol),
+            seen_walks=sorted(walker.seen_scored),   # --allow_seen_walks 1: not clean
             rows=[dict(route=route, score=score, **r) for (route, score), r in rows.items()]))
         print(f"written: {os.path.join(args.out, 'openset_det.png')}, "
               f"{os.path.join(args.out, 'openset.json')}")

@@ -85,6 +85,16 @@ def centre_on(sequences: np.ndarray, joint: int = 0) -> np.ndarray:
     return sequences - sequences[..., joint:joint + 1, :]
 
 
+def window_fingerprints(windows: np.ndarray) -> np.ndarray:
+    """One 64-bit fingerprint per window [W, f, J, 3] of its float32 values, as loaded
+    (centred). identify.py cuts a recording's windows as the preparation does, so a
+    recording a run was trained on gives the same fingerprints (its leakage check)."""
+    import hashlib
+    rows = np.ascontiguousarray(windows, dtype=np.float32).reshape(len(windows), -1)
+    return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+                     for row in rows], dtype=np.uint64)
+
+
 def read_split(folder: str, tag: str, length: int, num_joints: int, test: bool,
                dataset: str, centre: int = 0) -> Split:
     """Read one train or test folder of the released format and check its shapes; frames

@@ -40,7 +40,7 @@ import numpy as np
 from utils.data.prepare_dataset import cut_windows
 from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
                                  check_frames, discover, read_recording)
-from utils.data.reid_data import centre_on
+from utils.data.reid_data import centre_on, window_fingerprints
 from utils.data.video_skeleton import VIDEO_EXTENSIONS, VIDEO_LAYOUTS
 from utils.foundation.errors import UserError
 from utils.foundation.io import (DAMAGED, atomic_path, atomic_save_json, damage_detail,
@@ -219,14 +219,23 @@ def shrunk_precision(outer, fourth: float, count: int):
     """(precision, shrinkage) of the covariance S = outer / count shrunk towards mu I, with
     Ledoit and Wolf's shrinkage (as sklearn.covariance.ledoit_wolf, assume_centered), from
     the sums scatter() gives: mu = tr S / E; delta = |S - mu I|^2 / E; beta = min(delta,
-    (sum |r|^4 / count - |S|^2) / (E count)); shrinkage = beta / delta."""
+    (sum |r|^4 / count - |S|^2) / (E count)); shrinkage = beta / delta. Their rule gives no
+    shrinkage when the residuals cannot show their own noise (one pair of recordings:
+    beta = 0), which leaves a singular estimate from fewer recordings than dimensions;
+    then the shrinkage is full (mu I: a scaled Euclidean distance)."""
     dims = outer.shape[0]
     cov = outer / count
     mu = np.trace(cov) / dims
+    if not mu > 0:
+        raise UserError("the enrolled recordings of each person give identical encodings: "
+                        "the mahalanobis score cannot be estimated; enrol other recordings, "
+                        "or use --score cosine")
     squared = float((cov * cov).sum())
     delta = (squared - 2 * mu * np.trace(cov) + dims * mu * mu) / dims
     beta = min(delta, (fourth / count - squared) / (dims * count))
     shrinkage = 0.0 if beta <= 0 or delta <= 0 else beta / delta
+    if shrinkage < 1e-12 and count <= dims:   # zero up to float64 rounding of the sums
+        shrinkage = 1.0
     shrunk = (1 - shrinkage) * cov + shrinkage * mu * np.eye(dims)
     return np.linalg.inv(shrunk), float(shrinkage)
 
@@ -385,17 +394,22 @@ class Identification:
     by: str                             # "classifier" or "gallery"
     seconds: float = 0.0                # encoding and scoring time
     score: str = ""                     # which score (CLASSIFIER_SCORES, GALLERY_SCORES)
+    seen_windows: int = 0               # windows the run was trained on (--allow_seen_walks)
 
     def line(self) -> str:
         ranked = ", ".join(f"{name} {score:.3f}" for name, score in self.top)
         head = (f"{UNKNOWN} (best {self.top[0][0]} {self.top[0][1]:.3f} < threshold "
                 f"{self.threshold:.3f})" if self.decision == UNKNOWN else self.decision)
-        return f"{self.source}: {head}; top-{len(self.top)}: {ranked}; {self.windows} windows"
+        seen = (f" ({self.seen_windows} seen in training: not a clean result)"
+                if self.seen_windows else "")
+        return (f"{self.source}: {head}; top-{len(self.top)}: {ranked}; {self.windows} "
+                f"windows{seen}")
 
     def record(self) -> dict:
         return dict(file=self.source, decision=self.decision, windows=self.windows,
                     top=[dict(identity=n, score=s) for n, s in self.top],
-                    threshold=self.threshold, by=self.by, score=self.score, seconds=self.seconds)
+                    threshold=self.threshold, by=self.by, score=self.score, seconds=self.seconds,
+                    seen_windows=self.seen_windows)
 
 
 def decide(scores: np.ndarray, names: Sequence[str], threshold: float, top_k: int,
@@ -518,6 +532,9 @@ class Identifier:
     video_options: List[str] = field(default_factory=list)
     gallery_path: str = ""
     calibration_error: Optional[UserError] = None   # a damaged calibration file, if any
+    trained_on: Optional[np.ndarray] = None   # fingerprints of the run's training windows
+    allow_seen: bool = False                  # --allow_seen_walks 1: score them, marked
+    seen_scored: Dict[str, int] = field(default_factory=dict)   # those scored so, by path
 
     def check_ready(self) -> None:
         """One line saying what is missing when this run cannot score yet."""
@@ -586,14 +603,58 @@ class Identifier:
             return DEFAULT_SCORE["classifier"]
         return self.calibration.score or LEGACY_SCORE["classifier"]
 
-    def encoded(self, folder: str, log=print) -> List[Tuple[str, str, np.ndarray]]:
+    def encoded(self, folder: str, log=print, scored: Optional[str] = None,
+                warn=print) -> List[Tuple[str, str, np.ndarray]]:
         """(person folder, path, encodings) of every <folder>/<person>/<recording>, all read
-        and checked before any is encoded."""
+        and checked before any is encoded. scored names what the recordings are for when
+        rates are measured on them ("calibration recordings"): those the run was trained
+        on are then refused (seen_in_training); otherwise (enrolment) they are counted in
+        a note to warn."""
         found = discover(folder, "folders")
         checked = [(rec, self.windows(self.read(rec.path), rec.path)) for rec in found]
+        pairs = [(rec.path, windows) for rec, windows in checked]
+        if scored is not None:
+            self.seen_in_training(pairs, scored, warn)
+        else:
+            seen = self.seen_in_training(pairs, "enrolled recordings", warn, refuse=False)
+            if seen:
+                warn(f"NOTE: {len(seen)} of {len(pairs)} enrolled recordings have windows this "
+                     f"run was trained on: a threshold set on them expects more of new walks "
+                     f"than they will give")
         out = [(rec.person, rec.path, self.encode(windows)) for rec, windows in checked]
         log(f"{len(found)} recordings of {len({p for p, _, _ in out})} people read from {folder}")
         return out
+
+    def seen_in_training(self, recordings: Sequence[Tuple[str, np.ndarray]], what: str,
+                         warn=print, refuse: bool = True) -> Dict[str, int]:
+        """{path: windows the run was trained on} of (path, windows) about to be scored.
+        Rates measured on them would be optimistic: refused in one line with the counts,
+        unless allow_seen (then warned, and each result marked). A run saved before the
+        fingerprints were kept cannot be checked: a note says so."""
+        if not recordings:
+            return {}
+        if self.trained_on is None:
+            if refuse:
+                warn(f"NOTE: {self.run_dir} keeps no fingerprints of its training windows "
+                     f"(saved by an earlier version): {what} are not checked against them")
+            return {}
+        seen = {}
+        for path, windows in recordings:
+            count = int(np.isin(window_fingerprints(windows), self.trained_on).sum())
+            if count:
+                seen[path] = count
+        if seen and refuse:
+            first = next(iter(seen))
+            total = dict(recordings)[first].shape[0]
+            note = (f"{len(seen)} of {len(recordings)} {what} have windows this run was "
+                    f"trained on ({first}: {seen[first]} of {total})")
+            if not self.allow_seen:
+                raise UserError(f"{note}; use walks it was not trained on, or pass "
+                                f"--allow_seen_walks 1 to score them anyway, marked so in the "
+                                f"output")
+            warn(f"WARNING: {note}; scored anyway (--allow_seen_walks 1): not a clean result")
+            self.seen_scored.update(seen)
+        return seen
 
     def searches(self, encoded: Sequence[Tuple[str, str, np.ndarray]], by: Optional[str] = None,
                  score: Optional[str] = None):
@@ -633,7 +694,7 @@ class Identifier:
     def recording_vectors(self, folder: str, log=print) -> Dict[str, List[np.ndarray]]:
         """{person folder: [one vector per recording]} of <folder>/<person>/<recording>."""
         out: Dict[str, List[np.ndarray]] = {}
-        for person, _, encodings in self.encoded(folder, log):
+        for person, _, encodings in self.encoded(folder, log, warn=log):
             out.setdefault(person, []).append(recording_vector(encodings))
         return out
 
@@ -687,7 +748,9 @@ class Identifier:
             raise UserError(f"{self.run_dir} holds no classifier (a retrieval run); enrol a "
                             f"gallery with --enrol instead")
         score = check_score("classifier", score)
-        encoded = self.encoded(folder, log=lambda *_: None) if encoded is None else encoded
+        if encoded is None:
+            encoded = self.encoded(folder, log=lambda *_: None, scored="calibration recordings",
+                                   warn=log)
         known, correct, unknown = self.searches(encoded, "classifier", score)
         if not known:
             raise UserError(f"{folder}: no folder is named as one of the run's identities "
@@ -738,7 +801,7 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     from models.factory import build_classifier, build_encoder, build_model
     from utils.foundation.checkpoints import load_module
     from utils.orchestration.storage import (CLASSIFIER_FILE, ENCODER_FILE, GALLERY_FILE,
-                                             RESUME_FILE, load_run_config)
+                                             RESUME_FILE, TRAINING_WINDOWS_FILE, load_run_config)
     if by is not None and by not in BY:
         raise UserError(f"--by must be {' or '.join(BY)}, got {by!r}")
     if not os.path.isdir(run_dir):
@@ -777,6 +840,14 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
                             f"--enrol {walker.gallery.source}")
     walker.by = by or ("gallery" if walker.gallery is not None else "classifier")
     walker.gallery_path = gallery_path
+    fingerprints = os.path.join(run_dir, TRAINING_WINDOWS_FILE)
+    if os.path.isfile(fingerprints):
+        try:
+            walker.trained_on = np.load(fingerprints, allow_pickle=False)
+        except DAMAGED as exc:
+            raise UserError(f"cannot read {fingerprints}: it is damaged ({damage_detail(exc)}); "
+                            f"delete it to identify without the check of recordings the run "
+                            f"was trained on") from None
     if need_scores:
         walker.check_ready()
     return walker
@@ -858,9 +929,11 @@ def identify_all(walker: Identifier, paths: Sequence[str], top_k: int = DEFAULT_
     then identified one by one."""
     frames = [(path, walker.read(path)) for path in expand_inputs(paths)]
     windows = [(path, walker.windows(f, path)) for path, f in frames]
+    seen = walker.seen_in_training(windows, "recordings to identify", log)
     results = []
     for path, w in windows:
         results.append(walker.identify_windows(w, path, top_k))
+        results[-1].seen_windows = seen.get(path, 0)
         log(results[-1].line())
     return results
 

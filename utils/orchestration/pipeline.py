@@ -13,10 +13,10 @@ import numpy as np
 from models.engine import device_description, seed_everything
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
 from utils.data.datasets import walks_by_role
-from utils.data.reid_data import load_reid_data, retrieval_splits
+from utils.data.reid_data import load_reid_data, retrieval_splits, window_fingerprints
 from utils.foundation.checkpoints import load_module, save_module
 from utils.foundation.errors import UserError
-from utils.foundation.io import atomic_save_json
+from utils.foundation.io import atomic_save_json, atomic_save_npy
 from utils.foundation.progress import progress_bar
 from utils.foundation.train_loop import ReIDState, assign
 from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting, resolve
@@ -26,7 +26,7 @@ from utils.orchestration.resume import (Budget, RunFolder, TimeBudgetReached, lo
                                         remove_dead_runs)
 from utils.orchestration.stages import pretrain_or_load, training_order
 from utils.orchestration.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
-                                         RESUME_FILE, find_best_run, load_run_config, new_run_name,
+                                         RESUME_FILE, TRAINING_WINDOWS_FILE, find_best_run, load_run_config, new_run_name,
                                          pretrained_dir, runs_parent, variant_of)
 
 
@@ -56,11 +56,17 @@ def open_run(cfg: RunConfig, parent: str, log=print, engine: Optional[str] = Non
     return RunFolder.start(parent, new_run_name(cfg), cfg.saved(), budget, engine)
 
 
-def save_run(result: Result, model, run: RunFolder, log=print) -> str:
+def save_run(result: Result, model, run: RunFolder, log=print,
+             training_windows: Optional[np.ndarray] = None) -> str:
     """Write the finished run's files into its folder, each atomically, metrics.json last
-    (a folder without it is unfinished), then drop the resume checkpoint."""
+    (a folder without it is unfinished), then drop the resume checkpoint. training_windows:
+    the windows the encoder (and classifier) trained on, kept as fingerprints so that
+    identify.py can tell a recording the run has seen."""
     from utils.foundation.plots import save_run_plots
     save_module(os.path.join(run.path, ENCODER_FILE), model)
+    if training_windows is not None:
+        atomic_save_npy(os.path.join(run.path, TRAINING_WINDOWS_FILE),
+                        np.unique(window_fingerprints(training_windows)))
     if getattr(result, "classifier", None) is not None:
         save_module(os.path.join(run.path, CLASSIFIER_FILE), result.classifier)
     save_run_plots(run.path, vars(result))
@@ -146,7 +152,9 @@ def _train(cfg: ResolvedConfig, variant, data, model, run: Optional[RunFolder], 
         result.parts = run.parts
     print_summary(result, log)
     if run is not None:
-        result.run_dir = save_run(result, model, run, log)
+        # the training windows: the encoder's pre-training data (the authors' encoder: the
+        # released training files) and the classifier's
+        result.run_dir = save_run(result, model, run, log, data.train.sequences)
     return result
 
 

@@ -26,6 +26,7 @@ METRICS_FILE = "metrics.json"
 RESUME_FILE = "resume.npz"
 GALLERY_FILE = "gallery.npz"                   # identify.py --enrol: enrolled people, threshold
 CALIBRATION_FILE = "identify_calibration.json"  # identify.py --calibrate: the classifier's threshold
+TRAINING_WINDOWS_FILE = "training_windows.npy"  # fingerprints of the windows the run trained on
 # A pre-trained encoder's folder is Pre-Trained/<run tag>/<f>/<name>, and its config.json
 # records every setting tagged "pretraining" (utils/orchestration/config.py), checked when it is reloaded.
 # The name holds every such setting but those the path or the data fix (NAMED_IN_PATH): the
