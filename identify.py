@@ -48,12 +48,14 @@ def parser() -> argparse.ArgumentParser:
                    help="with --calibrate or --enrol: the open-set score the threshold is set on "
                         "and identification then uses; classifier: probability (default), "
                         "max_logit, energy, agreement; gallery: mahalanobis (default), cosine")
-    p.add_argument("--max_reject", default="",
-                   help="operating point (default 0.05): at most this share of known people's "
-                        "held-out recordings rejected as unknown")
     p.add_argument("--max_false_accept", default="",
-                   help="operating point instead: at most this share of unknown people's "
-                        "recordings accepted (needs unknown people in the calibration data)")
+                   help="operating point, an FPIR target: at most this share of unknown "
+                        "people's recordings named (default 0.05 where the calibration data "
+                        "holds unknown people, as a gallery of two or more people does)")
+    p.add_argument("--max_reject", default="",
+                   help="operating point instead: at most this share of known people's "
+                        "held-out recordings rejected as unknown (0.05 when no unknown "
+                        "people are there to set the FPIR target on)")
     p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
                    help="glitch values, as tools/prepare_kgbd.py: stop with one line (default), "
                         "or drop such frames and frames with a lost joint")
@@ -89,13 +91,11 @@ def main(argv=None) -> int:
         if not (args.inputs or args.enrol or args.calibrate):
             raise UserError("nothing to do: give recordings to identify, or --enrol GALLERY_DIR, "
                             "or --calibrate HELDOUT_DIR")
-        from utils.orchestration.identify import DEFAULT_MAX_REJECT, parse_rate
+        from utils.orchestration.identify import parse_rate
         max_false_accept = parse_rate(args.max_false_accept, "--max_false_accept")
         max_reject = parse_rate(args.max_reject, "--max_reject")
         if max_reject is not None and max_false_accept is not None:
             raise UserError("give one operating point: --max_reject or --max_false_accept")
-        if max_reject is None and max_false_accept is None:
-            max_reject = DEFAULT_MAX_REJECT
         if args.score and not (args.calibrate or args.enrol):
             raise UserError("--score is chosen when the threshold is set: give it with "
                             "--calibrate HELDOUT_DIR or --enrol GALLERY_DIR (identification "

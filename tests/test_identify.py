@@ -43,6 +43,9 @@ def demo(tmp_path_factory, tiny_demo_run):
     cal = run("identify.py", ["--model_dir", str(run_dir), "--calibrate", "calibrate"], root)
     assert cal.returncode == 0, cal.stderr[-2000:]
     saved = json.loads((run_dir / "identify_calibration.json").read_text())
+    # the default operating point: an FPIR target, new people being in the calibration data
+    assert (saved["calibration"]["operating_point"], saved["calibration"]["rate"]) == (
+        "max_false_accept", 0.05)
     return dict(root=root, run=run_dir, trained=trained, unseen=unseen,
                 calibration=saved["calibration"],
                 rank1=json.loads((run_dir / "metrics.json").read_text())["rank1"])
@@ -71,8 +74,8 @@ def test_known_people_are_identified_and_new_people_come_out_unknown(demo):
         assert line.split(": ")[1].split(" ")[0].rstrip(";") == r["decision"]
     # Known people's held-out walks: a walk's probabilities average those of its 10 windows,
     # so it is named at least about as often as one window is (the run's Rank-1, r), less
-    # the calibrated share rejected, less three binomial deviations over 20 walks.
-    r, reject = demo["rank1"], demo["calibration"]["rate"]
+    # the share rejected at calibration, less three binomial deviations over 20 walks.
+    r, reject = demo["rank1"], demo["calibration"]["false_reject"]
     rate = np.mean([res["decision"] == os.path.basename(os.path.dirname(res["file"])) for res in known])
     bound = r - reject - 3 * math.sqrt(r * (1 - r) / 20)
     print(f"known walks identified: {rate:.2f} (window Rank-1 {r:.2f}, bound {bound:.2f})")
@@ -214,6 +217,20 @@ def test_every_bad_input_gives_its_line_and_writes_nothing(demo, capsys, monkeyp
     shutil.copy(demo["run"] / "classifier.npz", bare)
     code = script.main(["--model_dir", str(bare), "known"])
     assert code == 2 and "--calibrate HELDOUT_DIR" in capsys.readouterr().err
+
+
+def test_the_default_operating_point_is_an_fpir_target_where_strangers_were_scored():
+    known, correct = np.linspace(0.5, 1.0, 40), [True] * 40
+    strangers = np.linspace(0.0, 0.9, 40)
+    cal = calibrate(known, correct, strangers, "walks")
+    assert (cal.operating_point, cal.rate, cal.note) == ("max_false_accept", 0.05, "")
+    assert cal.false_accept <= 0.05 and cal.false_accept > 0.02
+    assert "FPIR target 5%" in cal.describe()
+    alone = calibrate(known, correct, [], "walks")        # no strangers: FNIR side instead
+    assert (alone.operating_point, alone.rate) == ("max_reject", 0.05)
+    assert alone.false_reject <= 0.05 and alone.false_accept is None
+    assert ("at most 5% of known people's held-out recordings rejected, the default FPIR "
+            "target needs walks of people the run does not know") in alone.describe()
 
 
 def test_threshold_operating_points():

@@ -53,7 +53,11 @@ from utils.foundation.skeleton import SkeletonLayout, get_layout
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECORDING_EXTENSIONS = (".npy", ".csv")
 DEFAULT_TOP_K = 5
-DEFAULT_MAX_REJECT = 0.05          # the default operating point: see choose_threshold
+# The default operating point (calibrate): an FPIR target, the share of strangers' walks a
+# user accepts to see named; without strangers' walks to set it on, the share of known
+# people's walks rejected.
+DEFAULT_MAX_FALSE_ACCEPT = 0.05
+DEFAULT_MAX_REJECT = 0.05
 UNKNOWN = "unknown"
 BY = ("classifier", "gallery")
 
@@ -302,12 +306,13 @@ class Calibration:
     identified: float           # share of known recordings accepted and named correctly
     score: str = ""             # the score it was set on ('': an older file, LEGACY_SCORE)
     fnir: Optional[float] = None    # 1 - identified (None: an older file)
+    note: str = ""              # why the default FPIR target could not be used, if so
 
     def describe(self) -> str:
         point = ("at most {:.0%} of known people's held-out recordings rejected"
                  if self.operating_point == "max_reject" else
                  "FPIR target {:.0%}: at most that share of unknown people's recordings named"
-                 ).format(self.rate)
+                 ).format(self.rate) + (f", {self.note}" if self.note else "")
         far = (f"FPIR {self.false_accept:.0%} of {self.unknown} unknown people's recordings named"
                if self.false_accept is not None else "no unknown people to measure FPIR on")
         fnir = 1 - self.identified if self.fnir is None else self.fnir
@@ -319,10 +324,20 @@ class Calibration:
 
 def calibrate(known_best: Sequence[float], known_correct: Sequence[bool],
               unknown_best: Sequence[float], data: str,
-              max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+              max_reject: Optional[float] = None,
               max_false_accept: Optional[float] = None, score: str = "") -> Calibration:
-    """The threshold at the operating point, and its rates on the calibration scores."""
+    """The threshold at the operating point, and its rates on the calibration scores. No
+    operating point given: the default FPIR target (DEFAULT_MAX_FALSE_ACCEPT) where there
+    are unknown people's scores, else at most DEFAULT_MAX_REJECT of known ones rejected."""
     known_best, unknown_best = np.asarray(known_best, float), np.asarray(unknown_best, float)
+    note = ""
+    if max_reject is None and max_false_accept is None:
+        if len(unknown_best):
+            max_false_accept = DEFAULT_MAX_FALSE_ACCEPT
+        else:
+            max_reject = DEFAULT_MAX_REJECT
+            note = ("the default FPIR target needs walks of people the run does not know "
+                    "in the calibration data")
     t = choose_threshold(known_best, unknown_best, max_reject, max_false_accept)
     point, rate = (("max_false_accept", max_false_accept) if max_false_accept is not None
                    else ("max_reject", max_reject))
@@ -334,7 +349,7 @@ def calibrate(known_best: Sequence[float], known_correct: Sequence[bool],
         known=int(len(known_best)), unknown=int(len(unknown_best)),
         false_reject=float(np.mean(~accepted)) if len(known_best) else 0.0,
         false_accept=float(np.mean(unknown_best >= t)) if len(unknown_best) else None,
-        identified=identified, score=score,
+        identified=identified, score=score, note=note,
         fnir=float(fnir_at(known_best, known_correct, t)) if len(known_best) else 0.0)
 
 
@@ -698,7 +713,7 @@ class Identifier:
             out.setdefault(person, []).append(recording_vector(encodings))
         return out
 
-    def enrol(self, folder: str, path: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+    def enrol(self, folder: str, path: str, max_reject: Optional[float] = None,
               max_false_accept: Optional[float] = None, log=print,
               score: Optional[str] = None) -> Gallery:
         """Build a gallery (mean encoding per person) from <folder>/<person>/<recording>,
@@ -713,7 +728,7 @@ class Identifier:
         return gallery
 
     def gallery_from(self, raw: Dict[str, List[np.ndarray]], folder: str,
-                     max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+                     max_reject: Optional[float] = None,
                      max_false_accept: Optional[float] = None,
                      score: Optional[str] = None) -> Gallery:
         """A gallery of recording vectors {person: [vector, ...]} (recording_vectors),
@@ -736,7 +751,7 @@ class Identifier:
                        np.stack([np.mean(vectors[n], axis=0) for n in names]), precision,
                        (known, correct, unknown))
 
-    def calibrate_classifier(self, folder: str, max_reject: Optional[float] = DEFAULT_MAX_REJECT,
+    def calibrate_classifier(self, folder: str, max_reject: Optional[float] = None,
                              max_false_accept: Optional[float] = None, log=print,
                              score: Optional[str] = None, encoded=None) -> Calibration:
         """Calibrate the classifier's threshold for `score` on <folder>/<person>/<recording>:
