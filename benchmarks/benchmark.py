@@ -4,6 +4,7 @@
     python benchmarks/benchmark.py --quick         # fewer steps and sweep points
     python benchmarks/benchmark.py --sections breakdown,reid   # some sections only
     python benchmarks/benchmark.py --backend jax   # the JAX engine (default: tensorflow)
+    python benchmarks/benchmark.py --sections step # the training step, before and after
 
 Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
   - pre-training step time (median over the timed steps), steps/s and sequences/s at
@@ -17,6 +18,10 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
   - model size: the parameter count and the floating-point operations of one forward pass
     of one sequence (encoder and Re-ID classifier), from XLA's cost analysis of the
     compiled inference (JAX engine; TensorFlow does not expose it);
+  - the training step at the KGBD shape (batch 256) and at batch 8, as the earlier code ran
+    it and as it runs now: kernels per step (optimised HLO), step median and 90th
+    percentile, host milliseconds per step, cold and warm compile, GFLOP/s (JAX), the
+    checkpoint's time (section "step");
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
@@ -157,7 +162,166 @@ def time_reid(n_train=1520, n_test=400, length=6, batch=64, classes=20, epochs=2
     return out
 
 
-SECTIONS = ("size", "pretrain", "kgbd", "breakdown", "reid", "sweeps")
+def hlo_kernels(text: str) -> dict:
+    """What a compiled step launches, from its optimised HLO text: the instructions of the
+    entry computation that do work (fusions, dots, copies, ...), by opcode; parameters,
+    constants, tuples, their elements and bitcasts launch nothing."""
+    idle = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
+    start = text.index("ENTRY")
+    body = text[text.index("{", start) + 1:text.index("\n}", start)]
+    counts = {}
+    for line in body.splitlines():
+        if " = " not in line:
+            continue
+        rest, depth = line.split(" = ", 1)[1], 0
+        for i, ch in enumerate(rest):     # the result's shape ends at a space outside brackets
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if ch == " " and depth == 0:
+                break
+        opcode = rest[i + 1:].split("(", 1)[0].strip()
+        if opcode not in idle:
+            counts[opcode] = counts.get(opcode, 0) + 1
+    return dict(total=sum(counts.values()), fusions=counts.get("fusion", 0),
+                dots=counts.get("dot", 0), by_opcode=counts)
+
+
+def compiled_step_cost(trainer, x) -> dict:
+    """Kernels per step (optimised HLO) and, on JAX, XLA's FLOP count of the step."""
+    from models.engine import name
+    step = trainer._step
+    if name() == "jax":
+        compiled = step.compiled.lower(*step.state(), x, *trainer._frame_indices).compile()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return dict(kernels=hlo_kernels(compiled.as_text()), gflop=float(cost["flops"]) / 1e9)
+    import tensorflow as tf
+    args = [tf.convert_to_tensor(a) for a in (x, *trainer._frame_indices)]
+    try:
+        text = step.compiled.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+    except Exception as exc:   # without XLA (jit_compile False) there is no HLO
+        return dict(kernels=None, note=f"no optimised HLO: {exc.__class__.__name__}")
+    return dict(kernels=hlo_kernels(text))
+
+
+def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, pool=2048):
+    """The pre-training step as the earlier code ran it ("before": the weights and
+    optimiser states written back into the variables after every step, the losses fetched
+    after every step) and as now ("after": kept on the device through the epoch, losses
+    fetched at its end), timed in alternated rounds on one machine. Per mode: first call
+    (trace and compile: cold; on JAX again from the persistent compilation cache: warm),
+    step time median and 90th percentile over `steps` steps each waited for, host
+    milliseconds per step when the steps are not waited for (the time to return from a
+    call that queues the step: gathering the batch and dispatching), seconds per step over
+    an epoch of steps run as training runs them, and the checkpoint's time apart."""
+    import tempfile
+    from models.engine import name
+    from models.training import Pretrainer
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 0.3, size=(pool, length, joints, 3)).astype(np.float32)
+    order = [rng.choice(pool, batch, replace=False) for _ in range(steps)]
+    engine = name()
+    if engine == "jax":   # the warm compile: the same step again, from the cache on disk
+        import jax
+        jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="bench-jax-cache-"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+    def trainer_for(keep):
+        model = make_model(joints, lstm)
+        return Pretrainer(model, 0.0005, length, jit=True, keep_on_device=keep,
+                          rng=np.random.default_rng(0))
+
+    out = {}
+    trainers = {}
+    for mode, keep in (("before", False), ("after", True)):
+        t0 = time.perf_counter()
+        trainers[mode] = trainer_for(keep)
+        trainers[mode].step(data[order[0]])
+        cold = time.perf_counter() - t0
+        warm = None
+        if engine == "jax":
+            t0 = time.perf_counter()
+            trainer_for(keep).step(data[order[0]])
+            warm = time.perf_counter() - t0
+        out[mode] = dict(compile_cold_s=cold, compile_warm_s=warm, waited=[], host_ms=[],
+                         **compiled_step_cost(trainers[mode], data[order[0]]))
+    per_round = max(1, steps // rounds)
+    for r in range(rounds):
+        for mode, trainer in trainers.items():
+            idx = order[r * per_round:(r + 1) * per_round]
+            for i in idx:                                   # each step waited for
+                t0 = time.perf_counter()
+                if mode == "before":
+                    trainer.step(data[i])
+                else:
+                    losses = trainer._queue(data[i])
+                    float(next(iter(losses.values())))
+                out[mode]["waited"].append(time.perf_counter() - t0)
+            if mode == "after":
+                trainer.sync()
+    for mode, trainer in trainers.items():                  # an epoch, as training runs it
+        idx = order[:min(steps, 100)]
+        t0 = time.perf_counter()
+        if mode == "before":    # each call returns after its step: no host time apart
+            for i in idx:
+                trainer.step(data[i])
+        else:   # host time apart only where a call returns before its step is done (JAX)
+            queued = []
+            for i in idx:
+                h = time.perf_counter()
+                queued.append(trainer._queue(data[i]))
+                if engine == "jax":
+                    out[mode]["host_ms"].append(1000 * (time.perf_counter() - h))
+            trainer.sync()
+            [float(v) for q in queued for v in q.values()]
+        out[mode]["epoch_s_per_step"] = (time.perf_counter() - t0) / len(idx)
+    from utils.orchestration.resume import save_state
+    trainer = trainers["after"]
+    arrays = dict(encoder=[v.numpy() for v in trainer.model.trainable_variables],
+                  optimisers=[v.numpy() for v in trainer.optimiser_variables()])
+    folder = tempfile.mkdtemp(prefix="bench-checkpoint-")
+    t0 = time.perf_counter()
+    save_state(folder, dict(stage="pretrain", epoch=1), arrays)
+    checkpoint_s = time.perf_counter() - t0
+    for mode, r in out.items():
+        waited = np.array(r.pop("waited"))
+        host = [h for h in r.pop("host_ms") if h is not None]
+        r.update(step_s_median=float(np.median(waited)), step_s_p90=float(np.percentile(waited, 90)),
+                 steps_timed=int(len(waited)),
+                 host_ms_per_step=float(np.median(host)) if host else None)
+        if r.get("gflop"):
+            r["gflop_per_s"] = r["gflop"] / r["step_s_median"]
+    out.update(batch=batch, joints=joints, lstm=lstm, length=length, checkpoint_s=checkpoint_s,
+               speedup_median=out["before"]["step_s_median"] / out["after"]["step_s_median"],
+               speedup_epoch=out["before"]["epoch_s_per_step"] / out["after"]["epoch_s_per_step"])
+    return out
+
+
+def step_section(steps):
+    """The training step at the KGBD shape (batch 256) and at batch 8, where the cost per
+    kernel and per call dominates on a CPU as it does on a GPU: before and after. At batch
+    256 a third of the steps (a step takes most of a second on two CPU cores)."""
+    results = {}
+    for batch in (256, 8):
+        r = time_training_step(batch, steps if batch <= 64 else max(30, steps // 3))
+        results[f"kgbd_b{batch}"] = r
+        for mode in ("before", "after"):
+            m = r[mode]
+            kernels = m["kernels"]["total"] if m.get("kernels") else "n/a"
+            host = f"{m['host_ms_per_step']:.2f}" if m["host_ms_per_step"] is not None else "-"
+            warm = f"{m['compile_warm_s']:.1f}" if m["compile_warm_s"] is not None else "-"
+            print(f"step KGBD b{batch} {mode:6s}: median {1000 * m['step_s_median']:.1f} ms, "
+                  f"p90 {1000 * m['step_s_p90']:.1f} ms ({m['steps_timed']} steps), epoch "
+                  f"{1000 * m['epoch_s_per_step']:.1f} ms/step, host {host} ms/step, "
+                  f"kernels {kernels}, compile cold {m['compile_cold_s']:.1f} s / warm {warm} s"
+                  + (f", {m['gflop_per_s']:.1f} GFLOP/s" if m.get("gflop_per_s") else ""))
+        print(f"  after vs before: x{r['speedup_median']:.2f} per waited step, "
+              f"x{r['speedup_epoch']:.2f} per epoch step; checkpoint {r['checkpoint_s']:.2f} s")
+    return results
+
+
+SECTIONS = ("size", "pretrain", "kgbd", "breakdown", "reid", "sweeps", "step")
 
 
 def size_section(length=6, classes=20):
@@ -245,6 +409,8 @@ def main():
             print(f"breakdown  {name:55s} {r['step_s']:.3f} s/step")
     if "reid" in sections:
         done("reid", reid_section(1 if args.quick else 3))
+    if "step" in sections:
+        done("step", step_section(30 if args.quick else 300))
     if "sweeps" in sections:
         length_rows, batch_rows = sweeps_section(lengths, batches, steps)
         results["sweep_length"] = length_rows

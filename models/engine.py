@@ -9,6 +9,7 @@ TensorFlow.
 import importlib
 import os
 import sys
+from typing import Any, Callable, Dict, Protocol, Tuple
 
 from utils.foundation.errors import UserError
 
@@ -16,6 +17,49 @@ ENGINES = ("tensorflow", "jax")
 DEFAULT = "tensorflow"
 INSTALL = {"tensorflow": "pip install -r requirements.txt",
            "jax": "pip install -r requirements-jax.txt"}
+
+
+class TrainingStep(Protocol):
+    """A compiled training step (Engine.train_step)."""
+
+    def __call__(self, *inputs) -> Tuple[Dict[str, Any], Any]:
+        """One step on one batch: ({loss name: loss}, aux) as the engine's arrays."""
+
+    def sync(self) -> None:
+        """Write the weights and optimiser states the step holds into the variables. An
+        engine may keep them on its device from one call to the next; nothing may read the
+        variables between a call and sync()."""
+
+
+class Engine(Protocol):
+    """What an engine module, models/engine_<name>.py, provides: everything the project
+    asks of an engine, so a third engine is one new file (and its name in ENGINES). The
+    model itself is keras.ops code shared by all; Adam's update (models.layers.adam_update)
+    and its write-back (Adam.assign_slots) are shared too. tests/test_engines.py checks
+    each engine module against this."""
+
+    def function(self, fn: Callable, variables=(), jit: bool = False) -> Callable:
+        """fn(*inputs) compiled, reading the current values of `variables` at every call."""
+
+    def train_step(self, loss_fn: Callable, updates, constants=(), jit: bool = False,
+                   keep_on_device: bool = True) -> TrainingStep:
+        """updates: [(Adam, loss name or None for the sum)], every gradient taken before
+        any update; constants: variables read but not trained."""
+
+    def gradients(self, loss_fn: Callable, variables, *inputs):
+        """(losses, {loss name: [gradient per variable]}) as NumPy, for tests and reports."""
+
+    def to_numpy(self, x):
+        """An engine array as a NumPy array."""
+
+    def seed(self, value: int) -> None:
+        """Seed the engine's own generators."""
+
+    def device_description(self) -> str:
+        """The device the engine computes on, in words."""
+
+    def version(self) -> str:
+        """The engine and its version, in words."""
 
 
 def requested() -> str:
@@ -61,7 +105,7 @@ def keras():
     return k
 
 
-def backend():
+def backend() -> Engine:
     """The selected engine's module: compiled steps, inference, seeding, device."""
     keras()
     return importlib.import_module(f"models.engine_{name()}")

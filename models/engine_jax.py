@@ -45,7 +45,7 @@ def function(fn, variables=(), jit: bool = True):
     return lambda *inputs: compiled(_values(variables), *inputs)
 
 
-def train_step(loss_fn, updates, constants=(), jit: bool = True):
+def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device: bool = True):
     """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
     every gradient taken before any update; constants: variables read but not trained.
     loss_fn(*inputs) -> ({name: loss}, aux). Returns step(*inputs) -> ({name: loss}, aux).
@@ -54,7 +54,8 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True):
     XLA drops what a loss does not depend on (the other scales' LSTMs and heads) and merges
     the forward work they share (the MGRN), so each backward pass covers only its loss's
     path, as TensorFlow's tape does. (One vjp with one-hot cotangents would run every
-    backward pass through every scale.)"""
+    backward pass through every scale.) Returns a Step: call it per batch, sync() it
+    before the variables are read."""
     trained = _unique([v for opt, _ in updates for v in opt.variables_])
     index = {id(v): i for i, v in enumerate(trained)}
     frozen = [v for v in _unique(constants) if id(v) not in index]
@@ -81,19 +82,50 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True):
             new_states.append((step, m, v))
         return values, new_states, losses, aux
 
-    compiled = jax.jit(pure)   # always: JAX has no other compiled path (--xla is TensorFlow's)
+    # always compiled (--xla is TensorFlow's); the weights and optimiser states are donated:
+    # each step's results take their buffers, so a step allocates no second copy of them
+    compiled = jax.jit(pure, donate_argnums=(0, 2) if keep_on_device else ())
+    return Step(compiled, trained, frozen, updates, keep_on_device)
 
-    def step(*inputs):
-        states = [(opt.step.value, _values(opt.m), _values(opt.v)) for opt, _ in updates]
-        values, states, losses, aux = compiled(_values(trained), _values(frozen), states, *inputs)
-        for var, value in zip(trained, values):
-            var.assign(value)
-        for (opt, _), (s, m, v) in zip(updates, states):
-            opt.step.assign(s)
-            for var, value in zip(opt.m + opt.v, m + v):
-                var.assign(value)
+
+class Step:
+    """A compiled training step whose weights and optimiser states stay on the device from
+    one call to the next (the variables are not read or written per step): sync() writes
+    them back into the variables, once per epoch, before anything reads them. Until then
+    the variables' buffers belong to the step (donated): reading one is an error, never a
+    stale value. keep_on_device=False writes back after every call (the earlier way, kept
+    for the benchmark's before/after)."""
+
+    def __init__(self, compiled, trained, frozen, updates, keep_on_device: bool = True):
+        self.compiled, self.trained, self.frozen = compiled, trained, frozen
+        self.updates, self.keep_on_device = updates, keep_on_device
+        self._state = None      # (values, frozen values, states) between sync()s
+
+    def state(self):
+        """(weights, constants, optimiser states): the step's own, else the variables'."""
+        if self._state is None:
+            states = [(opt.step.value, _values(opt.m), _values(opt.v)) for opt, _ in self.updates]
+            self._state = (_values(self.trained), _values(self.frozen), states)
+        return self._state
+
+    def __call__(self, *inputs):
+        values, frozen, states = self.state()
+        values, states, losses, aux = self.compiled(values, frozen, states, *inputs)
+        self._state = (values, frozen, states)
+        if not self.keep_on_device:
+            self.sync()
         return losses, aux
-    return step
+
+    def sync(self) -> None:
+        """Write the step's weights and optimiser states into the variables."""
+        if self._state is None:
+            return
+        values, _, states = self._state
+        self._state = None
+        for var, value in zip(self.trained, values):
+            var.assign(value)
+        for (opt, _), (step, m, v) in zip(self.updates, states):
+            opt.assign_slots(step, m, v)
 
 
 def gradients(loss_fn, variables, *inputs):

@@ -14,26 +14,44 @@ def _tensors(inputs):
 
 def function(fn, variables=(), jit: bool = False):
     """fn(*inputs) compiled; it reads the current values of its variables at every call."""
-    compiled = tf.function(fn, jit_compile=jit, autograph=False)
-    return lambda *inputs: compiled(*_tensors(inputs))
+    return _compiled(tf.function(fn, jit_compile=jit, autograph=False))
+
+
+def _compiled(compiled):
+    call = lambda *inputs: compiled(*_tensors(inputs))   # noqa: E731
+    call.compiled = compiled        # the tf.function itself (the benchmark reads its HLO)
+    return call
 
 
 def _apply_adam(opt, grads) -> None:
     step, values, m, v = adam_update(opt, opt.step.value, opt.variables_, grads, opt.m, opt.v)
-    opt.step.assign(step)
-    for var, m_var, v_var, g, value, m_i, v_i in zip(opt.variables_, opt.m, opt.v, grads,
-                                                      values, m, v):
-        if g is None:
-            continue
-        m_var.assign(m_i)
-        v_var.assign(v_i)
-        var.assign(value)
+    updated = [g is not None for g in grads]
+    opt.assign_slots(step, m, v, updated)
+    for var, value, changed in zip(opt.variables_, values, updated):
+        if changed:
+            var.assign(value)
 
 
-def train_step(loss_fn, updates, constants=(), jit: bool = False):
+class Step:
+    """The compiled step (see train_step). TensorFlow assigns the variables inside it, so
+    there is nothing to write back: sync() does nothing."""
+
+    def __init__(self, call):
+        self.call = call
+        self.compiled = call.compiled
+
+    def __call__(self, *inputs):
+        return self.call(*inputs)
+
+    def sync(self) -> None:
+        pass
+
+
+def train_step(loss_fn, updates, constants=(), jit: bool = False, keep_on_device: bool = True):
     """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
     every gradient taken before any update. loss_fn(*inputs) -> ({name: loss}, aux).
-    Returns step(*inputs) -> ({name: loss}, aux)."""
+    Returns a Step: step(*inputs) -> ({name: loss}, aux). keep_on_device: the variables
+    live on the device already (TensorFlow's own variables); accepted for the contract."""
     def step(*inputs):
         with tf.GradientTape(persistent=True) as tape:
             losses, aux = loss_fn(*inputs)
@@ -44,7 +62,7 @@ def train_step(loss_fn, updates, constants=(), jit: bool = False):
         for (opt, _), g in zip(updates, grads):
             _apply_adam(opt, g)
         return losses, aux
-    return function(step, jit=jit)
+    return Step(function(step, jit=jit))
 
 
 def gradients(loss_fn, variables, *inputs):

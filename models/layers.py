@@ -199,6 +199,16 @@ class Adam(Module):
     def slot_variables(self) -> list:
         return self.m + self.v + [self.step]
 
+    def assign_slots(self, step, m, v, updated=None) -> None:
+        """Write an update's step count and moments (adam_update's) into the slots; the
+        engines' one write-back (TensorFlow inside its compiled step, JAX at sync).
+        updated: which variables the update reached (None: all)."""
+        self.step.assign(step)
+        for i, (m_var, v_var, m_i, v_i) in enumerate(zip(self.m, self.v, m, v)):
+            if updated is None or updated[i]:
+                m_var.assign(m_i)
+                v_var.assign(v_i)
+
 
 def adam_update(opt: Adam, step, values, grads, m, v):
     """One TF1 Adam update as values: (step + 1, new values, new m, new v). A variable

@@ -32,11 +32,13 @@ class Pretrainer:
                  sample_num: int = 1, optimizers: str = "four", layout: str = "ragged",
                  jit: bool = False, rng: Optional[np.random.Generator] = None,
                  margin: int = 0, ordered: bool = False, s_range: str = "all",
-                 fresh_draws: bool = False):
+                 fresh_draws: bool = False, keep_on_device: bool = True):
         """layout: "ragged" (all draws in one ragged batch, one LSTM call per scale and
         step; the default) or "per_draw" (one LSTM call per draw, the reference's
         structure; kept for tests and the benchmark). margin, ordered and s_range are the
-        reference's pred_margin, ord_sample and s_range (see sample_draws)."""
+        reference's pred_margin, ord_sample and s_range (see sample_draws). keep_on_device
+        False writes the state back after every step (the earlier way: the benchmark's
+        "before")."""
         assert layout in self.LAYOUTS, layout
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.layout, self.optimizer_mode = sample_num, layout, optimizers
@@ -57,7 +59,7 @@ class Pretrainer:
         else:
             updates = [(self.optimizers["all"], None)]
         self._step = backend().train_step(lambda x, *frame_indices: (self.losses(x, *frame_indices), ()),
-                                          updates, jit=jit)
+                                          updates, jit=jit, keep_on_device=keep_on_device)
 
     def new_draws(self) -> List[np.ndarray]:
         return sample_draws(self.length, self.sample_num, self.rng, self.margin,
@@ -83,12 +85,35 @@ class Pretrainer:
             return [np.asarray(d, np.int32) for d in draws]
         return [self.ragged.frame_indices(draws)]
 
-    def step(self, x: np.ndarray) -> Dict[str, float]:
+    def _queue(self, x: np.ndarray):
+        """One step, its losses left on the device (the engine's arrays)."""
         if self.fresh_draws:
             self.draws = self.new_draws()
             self._frame_indices = self.frame_indices(self.draws)
         losses, _ = self._step(x, *self._frame_indices)
+        return losses
+
+    def step(self, x: np.ndarray) -> Dict[str, float]:
+        """One step; the variables hold its result afterwards."""
+        losses = self._queue(x)
+        self.sync()
         return {s: float(v) for s, v in losses.items()}
+
+    def epoch(self, sequences: np.ndarray, batches, progress=None) -> List[Dict[str, float]]:
+        """One step per batch of indices into `sequences`, then the variables written once.
+        The losses are fetched after the last step, so the host never waits on the
+        device in between (on an accelerator it prepares the next batch meanwhile)."""
+        queued = []
+        try:
+            for idx in (progress(batches) if progress else batches):
+                queued.append(self._queue(sequences[idx]))
+        finally:   # an interrupted epoch leaves the variables at its last finished step
+            self.sync()
+        return [{s: float(v) for s, v in losses.items()} for losses in queued]
+
+    def sync(self) -> None:
+        """The weights and optimiser states into the model's variables (models/engine.py)."""
+        self._step.sync()
 
 
 class Encoder:
@@ -191,6 +216,7 @@ class ReIDTrainer:
         """batch: cached encodings [B, K, E], or raw sequences with raw=True."""
         fn = self._train_raw if raw else self._train
         losses, logits = fn(batch, np.asarray(labels, np.int64))
+        fn.sync()   # small and read after every batch (selection, checkpoints): written now
         return float(losses["reid"]), self._engine.to_numpy(logits)
 
     def evaluate(self, encodings: np.ndarray, labels: np.ndarray, batch_size: int,

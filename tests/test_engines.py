@@ -89,6 +89,26 @@ def test_an_exported_authors_checkpoint_scores_the_same_without_tensorflow(tmp_p
     assert rank1 == pytest.approx(CASES["ks20"]["rank1"], abs=1e-6)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_module_provides_the_engine_contract(engine):
+    """models/engine.py's Engine: every member, with the same parameters, in each engine
+    module (models/engine_<name>.py); a third engine is checked the same way."""
+    import importlib
+    import inspect
+    from models.engine import Engine
+    pytest.importorskip(engine)
+    module = importlib.import_module(f"models.engine_{engine}")
+    wanted = [n for n, member in vars(Engine).items()
+              if callable(member) and not n.startswith("_")]
+    assert set(wanted) == {"function", "train_step", "gradients", "to_numpy", "seed",
+                           "device_description", "version"}
+    for member in wanted:
+        assert callable(getattr(module, member, None)), f"{engine}: no {member}"
+        expected = list(inspect.signature(getattr(Engine, member)).parameters)[1:]   # no self
+        assert list(inspect.signature(getattr(module, member)).parameters) == expected, member
+    assert callable(getattr(getattr(module, "Step", None), "sync", None)), f"{engine}: no Step.sync"
+
+
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):
     out = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "torch"], tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr

@@ -45,9 +45,39 @@ def test_benchmark_rejects_an_unknown_section_in_one_line(tmp_path):
                            "--sections", "pretrain,speed", "--out", str(tmp_path / "b.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "unknown section(s) speed; choose from size, pretrain, kgbd, breakdown, reid, sweeps" in proc.stderr
+    assert ("unknown section(s) speed; choose from size, pretrain, kgbd, breakdown, reid, "
+            "sweeps, step") in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def test_the_benchmark_counts_the_kernels_an_hlo_module_launches():
+    import importlib.util
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("bench", os.path.join(root, "benchmarks", "benchmark.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = """HloModule step
+
+%fused_computation (p: f32[4]) -> f32[4] {
+  %p = f32[4]{0} parameter(0)
+  ROOT %n = f32[4]{0} negate(f32[4]{0} %p)
+}
+
+ENTRY %main (a: f32[4], b: f32[4,4]) -> (f32[4], f32[4]) {
+  %a = f32[4]{0} parameter(0)
+  %b = f32[4,4]{1,0} parameter(1)
+  %c = f32[] constant(1)
+  %fusion = f32[4]{0} fusion(f32[4]{0} %a), kind=kLoop, calls=%fused_computation
+  %dot = f32[4]{0} dot(f32[4,4]{1,0} %b, f32[4]{0} %fusion), lhs_contracting_dims={1}
+  %t = (f32[4]{0}, f32[4]{0}) tuple(f32[4]{0} %dot, f32[4]{0} %fusion)
+  %copy = f32[4]{0} copy(f32[4]{0} %dot)
+  ROOT %r = (f32[4]{0}, f32[4]{0}) tuple(f32[4]{0} %copy, f32[4]{0} %fusion)
+}
+"""
+    assert bench.hlo_kernels(text) == dict(total=3, fusions=1, dots=1,
+                                           by_opcode=dict(fusion=1, dot=1, copy=1))
 
 
 def write_run(folder, pre_epochs, rank1, nauc, history=None, steps=316):

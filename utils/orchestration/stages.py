@@ -81,8 +81,9 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
     def one_epoch(state: PretrainState) -> None:
         start = time.time()
         sums = dict.fromkeys(model.scales, 0.0)
-        for idx in progress_bar(batches, cfg, desc=f"pre-train {state.epoch + 1}/{total}"):
-            for s, v in trainer.step(sequences[idx]).items():
+        bar = lambda items: progress_bar(items, cfg, desc=f"pre-train {state.epoch + 1}/{total}")  # noqa: E731
+        for losses in trainer.epoch(sequences, batches, bar):
+            for s, v in losses.items():
                 sums[s] += v
         means = {s: v / len(batches) for s, v in sums.items()}
         took = time.time() - start
