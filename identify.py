@@ -10,6 +10,7 @@ threshold), the top-k identities with their scores and the windows used. This sc
 parses flags; the work is done in utils/orchestration/identify.py (also a small Python API).
 """
 import argparse
+import os
 import sys
 
 from utils.foundation.errors import UserError, guarded
@@ -33,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", default="Datasets", help="where the datasets are (default Datasets)")
     p.add_argument("--top_k", default="5", help="identities listed per recording (default 5)")
     p.add_argument("--json", default="", help="also write the results to this JSON file")
+    p.add_argument("--watch", default="",
+                   help="keep the model loaded and identify every recording in this folder, "
+                        "and each one that appears in it later, until Ctrl-C")
     p.add_argument("--enrol", default="",
                    help="build a gallery from GALLERY_DIR/<person>/<recording> (mean encoding "
                         "per person) and calibrate its threshold; replaces the previous gallery")
@@ -88,9 +92,11 @@ def main(argv=None) -> int:
         if not max_coordinate > 0:
             raise UserError(f"--max_coordinate must be a positive number of metres, got "
                             f"{args.max_coordinate!r}")
-        if not (args.inputs or args.enrol or args.calibrate):
-            raise UserError("nothing to do: give recordings to identify, or --enrol GALLERY_DIR, "
-                            "or --calibrate HELDOUT_DIR")
+        if not (args.inputs or args.enrol or args.calibrate or args.watch):
+            raise UserError("nothing to do: give recordings to identify, or --watch FOLDER, "
+                            "or --enrol GALLERY_DIR, or --calibrate HELDOUT_DIR")
+        if args.watch and not os.path.isdir(args.watch):
+            raise UserError(f"--watch {args.watch}: no such folder")
         from utils.orchestration.identify import parse_rate
         max_false_accept = parse_rate(args.max_false_accept, "--max_false_accept")
         max_reject = parse_rate(args.max_reject, "--max_reject")
@@ -116,7 +122,6 @@ def main(argv=None) -> int:
             if getattr(args, flag):
                 video += [f"--{flag}", getattr(args, flag)]
         select_device(cfg)
-        import os
         from utils.orchestration.identify import identify_all, load_identifier, results_record
         from utils.foundation.io import atomic_save_json
         from utils.orchestration.config import resolve
@@ -143,18 +148,26 @@ def main(argv=None) -> int:
                 if args.enrol:
                     walker.enrol(args.enrol, gallery, max_reject, max_false_accept,
                                  score=args.score or None)
-        if not args.inputs:
+        if not (args.inputs or args.watch):
             return 0
         walker.by = args.by or walker.by   # after --enrol: the new gallery, unless --by says
         walker.check_ready()
         calibration = walker.gallery.calibration if walker.by == "gallery" else walker.calibration
         print(f"Identifying by the {walker.by} of {folder}, score {walker.score_in_use()}: "
-              f"{calibration.describe()}")
-        results = identify_all(walker, args.inputs, top_k)
+              f"{calibration.describe()}", flush=True)
+        results = identify_all(walker, args.inputs, top_k) if args.inputs else []
+        if args.watch:
+            from utils.orchestration.identify import watch
+            print(f"Watching {args.watch} for recordings (Ctrl-C to stop)", flush=True)
+            found, refused = watch(walker, args.watch, top_k)
+            results += found
+            print(f"Stopped watching {args.watch}: {len(found)} recording(s) identified, "
+                  f"{refused} refused")
         seconds = sum(r.seconds for r in results)
         unknown = sum(r.decision == "unknown" for r in results)
-        print(f"{len(results)} recording(s): {len(results) - unknown} named, {unknown} unknown; "
-              f"{seconds / len(results):.3f} s per recording (encoding and scoring)")
+        if results:
+            print(f"{len(results)} recording(s): {len(results) - unknown} named, {unknown} "
+                  f"unknown; {seconds / len(results):.3f} s per recording (encoding and scoring)")
         if args.json:
             atomic_save_json(args.json, results_record(walker, results))
         return 0

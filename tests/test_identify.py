@@ -167,6 +167,57 @@ def test_walks_the_run_was_trained_on_are_refused_unless_allowed_then_marked(dem
                      f"an earlier version): recordings to identify are not checked against them"]
 
 
+@pytest.mark.slow
+def test_watch_identifies_recordings_as_they_arrive_and_a_bad_one_does_not_end_it(demo):
+    """identify.py --watch FOLDER: the model loaded once; a recording copied in is
+    identified within seconds; a broken file gets its line and the watch goes on; a hidden
+    file (a writer's temporary) is left alone; Ctrl-C ends it with exit code 0."""
+    import queue
+    import signal
+    import threading
+    import time
+    root = demo["root"]
+    inbox = root / "inbox"
+    inbox.mkdir()
+    shutil.copy(root / "known" / "person3" / "6.npy", inbox / "first.npy")   # there at the start
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "identify.py"), "--model_dir",
+                             str(demo["run"]), "--watch", str(inbox), "--json", "watch.json"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l.rstrip("\n")) for l in proc.stdout],
+                     daemon=True).start()
+
+    def next_line(prefix, seconds=300):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting {prefix!r}; stderr: {proc.stderr.read()[-2000:]}")
+    try:
+        next_line(f"Watching {inbox}")
+        assert next_line(str(inbox / "first.npy")).endswith("; 10 windows")   # identified
+        (inbox / ".partial.npy").write_bytes(b"half a file")
+        (inbox / "broken.npy").write_bytes(b"\x93NUMPY garbage")
+        assert "cannot read it" in next_line("error: ")
+        shutil.copy(root / "known" / "person5" / "6.npy", inbox / "later.npy")
+        start = time.time()
+        assert next_line(str(inbox / "later.npy")).endswith("; 10 windows")
+        assert time.time() - start < 30          # polled every second, the model loaded once
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    assert next_line(f"Stopped watching {inbox}: 2 recording(s) identified, 1 refused")
+    saved = json.loads((root / "watch.json").read_text())
+    assert [os.path.basename(r["file"]) for r in saved["results"]] == ["first.npy", "later.npy"]
+
+
 def bad_inputs(root):
     walk = generate_recordings()[1][5]   # a walk the run was not trained on
     folder = root / "bad"

@@ -953,6 +953,48 @@ def identify_all(walker: Identifier, paths: Sequence[str], top_k: int = DEFAULT_
     return results
 
 
+def watch(walker: Identifier, folder: str, top_k: int = DEFAULT_TOP_K, log=print,
+          poll: float = 1.0, stop=None) -> Tuple[List[Identification], int]:
+    """identify.py --watch: the recordings (and videos) in `folder`, those there at the
+    start and each that appears later, identified as they come with the model loaded once.
+    A file is taken once its size and time stamp have held for one poll (a copy still
+    being written is not read half-way); hidden files (.name, a writer's temporary) are
+    not. A bad recording, or one the run was trained on, gives its line and the watch
+    goes on. Ends on Ctrl-C or SIGTERM (or when stop() is true). Returns (results, files
+    refused)."""
+    if not os.path.isdir(folder):
+        raise UserError(f"--watch {folder}: no such folder")
+    results, refused, done, pending = [], 0, set(), {}
+    try:
+        while stop is None or not stop():
+            for name in sorted(os.listdir(folder)):
+                path = os.path.join(folder, name)
+                if (name.startswith(".") or path in done or not os.path.isfile(path)
+                        or not (name.endswith(RECORDING_EXTENSIONS) or is_video(name))):
+                    continue
+                info = os.stat(path)
+                if pending.get(path) != (info.st_size, info.st_mtime_ns):
+                    pending[path] = (info.st_size, info.st_mtime_ns)
+                    continue
+                done.add(path)
+                try:
+                    windows = walker.windows(walker.read(path), path)
+                    seen = walker.seen_in_training([(path, windows)], "recordings to identify",
+                                                   lambda line: log(line, flush=True))
+                    result = walker.identify_windows(windows, path, top_k)
+                except UserError as exc:
+                    refused += 1
+                    log(f"error: {exc}", flush=True)
+                    continue
+                result.seen_windows = seen.get(path, 0)
+                results.append(result)
+                log(result.line(), flush=True)
+            time.sleep(poll)
+    except KeyboardInterrupt:   # the way a watch ends
+        pass
+    return results, refused
+
+
 def results_record(walker: Identifier, results: Sequence[Identification]) -> dict:
     calibration = (walker.gallery.calibration if walker.by == "gallery" else walker.calibration)
     return dict(run=walker.run_dir, by=walker.by,
