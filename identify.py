@@ -14,7 +14,7 @@ import os
 import sys
 
 from utils.foundation.errors import UserError, guarded
-from utils.orchestration.cli import select_device
+from utils.orchestration.cli import add_reader_flags, reader_options, select_device
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,11 +60,7 @@ def parser() -> argparse.ArgumentParser:
                    help="operating point instead: at most this share of known people's "
                         "held-out recordings rejected as unknown (0.05 when no unknown "
                         "people are there to set the FPIR target on)")
-    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
-                   help="glitch values, as tools/prepare_kgbd.py: stop with one line (default), "
-                        "or drop such frames and frames with a lost joint")
-    p.add_argument("--max_coordinate", default="20",
-                   help="largest plausible |coordinate| in metres (default 20)")
+    add_reader_flags(p)     # judged as tools/prepare_kgbd.py judges a recording
     p.add_argument("--max_gap", default="", help="videos: as tools/video_to_skeleton.py")
     p.add_argument("--max_jump", default="", help="videos: as tools/video_to_skeleton.py")
     p.add_argument("--min_visibility", default="", help="videos: as tools/video_to_skeleton.py")
@@ -88,10 +84,7 @@ def main(argv=None) -> int:
                         progress=False)
         top_k = parse_number(args.top_k, "top_k", low=1)
         allow_seen = parse_number(args.allow_seen_walks, "allow_seen_walks", low=0, high=1) == 1
-        max_coordinate = parse_number(args.max_coordinate, "max_coordinate", float)
-        if not max_coordinate > 0:
-            raise UserError(f"--max_coordinate must be a positive number of metres, got "
-                            f"{args.max_coordinate!r}")
+        bad_frames, max_coordinate = reader_options(args)
         if not (args.inputs or args.enrol or args.calibrate or args.watch):
             raise UserError("nothing to do: give recordings to identify, or --watch FOLDER, "
                             "or --enrol GALLERY_DIR, or --calibrate HELDOUT_DIR")
@@ -130,7 +123,7 @@ def main(argv=None) -> int:
         if folder == "best":
             folder = find_best_run(cfg, variant_of(resolve(cfg), build=False))
             print(f"Best saved model (highest recorded Rank-1): {folder}")
-        walker = load_identifier(folder, args.gallery or None, args.by or None, args.bad_frames,
+        walker = load_identifier(folder, args.gallery or None, args.by or None, bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)
         walker.allow_seen = allow_seen

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from utils.foundation.errors import UserError, guarded  # noqa: E402
-from utils.orchestration.cli import select_device  # noqa: E402
+from utils.orchestration.cli import add_reader_flags, reader_options, select_device  # noqa: E402
 
 TARGETS = (0.01, 0.05, 0.10)
 CALIBRATED = (("max_false_accept", 0.05), ("max_reject", 0.05))
@@ -142,8 +142,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", default="0", help="seed of --calibrate_share's choice (default 0)")
     p.add_argument("--enrol", default="", help="build a gallery from these walks (not saved)")
     p.add_argument("--out", default=".", help="where openset_det.png and openset.json go")
-    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
-                   help="as identify.py (drop: recordings of a dataset prepared with it)")
+    add_reader_flags(p)   # as identify.py (drop: recordings of a dataset prepared with it)
     p.add_argument("--allow_seen_walks", default="0",
                    help="1: measure on walks the run was trained on too, marked so (default 0: "
                         "refused)")
@@ -156,8 +155,10 @@ def main(argv=None) -> int:
         from utils.foundation.plots import plot_det
         from utils.orchestration.identify import (CLASSIFIER_SCORES, GALLERY_SCORES,
                                                   load_identifier, recording_vector)
-        walker = load_identifier(args.run, by="classifier", bad_frames=args.bad_frames,
-                                 need_scores=False, load_gallery=False)
+        bad_frames, max_coordinate = reader_options(args)
+        walker = load_identifier(args.run, by="classifier", bad_frames=bad_frames,
+                                 max_coordinate=max_coordinate, need_scores=False,
+                                 load_gallery=False)
         if walker.classifier is None and not args.enrol:
             raise UserError(f"{args.run} holds no classifier (a retrieval run): give --enrol "
                             f"GALLERY_DIR to measure its gallery")

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from utils.foundation.errors import guarded  # noqa: E402
 from utils.foundation.errors import UserError  # noqa: E402
+from utils.orchestration.cli import add_reader_flags, reader_options  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,12 +56,7 @@ def parser() -> argparse.ArgumentParser:
                         "they are written whole to <out>/<name>/<f>/holdout/<person>/<walk>.npy, "
                         "strangers for measuring identify.py, and the others' walks by role to "
                         "<out>/<name>/<f>/known/{train,test}/ (default 0)")
-    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
-                   help="a frame with a non-finite value or one beyond --max_coordinate: stop with "
-                        "one line naming file, frame and joint (default), or drop such frames and "
-                        "frames with a lost joint (0,0,0), cutting the recording there")
-    p.add_argument("--max_coordinate", default="20",
-                   help="largest plausible |coordinate| in metres (default 20)")
+    add_reader_flags(p)
     p.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -86,13 +82,7 @@ def main(argv=None) -> int:
         except ValueError:
             raise UserError(f"--seed must be an integer, got {args.seed!r}") from None
         lengths = parse_lengths(args.lengths)
-        try:
-            max_coordinate = float(args.max_coordinate)
-        except ValueError:
-            max_coordinate = -1.0
-        if not max_coordinate > 0:
-            raise UserError(f"--max_coordinate must be a positive number of metres, got "
-                            f"{args.max_coordinate!r}")
+        _, max_coordinate = reader_options(args)
         try:
             holdout = int(args.holdout_people)
         except ValueError:

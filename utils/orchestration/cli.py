@@ -42,6 +42,31 @@ def given_settings(parser: argparse.ArgumentParser, argv=None) -> set:
     return {field_of_flag(flag) for flag in vars(probe.parse_args(argv))}
 
 
+def add_reader_flags(p: argparse.ArgumentParser) -> None:
+    """How a recording is read and judged: declared once, for the preparation tool and
+    for identify.py and tools/measure_openset.py, which must judge a recording as the
+    preparation did."""
+    p.add_argument("--bad_frames", default="stop", choices=("stop", "drop"),
+                   help="a frame with a non-finite value or one beyond --max_coordinate: stop with "
+                        "one line naming file, frame and joint (default), or drop such frames and "
+                        "frames with a lost joint (0,0,0), cutting the recording there")
+    p.add_argument("--max_coordinate", default="20",
+                   help="largest plausible |coordinate| in metres (default 20)")
+
+
+def reader_options(args) -> tuple:
+    """(bad_frames, max_coordinate) of add_reader_flags' flags, or one line."""
+    from utils.foundation.errors import UserError
+    try:
+        max_coordinate = float(args.max_coordinate)
+    except ValueError:
+        max_coordinate = -1.0
+    if not max_coordinate > 0 or max_coordinate == float("inf"):
+        raise UserError(f"--max_coordinate must be a positive number of metres, got "
+                        f"{args.max_coordinate!r}")
+    return args.bad_frames, max_coordinate
+
+
 def select_device(cfg: RunConfig) -> None:
     """The engine (--backend) and the device (--gpu). Must run before Keras, TensorFlow or
     JAX is imported: they read these settings once."""
