@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="demo", help="with --model_dir best: the dataset")
     p.add_argument("--length", default="6", help="with --model_dir best: the length f")
     p.add_argument("--split", default="", help="with --model_dir best: IAS split A or B")
+    p.add_argument("--view", default="", help="with --model_dir best: CASIA_B test view, 0..10")
+    p.add_argument("--probe_type", default="",
+                   help="with --model_dir best: CASIA_B probe.gallery matching, e.g. nm.nm")
     p.add_argument("--protocol", default="classification", choices=("classification", "retrieval"),
                    help="with --model_dir best: which kind of run")
     p.add_argument("--data_dir", default="Datasets", help="where the datasets are (default Datasets)")
@@ -80,6 +83,8 @@ def main(argv=None) -> int:
         from utils.orchestration.config import RunConfig, parse_number
         cfg = RunConfig(dataset=args.dataset, length=parse_number(args.length, "length", low=1),
                         split=args.split or None, protocol=args.protocol, data_dir=args.data_dir,
+                        view=parse_number(args.view, "view", low=0) if args.view else None,
+                        probe_type=args.probe_type or None,
                         backend=args.backend or None, gpu=parse_number(args.gpu, "gpu", low=-1),
                         progress=False)
         top_k = parse_number(args.top_k, "top_k", low=1)

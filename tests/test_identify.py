@@ -284,6 +284,22 @@ def test_the_default_operating_point_is_an_fpir_target_where_strangers_were_scor
             "target needs walks of people the run does not know") in alone.describe()
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--dataset", "CASIA_B", "--length", "20", "--view", "3"],
+     "no saved classification model for CASIA_B-view3 f=20 under RN/CASIA_B-view3/20"),
+    (["--dataset", "CASIA_B", "--length", "20", "--probe_type", "cl.nm"],
+     "no saved classification model for CASIA_B_match-cl.nm f=20"),
+    (["--dataset", "CASIA_B", "--length", "20", "--view", "13"], "unknown CASIA-B view 13"),
+    (["--view", "3"], "--view and --probe_type apply to CASIA_B only, not to demo"),
+])
+def test_best_run_of_a_casia_b_variant_is_looked_up_by_its_view(tmp_path, monkeypatch, capsys,
+                                                                 args, message):
+    import identify as script
+    monkeypatch.chdir(tmp_path)
+    assert script.main(args + ["--model_dir", "best", "walk.npy"]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_threshold_operating_points():
     known, unknown = np.linspace(0.5, 1.0, 100), np.linspace(0.0, 0.6, 50)
     t = choose_threshold(known, unknown, max_reject=0.05)
