@@ -115,6 +115,22 @@ def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
             np.load(tmp_path / "again" / "KGBD" / "6" / "KGBD_train_npy_data" / name))
 
 
+def test_a_walk_stored_twice_is_named_and_recorded(tmp_path):
+    """KGBD holds one walk twice (Person064's 4.txt and 5.txt are the same file); a split
+    can put one copy in training and the other in test. The preparation says so."""
+    import shutil
+    raw = write_kgbd_tree(tmp_path / "raw")
+    shutil.copy(raw / "Data" / "Person001" / "2.txt", raw / "Data" / "Person001" / "6.txt")
+    lines = []
+    result = prepare(str(raw), str(tmp_path / "Datasets"), lengths=(6,), log=lines.append)
+    assert result.manifests[6]["identical_recordings"] == [["Person001/2.txt", "Person001/6.txt"]]
+    (line,) = [l for l in lines if l.startswith("identical recordings: ")]
+    assert line.startswith("identical recordings: Person001/2.txt = Person001/6.txt (the same walk")
+    clean = prepare(str(write_kgbd_tree(tmp_path / "raw2")), str(tmp_path / "D2"), lengths=(6,),
+                    log=lambda *_: None)
+    assert clean.manifests[6]["identical_recordings"] == []
+
+
 def test_bad_file_stops_or_is_skipped_and_nothing_half_written(tmp_path):
     raw = write_kgbd_tree(tmp_path / "raw")
     bad = raw / "Data" / "Person002" / "2.txt"

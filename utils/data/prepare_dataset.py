@@ -192,6 +192,19 @@ def build_protocol(recordings: List[Recording], arrays: Dict[str, np.ndarray], l
     return joined, persons
 
 
+def identical_recordings(recordings, arrays: Dict[str, np.ndarray]) -> List[List[str]]:
+    """Groups of recordings (person/file) whose frames are the same, as read: a walk
+    stored twice (KGBD's Person064 has one) would sit in training and in test at once."""
+    import hashlib
+    groups: Dict[str, List[str]] = {}
+    for rec in recordings:
+        if rec.path in arrays:
+            frames = np.ascontiguousarray(arrays[rec.path])
+            key = hashlib.sha256(str(frames.shape).encode() + frames.tobytes()).hexdigest()
+            groups.setdefault(key, []).append(f"{rec.person}/{rec.name}")
+    return [names for names in groups.values() if len(names) > 1]
+
+
 def unused_recordings(persons: dict, length: int, trim: int) -> Dict[str, str]:
     """{person/recording: why} for every recording that gives no window of `length` frames
     (too short, or cut to pieces by dropped frames), from a protocol's manifest entries."""
@@ -349,6 +362,11 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
         log(f"skipped: {message}")
     if not arrays:
         raise UserError(f"no readable recordings under {root}")
+    identical = identical_recordings(recordings, arrays)
+    for names in identical:   # kept, so that a preparation's splits stay those of its seed
+        log(f"identical recordings: {' = '.join(names)} (the same walk twice: split into "
+            f"training and test it is seen by both; remove the copies under {root} for a "
+            f"clean split)")
     held_out = choose_holdout([r.person_id for r in recordings if r.path in arrays],
                               holdout_people, seed)
     result = Prepared(skipped_files=skipped)
@@ -371,7 +389,8 @@ def prepare(root: str, out: str, name: str = "KGBD", fmt: str = "kgbd",
                             split_unit=split_unit,
                             frames_dropped=sum(c["frames_dropped"] for c in counts.values()),
                             lost_joint_frames=sum(c["lost_joint_frames"] for c in counts.values()),
-                            skipped_files=skipped, protocols={})
+                            skipped_files=skipped, identical_recordings=identical,
+                            protocols={})
             for protocol in ("classification", "retrieval"):
                 joined, persons = build_protocol(recordings, arrays, length, protocol, seed, trim,
                                                  train_stride, counts, split_unit, set(held_out))
