@@ -300,6 +300,27 @@ def test_best_run_of_a_casia_b_variant_is_looked_up_by_its_view(tmp_path, monkey
     assert message in capsys.readouterr().err
 
 
+def test_recordings_of_any_length_are_encoded_in_a_few_batch_sizes():
+    """The last batch is padded to a power of two (a compiled encoder traces once per batch
+    size); the padding's encodings never reach the result."""
+    from types import SimpleNamespace
+    from utils.orchestration.identify import Identifier
+
+    class Encoder:
+        sizes = []
+
+        def encode_all(self, x, batch_size):
+            self.sizes += [len(x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
+            return x[:, :2, 0, :] * 2.0          # any per-window function
+    encoder = Encoder()
+    walker = Identifier("run", SimpleNamespace(batch_size=256), None, encoder, "digest")
+    rng = np.random.default_rng(0)
+    for count in (87, 93, 120, 45, 3, 256, 300):
+        windows = rng.normal(size=(count, 6, 20, 3)).astype(np.float32)
+        np.testing.assert_array_equal(walker.encode(windows), windows[:, :2, 0, :] * 2.0)
+    assert encoder.sizes == [128, 128, 128, 64, 16, 256, 256, 64]
+
+
 def test_threshold_operating_points():
     known, unknown = np.linspace(0.5, 1.0, 100), np.linspace(0.0, 0.6, 50)
     t = choose_threshold(known, unknown, max_reject=0.05)

@@ -585,8 +585,18 @@ class Identifier:
         return recording_windows(frames, self.cfg.length, self.layout.centre, source, self.trim)
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
-        """Windows [W, f, J, 3] -> the encoder's prefix encodings [W, K, E]."""
-        return self.encoder.encode_all(windows, self.cfg.batch_size)
+        """Windows [W, f, J, 3] -> the encoder's prefix encodings [W, K, E]. Every recording
+        gives its own number of windows, and a compiled encoder is traced again for every
+        new batch size (a second or more each): the last batch is padded with copies of
+        its first window to a power of two (16 at least), so a few sizes serve every
+        recording; the copies' encodings are dropped."""
+        size = self.cfg.batch_size
+        tail = len(windows) % size
+        if tail:
+            padded = min(size, max(16, 1 << (tail - 1).bit_length()))
+            filler = np.repeat(windows[len(windows) - tail:][:1], padded - tail, axis=0)
+            return self.encoder.encode_all(np.concatenate([windows, filler]), size)[:len(windows)]
+        return self.encoder.encode_all(windows, size)
 
     def scores(self, encodings: np.ndarray, by: Optional[str] = None, score: Optional[str] = None):
         """(scores per identity, names, threshold) of one recording's encodings, by `score`
