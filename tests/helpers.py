@@ -20,6 +20,13 @@ TINY_RUN = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--pati
             "--max_reid_epochs", "8", "--xla", "0", "--no_progress", "--selection", "val"]
 
 
+def locate(dataset, length, split=None, view=None, probe_type=None, root="Datasets",
+           protocol="classification"):
+    """Where one dataset variant's files are (the dataset's own locate, by name)."""
+    from utils.data.datasets import get_dataset
+    return get_dataset(dataset, root).locate(length, split, view, probe_type, root, protocol)
+
+
 SMALL_DEMO_PEOPLE = 6
 
 

@@ -3,12 +3,11 @@ import os
 import numpy as np
 import pytest
 
-from utils.data.datasets import locate
 from utils.data.demo import generate_recordings, write_demo
 from utils.data.reid_data import (full_batches, load_reid_data, read_split, reference_epoch_order,
                         stratified_holdout, write_split)
 from utils.foundation.errors import UserError
-from tests.helpers import random_sequences, write_ias
+from tests.helpers import locate, random_sequences, write_ias
 
 
 def test_loader_reads_released_layout_with_ias_names(tmp_path):

@@ -7,13 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from utils.data.datasets import locate
 from utils.data.prepare_dataset import cut_windows, prepare, split_recordings, summary_line
 from utils.data.raw_skeletons import RawDataError, parse_kgbd_text
 from utils.data.reid_data import load_reid_data, read_split
 from utils.foundation.errors import UserError
 from utils.foundation.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
-from tests.helpers import KGBD_ORDER, ROOT, kgbd_text, raw_frames, write_kgbd_tree
+from tests.helpers import KGBD_ORDER, ROOT, kgbd_text, locate, raw_frames, write_kgbd_tree
 
 def test_joints_are_mapped_by_name():
     frames = raw_frames(7, 1, 3)

@@ -257,13 +257,6 @@ def walks_by_role(root: str, dataset: str, length: int) -> Optional[dict]:
     return walks
 
 
-def locate(dataset: str, length: int, split: Optional[str] = None, view: Optional[int] = None,
-           probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
-           protocol: str = "classification") -> DataLocation:
-    """The released format (docs/method.md §1) of one dataset variant."""
-    return get_dataset(dataset, root).locate(length, split, view, probe_type, root, protocol)
-
-
 @dataclass(frozen=True)
 class Variant:
     """One dataset variant of a run, resolved once: the dataset (settings row and rules),
