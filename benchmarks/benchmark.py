@@ -286,7 +286,7 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
     checkpoint_s = time.perf_counter() - t0
     for mode, r in out.items():
         waited = np.array(r.pop("waited"))
-        host = [h for h in r.pop("host_ms") if h is not None]
+        host = r.pop("host_ms")
         r.update(step_s_median=float(np.median(waited)), step_s_p90=float(np.percentile(waited, 90)),
                  steps_timed=int(len(waited)),
                  host_ms_per_step=float(np.median(host)) if host else None)

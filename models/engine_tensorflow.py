@@ -14,10 +14,7 @@ def _tensors(inputs):
 
 def function(fn, variables=(), jit: bool = False):
     """fn(*inputs) compiled; it reads the current values of its variables at every call."""
-    return _compiled(tf.function(fn, jit_compile=jit, autograph=False))
-
-
-def _compiled(compiled):
+    compiled = tf.function(fn, jit_compile=jit, autograph=False)
     call = lambda *inputs: compiled(*_tensors(inputs))   # noqa: E731
     call.compiled = compiled        # the tf.function itself (the benchmark reads its HLO)
     return call

@@ -641,7 +641,7 @@ class Identifier:
         if scored is not None:
             self.seen_in_training(pairs, scored, warn)
         else:
-            seen = self.seen_in_training(pairs, "enrolled recordings", warn, refuse=False)
+            seen = self.windows_trained_on(pairs)
             if seen:
                 warn(f"NOTE: {len(seen)} of {len(pairs)} enrolled recordings have windows this "
                      f"run was trained on: a threshold set on them expects more of new walks "
@@ -650,25 +650,29 @@ class Identifier:
         log(f"{len(found)} recordings of {len({p for p, _, _ in out})} people read from {folder}")
         return out
 
+    def windows_trained_on(self, recordings: Sequence[Tuple[str, np.ndarray]]) -> Dict[str, int]:
+        """{path: windows the run was trained on} of (path, windows), those with any; empty
+        for a run that keeps no fingerprints."""
+        if self.trained_on is None:
+            return {}
+        counts = {path: int(np.isin(window_fingerprints(windows), self.trained_on).sum())
+                  for path, windows in recordings}
+        return {path: count for path, count in counts.items() if count}
+
     def seen_in_training(self, recordings: Sequence[Tuple[str, np.ndarray]], what: str,
-                         warn=print, refuse: bool = True) -> Dict[str, int]:
-        """{path: windows the run was trained on} of (path, windows) about to be scored.
-        Rates measured on them would be optimistic: refused in one line with the counts,
-        unless allow_seen (then warned, and each result marked). A run saved before the
-        fingerprints were kept cannot be checked: a note says so."""
+                         warn=print) -> Dict[str, int]:
+        """windows_trained_on of (path, windows) about to be scored. Rates measured on them
+        would be optimistic: refused in one line with the counts, unless allow_seen (then
+        warned, and each result marked). A run saved before the fingerprints were kept
+        cannot be checked: a note says so."""
         if not recordings:
             return {}
         if self.trained_on is None:
-            if refuse:
-                warn(f"NOTE: {self.run_dir} keeps no fingerprints of its training windows "
-                     f"(saved by an earlier version): {what} are not checked against them")
+            warn(f"NOTE: {self.run_dir} keeps no fingerprints of its training windows "
+                 f"(saved by an earlier version): {what} are not checked against them")
             return {}
-        seen = {}
-        for path, windows in recordings:
-            count = int(np.isin(window_fingerprints(windows), self.trained_on).sum())
-            if count:
-                seen[path] = count
-        if seen and refuse:
+        seen = self.windows_trained_on(recordings)
+        if seen:
             first = next(iter(seen))
             total = dict(recordings)[first].shape[0]
             note = (f"{len(seen)} of {len(recordings)} {what} have windows this run was "

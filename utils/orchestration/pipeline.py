@@ -26,8 +26,9 @@ from utils.orchestration.resume import (Budget, RunFolder, TimeBudgetReached, lo
                                         remove_dead_runs)
 from utils.orchestration.stages import pretrain_or_load, training_order
 from utils.orchestration.storage import (CLASSIFIER_FILE, CONFIG_FILE, ENCODER_FILE, METRICS_FILE,
-                                         RESUME_FILE, TRAINING_WINDOWS_FILE, find_best_run, load_run_config, new_run_name,
-                                         pretrained_dir, runs_parent, variant_of)
+                                         RESUME_FILE, TRAINING_WINDOWS_FILE, find_best_run,
+                                         load_run_config, new_run_name, pretrained_dir,
+                                         runs_parent, variant_of)
 
 
 class Stopped:
