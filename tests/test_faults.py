@@ -519,3 +519,27 @@ def test_identify_never_suggests_resuming_a_run_without_a_checkpoint(tmp_path):
     with pytest.raises(UserError, match=r"holds neither encoder\.npz nor a resume checkpoint: a run "
                                         r"that ended before its first epoch"):
         load_identifier(str(tmp_path / "run"))
+
+
+def test_a_signal_that_lands_inside_c_code_is_still_a_clean_stop_not_a_traceback(capsys):
+    # SIGTERM while TensorFlow converts a NumPy array (a resumed run restoring its weights)
+    # surfaces as SystemError "returned a result with an exception set", the signal's
+    # exception as its context: seen once as a traceback instead of the one-line stop.
+    from utils.foundation.errors import EXIT_SIGTERM, Terminated, guarded
+
+    def work():
+        try:
+            raise Terminated()
+        except Terminated as stop:
+            stop.run_dir = "RN/KGBD/6/run"
+            raise SystemError("<built-in method __array__> returned a result with an exception set")
+
+    assert guarded(work, "SM-SGE.py", ["--dataset", "KGBD"]) == EXIT_SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["SIGTERM: stopped; nothing half-written was left behind; continue with: "
+                   "python SM-SGE.py --dataset KGBD --resume RN/KGBD/6/run"]
+
+    def crash():   # a real error is not taken for a stop
+        raise SystemError("something else")
+    with pytest.raises(SystemError):
+        guarded(crash, "SM-SGE.py", [])

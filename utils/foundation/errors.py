@@ -38,6 +38,19 @@ class _Stopping:
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
+def interrupt_behind(exc: BaseException):
+    """The Ctrl-C or SIGTERM that caused exc, or None. A signal that lands while C code calls
+    back into Python (numpy's __array__ inside TensorFlow's tensor conversion) comes out as a
+    SystemError whose context is the interrupt: still the user's stop, not a crash."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def resume_command(script: str, argv) -> str:
     """The command line that continues a run: the same flags, any --resume replaced."""
     import shlex
@@ -67,7 +80,10 @@ def guarded(work, script: str = "", argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_USER_ERROR)
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, Exception) as caught:
+        exc = interrupt_behind(caught)
+        if exc is None:
+            raise
         handler.stopping = True
         name, code = (("SIGTERM", EXIT_SIGTERM) if isinstance(exc, Terminated)
                       else ("interrupted", EXIT_SIGINT))

@@ -15,7 +15,7 @@ from models.factory import build_classifier, build_encoder, build_model, count_p
 from utils.data.datasets import walks_by_role
 from utils.data.reid_data import load_reid_data, retrieval_splits, window_fingerprints
 from utils.foundation.checkpoints import load_module, save_module
-from utils.foundation.errors import UserError
+from utils.foundation.errors import UserError, interrupt_behind
 from utils.foundation.io import atomic_save_json, atomic_save_npy
 from utils.foundation.progress import progress_bar
 from utils.foundation.train_loop import ReIDState, assign
@@ -112,9 +112,12 @@ def run_training(cfg: RunConfig, log=print) -> Union[Result, Stopped]:
     with run.in_use() if run is not None else contextlib.nullcontext():
         try:
             return _train(cfg, variant, data, model, run, reference, device, log)
-        except KeyboardInterrupt as exc:   # SIGINT, or SIGTERM (utils/orchestration/cli.py)
+        except (KeyboardInterrupt, Exception) as caught:   # SIGINT, or SIGTERM (errors.guarded)
+            stop = interrupt_behind(caught)
+            if stop is None:
+                raise
             # the entry script's message names the command that continues the run
-            exc.run_dir = run.path if run is not None and run.has_checkpoint() else None
+            stop.run_dir = run.path if run is not None and run.has_checkpoint() else None
             raise
 
 
