@@ -122,12 +122,15 @@ def main(argv=None) -> int:
         select_device(cfg)
         from utils.orchestration.identify import identify_all, load_identifier, results_record
         from utils.foundation.io import atomic_save_json
-        from utils.orchestration.config import resolve
-        from utils.orchestration.storage import GALLERY_FILE, find_best_run, variant_of
+        from utils.orchestration.protocols import metric_label
+        from utils.orchestration.run import resolve
+        from utils.orchestration.storage import GALLERY_FILE, find_best_run
         folder = args.model_dir
         if folder == "best":
-            folder = find_best_run(cfg, variant_of(resolve(cfg), build=False))
-            print(f"Best saved model (highest recorded Rank-1): {folder}")
+            best = resolve(cfg, build=False)
+            folder = find_best_run(best)
+            ranked_by = metric_label(best.protocol.ranked_by)
+            print(f"Best saved model (highest recorded {ranked_by}): {folder}")
         walker = load_identifier(folder, args.gallery or None, args.by or None, bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)

@@ -21,10 +21,21 @@ TINY_RUN = ["--length", "4", "--batch_size", "128", "--pre_epochs", "1", "--pati
 
 
 def locate(dataset, length, split=None, view=None, probe_type=None, root="Datasets",
-           protocol="classification"):
-    """Where one dataset variant's files are (the dataset's own locate, by name)."""
+           prepared_as=None):
+    """Where one dataset variant's files are (the dataset found by name and selected, then
+    its own locate)."""
     from utils.data.datasets import get_dataset
-    return get_dataset(dataset, root).locate(length, split, view, probe_type, root, protocol)
+    return get_dataset(dataset, root).select(split=split, view=view, probe_type=probe_type) \
+        .locate(length, root, prepared_as)
+
+
+def read_dataset(dataset, length, root="Datasets", split=None):
+    """A registered dataset's training and test splits, read with its own layout."""
+    from utils.data.datasets import get_dataset
+    from utils.data.reid_data import load_reid_data
+    from utils.foundation.skeleton import get_layout
+    return load_reid_data(locate(dataset, length, split, root=root),
+                          get_layout(get_dataset(dataset, root).layout))
 
 
 SMALL_DEMO_PEOPLE = 6

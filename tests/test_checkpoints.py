@@ -7,8 +7,9 @@ from models.layers import Module, variable
 from utils.data.reid_data import retrieval_splits
 from utils.foundation.checkpoints import load_module, save_module
 from utils.foundation.errors import UserError
-from utils.orchestration.config import RunConfig, resolve
-from utils.orchestration.storage import load_config, save_config, variant_of
+from utils.orchestration.config import RunConfig
+from utils.orchestration.run import resolve
+from utils.orchestration.storage import load_config, save_config
 
 
 class Tiny(Module):
@@ -53,7 +54,7 @@ def test_retrieval_without_probe_gallery_folders_is_explained(tmp_path, monkeypa
         write_split(os.path.join("Datasets", "KGBD", "4", sub), "KGBD", 4,
                     rng.normal(size=(4, 4, 20, 3)).astype(np.float32), np.array([1, 1, 2, 2]), test)
     cfg = RunConfig(dataset="KGBD", length=4, batch_size=2)
-    variant = variant_of(resolve(cfg))
+    variant = resolve(cfg).variant
     with pytest.raises(UserError, match="retrieval needs .*probe.*gallery"):
         retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
 
@@ -63,7 +64,7 @@ def test_ias_retrieval_uses_the_other_split_as_gallery(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_ias("Datasets")
     cfg = RunConfig(dataset="IAS", length=4, split="B")
-    variant = variant_of(resolve(cfg))
+    variant = resolve(cfg).variant
     probe, gallery = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
     b = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-B_4.npy"))
     a = np.load(os.path.join("Datasets", "IAS", "4", "IAS_test_npy_data", "t_source_x_IAS-A_4.npy"))

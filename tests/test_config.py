@@ -8,7 +8,13 @@ from utils.data.datasets import REGISTRY, DataLocation, Variant
 from utils.foundation.errors import UserError
 from utils.orchestration.cli import (EVALUATION_GROUPS, TRAINING_GROUPS, evaluation_options,
                                      evaluation_parser, training_options, training_parser)
-from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting, resolve
+from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting
+from utils.orchestration.run import resolve
+
+
+def resolved(opts):
+    """The resolved configuration of a run (its data not generated)."""
+    return resolve(opts, build=False).cfg
 from utils.orchestration.storage import NAMED_IN_PATH, PRETRAIN_KEYS, pretrained_dir
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -54,15 +60,15 @@ def test_snapshot_epochs_are_whole_numbers_below_the_pre_training_epochs():
                           (["--snapshot_epochs", "0,3"], "values must be at least 1, got 0")):
         with pytest.raises(UserError, match=message):
             training_options(training_parser().parse_args(args))
-    assert resolve(RunConfig(dataset="KGBD", snapshot_epochs=[20, 159])).pre_epochs == 160
+    assert resolved(RunConfig(dataset="KGBD", snapshot_epochs=[20, 159])).pre_epochs == 160
     for cfg in (RunConfig(dataset="KGBD", snapshot_epochs=[20, 160]),
                 RunConfig(dataset="demo", pre_epochs=20, pre_train=False, snapshot_epochs=[10])):
         with pytest.raises(UserError, match=r"each value must be below --pre_epochs \((160|20)\)"):
-            resolve(cfg)
+            resolved(cfg)
 
 
 def test_config_json_round_trip_and_unknown_settings():
-    cfg = resolve(RunConfig(dataset="KGBD", seed=3, scales=["joint", "body"]))
+    cfg = resolved(RunConfig(dataset="KGBD", seed=3, scales=["joint", "body"]))
     saved = cfg.saved()
     assert not set(saved) & {"progress", "resume", "time_budget", "model_dir"}
     assert ResolvedConfig.from_saved(saved, "x") == cfg.replace(progress=True, resume=None,
@@ -72,13 +78,13 @@ def test_config_json_round_trip_and_unknown_settings():
 
 
 def test_resolve_fills_the_reference_per_dataset_values():
-    cfg = resolve(RunConfig(dataset="KGBD"))
+    cfg = resolved(RunConfig(dataset="KGBD"))
     assert (cfg.batch_size, cfg.lstm_size, cfg.pre_lr, cfg.pre_epochs, cfg.num_joints) == \
         (256, 128, 0.0025, 160, 20)
-    assert resolve(RunConfig(dataset="KGBD", batch_size=32, pre_epochs=5)).batch_size == 32
-    assert resolve(RunConfig(dataset="IAS", split="A")).min_save_epoch == 10
-    assert resolve(RunConfig(task="none", pre_epochs=7)).pre_epochs == 0
-    assert resolve(RunConfig(dataset="CASIA_B", probe_type="nm.nm")).pre_epochs == 200
+    assert resolved(RunConfig(dataset="KGBD", batch_size=32, pre_epochs=5)).batch_size == 32
+    assert resolved(RunConfig(dataset="IAS", split="A")).min_save_epoch == 10
+    assert resolved(RunConfig(task="none", pre_epochs=7)).pre_epochs == 0
+    assert resolved(RunConfig(dataset="CASIA_B", probe_type="nm.nm")).pre_epochs == 200
 
 
 def test_every_pretraining_setting_names_the_pretrained_folder_and_is_recorded():
@@ -86,7 +92,7 @@ def test_every_pretraining_setting_names_the_pretrained_folder_and_is_recorded()
     folder when it changes; a new such setting must be added here (the first assert)."""
     loc = Variant(REGISTRY["demo"], DataLocation("demo", 6, "", "", "demo", "demo", "demo"),
                   None, "Datasets")
-    base = resolve(RunConfig())
+    base = resolved(RunConfig())
     names = {pretrained_dir(base, loc)}
     changed = dict(fusion_lambda=0.5, P=4, n_hood=2, batch_size=32, struct_only=True,
                    global_att=True, sample_num=2, pre_epochs=5, loss="MSE", task="none",
@@ -121,7 +127,7 @@ def test_the_resolved_configuration_is_its_own_type():
     they are set; a saved record that lacks one is refused in one line."""
     flags = RunConfig(dataset="KGBD")
     assert flags.batch_size is None and not isinstance(flags, ResolvedConfig)
-    cfg = resolve(flags)
+    cfg = resolved(flags)
     assert isinstance(cfg, ResolvedConfig) and isinstance(cfg.replace(seed=1), ResolvedConfig)
     assert (cfg.batch_size, cfg.lstm_size, cfg.reid_lr) == (256, 128, 0.0025)
     with pytest.raises(ValueError, match="needs layout, batch_size, pre_epochs, pre_lr, reid_lr"):

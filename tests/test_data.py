@@ -7,14 +7,14 @@ from utils.data.demo import generate_recordings, write_demo
 from utils.data.reid_data import (full_batches, load_reid_data, read_split, reference_epoch_order,
                         stratified_holdout, write_split)
 from utils.foundation.errors import UserError
-from tests.helpers import locate, random_sequences, write_ias
+from tests.helpers import locate, random_sequences, read_dataset, write_ias
 
 
 def test_loader_reads_released_layout_with_ias_names(tmp_path):
     train = write_ias(str(tmp_path))
     names = sorted(os.listdir(tmp_path / "IAS" / "4" / "IAS_test_npy_data"))
     assert "t_source_x_IAS-A_4.npy" in names and "ids_IAS-B_4.npy" in names
-    data = load_reid_data(locate("IAS", 4, "A", root=str(tmp_path)))
+    data = read_dataset("IAS", 4, str(tmp_path), split="A")
     assert data.train.sequences.shape == (12, 4, 20, 3)
     assert data.test.sequences.shape == (6, 4, 20, 3)
     assert data.num_classes == 3
@@ -37,7 +37,7 @@ def test_frame_level_ids_are_accepted(tmp_path):
 
 def test_missing_folder_says_where_files_go(tmp_path):
     with pytest.raises(UserError, match=r"KS20_train_npy_data not found.*Kali-Hac/SM-SGE"):
-        load_reid_data(locate("KS20", 6, root=str(tmp_path)))
+        read_dataset("KS20", 6, str(tmp_path))
 
 
 def test_wrong_joint_count_is_reported(tmp_path):
@@ -130,7 +130,7 @@ def test_demo_is_deterministic_and_in_released_layout(tmp_path):
     b = generate_recordings(seed=5)
     assert all(np.array_equal(x, y) for pid in a for x, y in zip(a[pid], b[pid]))
     base = write_demo("demo20", 4, root=str(tmp_path))
-    data = load_reid_data(locate("demo20", 4, root=str(tmp_path)))
+    data = read_dataset("demo20", 4, str(tmp_path))
     assert data.num_classes == 20 and data.train.sequences.shape[2] == 20
     assert os.path.isdir(os.path.join(base, "demo20_test_npy_data", "probe"))
     # Train and test windows come from distinct recordings: no test window equals a train one.

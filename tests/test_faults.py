@@ -70,9 +70,9 @@ def test_damaged_resume_checkpoint_names_the_folder_to_delete(tmp_path, how):
 def test_evaluate_on_a_damaged_run_is_one_line(tmp_path):
     run = tmp_path / "RN" / "demo" / "4" / "run"
     run.mkdir(parents=True)
-    from utils.orchestration.config import resolve
+    from utils.orchestration.run import resolve
     from utils.orchestration.storage import save_config
-    save_config(str(run), resolve(small_opts()).saved())
+    save_config(str(run), resolve(small_opts(), build=False).cfg.saved())
     npz(run / "encoder.npz")
     damage(run / "encoder.npz", "middle")
     out = subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), "--model_dir", str(run)],
@@ -401,11 +401,11 @@ def test_a_second_training_process_on_a_run_in_use_exits_4_naming_the_holder(tmp
     reads before the lock refuses it.)"""
     from utils.foundation.lock import FolderLock
     from utils.orchestration.cli import training_options, training_parser
-    from utils.orchestration.config import resolve
+    from utils.orchestration.run import resolve
     args = list(FAST)
     folder = tmp_path / "RN" / "demo" / "4" / "run"
     folder.mkdir(parents=True)
-    saved = resolve(training_options(training_parser().parse_args(args))).saved()
+    saved = resolve(training_options(training_parser().parse_args(args)), build=False).cfg.saved()
     (folder / "config.json").write_text(json.dumps(saved))
     with FolderLock(str(folder), "a test holding the run"):
         busy = subprocess.run([sys.executable, os.path.join(ROOT, "SM-SGE.py")] + args
@@ -451,11 +451,11 @@ def test_a_bare_resume_takes_the_newest_run_with_the_same_settings(tmp_path):
 # leakage: retrieval scored with an encoder that saw the walks
 
 def test_retrieval_on_a_classification_encoder_that_saw_the_walks_is_refused(tmp_path):
-    from utils.orchestration.config import resolve
+    from utils.orchestration.run import resolve
     from utils.orchestration.pipeline import seen_walks_note
     write_kgbd_tree(tmp_path / "raw")
     prepare(str(tmp_path / "raw"), str(tmp_path / "data"), lengths=[4], log=lambda *_: None)
-    cfg = resolve(small_opts(dataset="KGBD", data_dir=str(tmp_path / "data"), protocol="retrieval"))
+    run = resolve(small_opts(dataset="KGBD", data_dir=str(tmp_path / "data"), protocol="retrieval"))
     manifest = json.loads((tmp_path / "data" / "KGBD" / "4" / "manifest.json").read_text())
     trained, searched = set(), set()
     for person in manifest["protocols"]["classification"]["persons"].values():
@@ -467,11 +467,11 @@ def test_retrieval_on_a_classification_encoder_that_saw_the_walks_is_refused(tmp
     assert searched & trained                 # the tree's split does share walks
     with pytest.raises(UserError, match=rf"^{expected} were in this encoder's pre-training data; "
                                         r"score a retrieval run instead .* --allow_seen_walks 1"):
-        seen_walks_note(cfg, "classification", allowed=False)
-    assert seen_walks_note(cfg, "classification", allowed=True).startswith(expected)
-    assert seen_walks_note(cfg, "retrieval", allowed=False) is None   # its own training walks
+        seen_walks_note(run, "classification", allowed=False)
+    assert seen_walks_note(run, "classification", allowed=True).startswith(expected)
+    assert seen_walks_note(run, "retrieval", allowed=False) is None   # its own training walks
     (tmp_path / "data" / "KGBD" / "4" / "manifest.json").unlink()     # the authors' files have none
-    assert seen_walks_note(cfg, "classification", allowed=False) is None
+    assert seen_walks_note(run, "classification", allowed=False) is None
 
 
 def test_evaluate_best_without_a_run_says_so_before_generating_any_data(tmp_path):
@@ -514,8 +514,8 @@ def test_a_preparation_killed_outright_leaves_nothing_the_next_one_keeps(tmp_pat
 def test_identify_never_suggests_resuming_a_run_without_a_checkpoint(tmp_path):
     from utils.orchestration.identify import load_identifier
     from utils.orchestration.storage import save_config
-    from utils.orchestration.config import resolve
-    save_config(str(tmp_path / "run"), resolve(small_opts()).saved())   # config.json alone
+    from utils.orchestration.run import resolve
+    save_config(str(tmp_path / "run"), resolve(small_opts(), build=False).cfg.saved())   # config.json alone
     with pytest.raises(UserError, match=r"holds neither encoder\.npz nor a resume checkpoint: a run "
                                         r"that ended before its first epoch"):
         load_identifier(str(tmp_path / "run"))

@@ -290,7 +290,7 @@ def test_the_default_operating_point_is_an_fpir_target_where_strangers_were_scor
     (["--dataset", "CASIA_B", "--length", "20", "--probe_type", "cl.nm"],
      "no saved classification model for CASIA_B_match-cl.nm f=20"),
     (["--dataset", "CASIA_B", "--length", "20", "--view", "13"], "unknown CASIA-B view 13"),
-    (["--view", "3"], "--view and --probe_type apply to CASIA_B only, not to demo"),
+    (["--view", "3"], "--view applies to CASIA_B only, not to demo; drop it"),
 ])
 def test_best_run_of_a_casia_b_variant_is_looked_up_by_its_view(tmp_path, monkeypatch, capsys,
                                                                  args, message):

@@ -7,9 +7,9 @@ import pytest
 
 from models.engine import seed_everything
 from models.factory import build_encoder, build_model
-from utils.orchestration.config import resolve
+from utils.orchestration.run import resolve
 from utils.orchestration.stages import training_order
-from utils.orchestration.storage import find_best_run, pretrained_dir, variant_of
+from utils.orchestration.storage import find_best_run
 from tests.helpers import FAST, ROOT, SMALL_DEMO_PEOPLE, rank1, run, small_demo, small_opts
 
 # Every test here trains a model or runs a script: the full suite only.
@@ -140,7 +140,7 @@ def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkey
     (folder,) = (tmp_path / "RN" / "demo" / "4").iterdir()
     assert "metrics.json" not in os.listdir(folder) and "resume.npz" in os.listdir(folder)
     with pytest.raises(UserError, match="no saved classification model"):
-        find_best_run(small_opts(), variant_of(resolve(small_opts())))
+        find_best_run(resolve(small_opts()))
 
 
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
@@ -152,8 +152,9 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     from models.training import ReIDTrainer
     from utils.data.reid_data import load_reid_data
     monkeypatch.chdir(tmp_path)
-    cfg = resolve(small_opts(pre_epochs=1))
-    data = load_reid_data(variant_of(cfg).files)
+    run = resolve(small_opts(pre_epochs=1))
+    cfg = run.cfg
+    data = load_reid_data(run.variant.files, run.layout)
     seed_everything(0)
     encoder = build_encoder(cfg, build_model(cfg))
     idx = training_order(cfg, data.train_labels)[0]
@@ -194,9 +195,9 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
     runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
                                   log=lambda *_: None) for c in (True, False)]
     from utils.data.reid_data import load_reid_data
-    cfg = resolve(small_opts())
+    run = resolve(small_opts())
     n_train = sum(len(b) for b in training_order(
-        cfg, load_reid_data(variant_of(cfg).files).train_labels))
+        run.cfg, load_reid_data(run.variant.files, run.layout).train_labels))
     one = 1.5 / runs[0].scored
     assert len(runs[0].reid_history) == len(runs[1].reid_history) == 2
     for a, b in zip(runs[0].reid_history, runs[1].reid_history):
@@ -217,9 +218,10 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
                                               selection="test"), log=lines.append)
     assert result.pretext_history == []
     assert any("--task none" in line for line in lines)
-    cfg = resolve(small_opts(task="none"))
+    run = resolve(small_opts(task="none"))
+    cfg = run.cfg
     assert cfg.pre_epochs == 0
-    folder = pretrained_dir(cfg, variant_of(cfg))
+    folder = run.pretrained_dir()
     assert folder.endswith("_task-none")
     saved, fresh = build_model(cfg), build_model(cfg)
     from utils.foundation.checkpoints import load_module
@@ -237,8 +239,7 @@ def test_reloading_a_pretrained_encoder_checks_what_it_was_trained_with(tmp_path
     monkeypatch.chdir(tmp_path)
     pipeline.run_training(small_opts(pre_epochs=1, max_reid_epochs=1, selection="test"),
                           log=lambda *_: None)
-    cfg = resolve(small_opts(pre_epochs=1))
-    folder = pretrained_dir(cfg, variant_of(cfg))
+    folder = resolve(small_opts(pre_epochs=1)).pretrained_dir()
     saved = load_config(folder)
     assert saved["layout"] == "kinect_v2" and saved["pre_epochs"] == 1
     pipeline.run_training(small_opts(pre_train=False, pre_epochs=1, max_reid_epochs=1,

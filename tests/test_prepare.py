@@ -12,7 +12,8 @@ from utils.data.raw_skeletons import RawDataError, parse_kgbd_text
 from utils.data.reid_data import load_reid_data, read_split
 from utils.foundation.errors import UserError
 from utils.foundation.skeleton import KGBD_JOINT_NAMES, KINECT_V1, KINECT_V2
-from tests.helpers import KGBD_ORDER, ROOT, kgbd_text, locate, raw_frames, write_kgbd_tree
+from tests.helpers import (KGBD_ORDER, ROOT, kgbd_text, locate, raw_frames, read_dataset,
+                           write_kgbd_tree)
 
 def test_joints_are_mapped_by_name():
     frames = raw_frames(7, 1, 3)
@@ -82,7 +83,7 @@ def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
     # person 4's short walk has no window: if it is their test walk, they are left out
     assert ("left_out" in cls["persons"]["4"]) == (p4["4.txt"]["role"] == "test")
     kept = [p for p, e in cls["persons"].items() if "left_out" not in e]
-    data = load_reid_data(locate("KGBD", 6, root=str(out)))
+    data = read_dataset("KGBD", 6, str(out))
     assert data.num_classes == len(kept) >= 3
     assert len(data.train_labels) == cls["windows"]["train"]
     assert len(data.test_labels) == cls["windows"]["test"]
@@ -97,7 +98,7 @@ def test_prepare_writes_both_layouts_that_the_loader_reads(tmp_path):
         roles = [r["role"] for r in entry["recordings"].values()]
         assert roles.count("test") == 1
     ret = man["protocols"]["retrieval"]
-    rloc = locate("KGBD", 6, root=str(out), protocol="retrieval")
+    rloc = locate("KGBD", 6, root=str(out), prepared_as="retrieval")
     assert rloc.run_tag == "KGBD-retrieval" and rloc.train_dir.endswith(os.path.join("retrieval", "KGBD_train_npy_data"))
     probe = read_split(os.path.join(rloc.test_dir, "probe"), "KGBD", 6, 20, True, "KGBD")
     gallery = read_split(os.path.join(rloc.test_dir, "gallery"), "KGBD", 6, 20, True, "KGBD")
@@ -160,7 +161,7 @@ def test_generic_folders_in_a_named_layout(tmp_path):
                      layout_name="kinect_v2", lengths=(4,), log=lambda *_: None)
     persons = result.manifests[4]["protocols"]["classification"]["persons"]
     assert {p["folder"] for p in persons.values()} == {"alice", "bob"}   # ids 1, 2
-    data = load_reid_data(locate("KS20", 4, root=str(out)))
+    data = read_dataset("KS20", 4, str(out))
     assert data.train.sequences.shape[2] == KINECT_V2.num_joints
     with pytest.raises(UserError, match="dataset KGBD uses the kinect_v1 layout .20 joints., the "
                                         "kinect_v2 layout has 25; pick another --name"):
@@ -231,7 +232,7 @@ def test_prepare_with_file_order_and_stride_records_both_and_centres_on_the_head
     raw_z = np.load(tmp_path / "file" / "KGBD" / "6" / "KGBD_train_npy_data" / "source_z_KGBD_6.npy")
     starts = raw_z.reshape(-1, 6, 20)[:, 0, 0]
     assert set(np.round(10 * np.diff(np.sort(starts[:20])))) <= {0.0, 2.0}
-    data = load_reid_data(locate("KGBD", 6, root=str(tmp_path / "file")))
+    data = read_dataset("KGBD", 6, str(tmp_path / "file"))
     np.testing.assert_allclose(data.train.sequences[..., 0, :], 0)     # centred on the head
 
 
@@ -400,7 +401,7 @@ def test_window_split_shares_walks_not_frames_and_changes_nothing_else(tmp_path)
             a, b = (np.load(os.path.join(base[s], "retrieval", "KGBD_test_npy_data", role, name),
                             allow_pickle=True) for s in ("walk", "win"))
             np.testing.assert_array_equal(a, b)
-    data = load_reid_data(locate("KGBD", 6, root=str(tmp_path / "win")))
+    data = read_dataset("KGBD", 6, str(tmp_path / "win"))
     assert len(data.test_labels) == cls_walk["windows"]["test"]
 
 

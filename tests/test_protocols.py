@@ -4,25 +4,26 @@ class, and the printed summary and metrics.json follow from the result's fields.
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from tools.bone_baseline import main as bone_baseline, mean_bone_lengths
 from utils.data.reid_data import ReIDData, load_reid_data
-from utils.orchestration.config import RunConfig, resolve
+from utils.orchestration.config import RunConfig
+from utils.orchestration.run import resolve
 from tests.helpers import ROOT, source_files
 from utils.foundation.errors import UserError
-from utils.foundation.metrics import DISTANCES
-from utils.orchestration.protocols import (ClassificationResult, NearestNeighbour, Protocol,
-                                           Retrieval, scores_result, shown)
-from utils.orchestration.storage import variant_of
+from utils.foundation.metrics import DISTANCES, cmc_and_map_features
+from utils.orchestration.protocols import (PROTOCOLS, ClassificationResult, NearestNeighbour,
+                                           Protocol, Result, Retrieval, scores_result, shown)
 
 
 @pytest.fixture
 def demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    variant = variant_of(resolve(RunConfig(length=4)))
+    variant = resolve(RunConfig(length=4)).variant
     return variant, load_reid_data(variant.files, variant.layout)
 
 
@@ -68,7 +69,7 @@ def test_bone_baseline_prints_the_protocol_s_own_summary(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert bone_baseline(["--length", "4"]) == 0
     out = capsys.readouterr().out
-    variant = variant_of(resolve(RunConfig(length=4)))
+    variant = resolve(RunConfig(length=4)).variant
     expected = NearestNeighbour().run(bones(variant), load_reid_data(variant.files, variant.layout))
     assert expected.summary()[0] in out
     assert bone_baseline(["--length", "4", "--protocol", "retrieval", "--distance", "cosine"]) == 0
@@ -109,7 +110,7 @@ def test_a_new_protocol_is_one_class_and_its_fields_reach_summary_and_metrics(de
 def test_scoring_a_classifier_needs_no_optimiser():
     from models.sm_sge import ReIDClassifier
     from models.training import ClassifierScorer, ReIDTrainer
-    from utils.orchestration.protocols import SavedClassifier
+    from utils.orchestration.protocols import Classification
     rng = np.random.default_rng(0)
     classifier = ReIDClassifier(16, 5)
     enc = rng.normal(size=(23, 3, 16)).astype(np.float32)
@@ -119,7 +120,7 @@ def test_scoring_a_classifier_needs_no_optimiser():
     got = scorer.evaluate(enc, labels, 8, drop_last=False)
     want = ReIDTrainer(classifier, 0.001).evaluate(enc, labels, 8, drop_last=False)
     assert got["accuracy"] == want["accuracy"] and got["loss"] == pytest.approx(want["loss"])
-    result = SavedClassifier(classifier, 8, drop_last=True).score(enc, labels, 5)
+    result = Classification(8, drop_last=True).with_classifier(classifier).score(enc, labels, 5)
     assert (result.scored, result.total) == (16, 23)    # the reference's full batches only
     options = np.get_printoptions()
     assert result.confusion.sum() == 16 and np.get_printoptions() == options
@@ -131,3 +132,87 @@ def test_no_module_sets_numpy_print_options_for_the_process():
     for path in sources:
         with open(os.path.join(ROOT, path)) as fh:
             assert "set_printoptions" not in fh.read(), path
+
+
+# ----------------------------------------------------------------------------------------
+# A protocol a run trains and scores with: one class and its registration, nothing else
+
+
+@dataclass
+class MAPResult(Result):
+    """Retrieval reported by mAP alone: no ranks."""
+    mAP: float = field(default=0.0, metadata=shown("mAP"))
+    queries: int = 0
+
+    def headline(self) -> str:
+        return f"mAP-only retrieval ({self.queries} probes)"
+
+
+@dataclass
+class CosineMAP(Retrieval):
+    """Probe/gallery retrieval by cosine distance, reported and ranked by mAP only."""
+    distance: str = "cosine"
+    name: ClassVar[str] = "cosine_map"
+    ranked_by: ClassVar[str] = "mAP"
+
+    @classmethod
+    def configured(cls, cfg, variant):
+        return cls()
+
+    def run(self, encode, data, log=print) -> MAPResult:
+        probe, gallery = data
+        _, mean_ap, valid, _ = cmc_and_map_features(
+            encode(probe.sequences), encode(gallery.sequences), probe.person_ids,
+            gallery.person_ids, distance=self.distance)
+        return MAPResult(mAP=mean_ap, queries=valid)
+
+
+@pytest.mark.slow
+def test_a_registered_protocol_trains_scores_and_is_found_end_to_end(tmp_path, monkeypatch):
+    import json
+    from evaluate import main as evaluate_main
+    from utils.orchestration import pipeline
+    from utils.orchestration.cli import training_options, training_parser
+    from tests.helpers import small_demo
+    monkeypatch.setitem(PROTOCOLS, CosineMAP.name, CosineMAP)
+    monkeypatch.chdir(small_demo(tmp_path))
+    # the flag takes it like a built-in protocol
+    opts = training_options(training_parser().parse_args(
+        ["--protocol", "cosine_map", "--length", "4", "--batch_size", "128", "--pre_epochs",
+         "1", "--xla", "0", "--no_progress"]))
+    lines = []
+    result = pipeline.run_training(opts, log=lines.append)
+    assert isinstance(result, MAPResult) and 0 < result.mAP <= 1 and result.queries > 0
+    assert "mAP-only retrieval (" in "\n".join(lines)
+    (folder,) = (tmp_path / "RN" / "demo" / "4").iterdir()
+    assert folder.name.endswith("_cosine_map_seed0")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["mAP"] == result.mAP and "rank1" not in metrics
+    assert not (folder / "classifier.npz").exists()          # it trains no classifier
+    # evaluate.py finds the best run of this protocol by its own metric, and scores it again
+    assert evaluate_main(["--protocol", "cosine_map", "--length", "4", "--no_progress"]) == 0
+    with pytest.raises(UserError, match="--protocol must be one of classification, retrieval, cosine_map"):
+        training_options(training_parser().parse_args(["--protocol", "nearest"]))
+
+
+def test_an_unregistered_protocol_is_one_line():
+    with pytest.raises(UserError, match="unknown --protocol 'cosine_map'; choose one of classification, retrieval"):
+        resolve(RunConfig(length=4, protocol="cosine_map"), build=False)
+
+
+def test_no_module_below_the_entry_scripts_asks_which_protocol_it_is():
+    """Protocol rules live in the protocol classes (utils/orchestration/protocols.py): elsewhere
+    no code compares a protocol's name with a registered one's. The preparation tool's
+    protocols (which walks go to training, test, probe and gallery) are the data's own."""
+    sources = source_files("utils", "models")
+    found = []
+    for path in sources:
+        if path in ("utils/orchestration/protocols.py", "utils/data/prepare_dataset.py"):
+            continue
+        with open(os.path.join(ROOT, path)) as fh:
+            for number, line in enumerate(fh, 1):
+                for name in PROTOCOLS:
+                    if any(f'{op} "{name}"' in line for op in ("==", "!=", "in (")) or \
+                            f'["{name}"]' in line:
+                        found.append(f"{path}:{number}: {line.strip()}")
+    assert found == []

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import FAST, ROOT, small_demo, small_opts
 from utils.foundation.errors import UserError
-from utils.orchestration.config import resolve
+from utils.orchestration.run import resolve
 
 TIMING_KEYS = ("pretrain_seconds", "reid_seconds", "resumed", "parts")
 
@@ -125,7 +125,6 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
     exactly that run's encoder and settings (the learning curve's premise); a later
     --pre_epochs 1 --pre_train 0 run takes it."""
     from utils.orchestration import pipeline
-    from utils.orchestration.storage import pretrained_dir, variant_of
     opts = small_opts(pre_epochs=2, max_reid_epochs=1, patience=5, selection="test")
     logs = {}
     for name, changes in (("long", dict(snapshot_epochs=[1])), ("short", dict(pre_epochs=1))):
@@ -134,8 +133,7 @@ def test_snapshot_during_pre_training_is_the_shorter_run_s_encoder(tmp_path):
         pipeline.run_training(opts.replace(**changes), log=logs[name].append)
     assert [line.startswith("Encoder after 1 pre-training epochs saved to") for line in logs["long"]
             ].count(True) == 1
-    one = resolve(opts.replace(pre_epochs=1))
-    folder = pretrained_dir(one, variant_of(one))
+    folder = resolve(opts.replace(pre_epochs=1)).pretrained_dir()
     with np.load(tmp_path / "long" / folder / "encoder.npz") as a, \
             np.load(tmp_path / "short" / folder / "encoder.npz") as b:
         assert a.files == b.files

@@ -41,24 +41,23 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def work():
-        from utils.orchestration.config import RunConfig, resolve
-        from utils.data.reid_data import load_reid_data, retrieval_splits
+        from utils.orchestration.config import RunConfig
+        from utils.data.reid_data import load_reid_data
         from utils.foundation.errors import UserError
         from utils.orchestration.protocols import NearestNeighbour, Retrieval
-        from utils.orchestration.storage import variant_of
+        from utils.orchestration.run import resolve
         try:
             length = int(args.length)
         except ValueError:
             raise UserError(f"--length must be an integer, got {args.length!r}") from None
         start = time.time()
-        variant = variant_of(resolve(RunConfig(dataset=args.dataset, length=length,
-                                               split=args.split or None, data_dir=args.data_dir,
-                                               protocol=args.protocol)))
+        run = resolve(RunConfig(dataset=args.dataset, length=length, split=args.split or None,
+                                data_dir=args.data_dir, protocol=args.protocol))
+        variant = run.variant
         bones = variant.layout.bones
         encode = lambda sequences: mean_bone_lengths(sequences, bones)   # noqa: E731
-        if args.protocol == "retrieval":
-            sets = retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
-            result = Retrieval(args.distance).run(encode, sets)
+        if isinstance(run.protocol, Retrieval):
+            result = Retrieval(args.distance).run(encode, run.protocol.data(variant))
             what = f"retrieval, mean bone lengths + {args.distance} NN"
         else:
             result = NearestNeighbour(args.distance).run(

@@ -88,7 +88,7 @@ def dataset_table() -> list:
             "|---|---|---|---|---|---|---|"]
     for d in REGISTRY.values():
         epochs = str(d.pretrain_epochs)
-        if d.pretrain_epochs_probe:
+        if getattr(d, "pretrain_epochs_probe", None):
             epochs += f" ({d.pretrain_epochs_probe} with `--probe_type`)"
         rows.append(f"| {d.name} | {d.layout} | {d.batch_size} | {d.lstm_size} | {d.pretrain_lr:g} "
                     f"| {epochs} | {d.reid_lr:g} |")

@@ -49,8 +49,7 @@ def main(argv=None) -> int:
         select_device(cfg)
         from utils.foundation.io import atomic_save_json
         from utils.orchestration.pipeline import run_training
-        from utils.orchestration.config import resolve
-        from utils.orchestration.storage import runs_parent, variant_of
+        from utils.orchestration.run import resolve
         results = []
         for seed in range(first, first + n):
             print(f"===== seed {seed} ({seed - first + 1}/{n}) =====", flush=True)
@@ -60,7 +59,7 @@ def main(argv=None) -> int:
         for m, row in table.items():
             print(f"  {m:9s} {100 * row['mean']:6.2f} ± {100 * row['std']:5.2f}   "
                   f"({', '.join(f'{100 * v:.2f}' for v in row['values'])})")
-        out = os.path.join(runs_parent(cfg, variant_of(resolve(cfg))),
+        out = os.path.join(resolve(cfg).runs_parent,
                            f"seeds_{cfg.protocol}_{cfg.selection}_{first}-{first + n - 1}.json")
         config = {k: v for k, v in cfg.saved().items() if k != "seed"}
         atomic_save_json(out, dict(config=config, seeds=list(range(first, first + n)), summary=table))

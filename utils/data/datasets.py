@@ -13,7 +13,7 @@ names inside them are utils/data/reid_data.py's.
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import ClassVar, Optional, Tuple
 
 from utils.foundation.errors import UserError
 from utils.foundation.io import read_json
@@ -38,12 +38,17 @@ class DataLocation:
     train_tag: str   # <DS> part of train file names, e.g. "IAS"
     test_tag: str    # <DS> part of test file names, e.g. "IAS-A"
     run_tag: str     # names this variant in Pre-Trained/ and RN/, e.g. "IAS-A"
+    source: str = ""  # where the files come from, for the error that says they are missing
 
 
 @dataclass(frozen=True)
 class Dataset:
     """One dataset: its settings row (the reference's, where it has one), its skeleton
-    layout, where its files come from, and its rules as fields and overridable hooks."""
+    layout, where its files come from, and its rules as fields and overridable hooks.
+
+    A dataset whose variants are chosen by flags (IAS's test split, CASIA-B's view) declares
+    them in SELECTORS, as fields of its own of the same names as the flags; `select` sets
+    them from a run's flags, and the hooks read them from self."""
     name: str
     layout: Optional[str]        # skeleton layout name (utils/foundation/skeleton.py); None: the manifest's
     batch_size: int
@@ -52,31 +57,49 @@ class Dataset:
     pretrain_epochs: int
     reid_lr: float
     source: str                  # where the pre-processed files come from (for error messages)
-    pretrain_epochs_probe: Optional[int] = None   # pre-training epochs with --probe_type
     min_save_epoch: int = 0      # first 0-based Re-ID epoch whose model may be kept
     # Generated data: "module:function" taking (name, f, root) that makes the files if they
     # are missing. A name, not a callable: generators sit above this module (they write the
     # released format with utils/data/reid_data.py), so it must not import them.
     build: Optional[str] = None
+    SELECTORS: ClassVar[Tuple[str, ...]] = ()
 
     @property
     def num_joints(self) -> int:
         from utils.foundation.skeleton import get_layout
         return get_layout(self.layout).num_joints
 
+    def select(self, **chosen) -> "Dataset":
+        """This dataset with its selectors set from a run's flags (None: not given); a flag
+        the dataset does not take is refused in one line naming the datasets that do."""
+        given = {k: v for k, v in chosen.items() if v is not None}
+        for key in given:
+            if key not in self.SELECTORS:
+                owners = [d.name for d in REGISTRY.values() if key in d.SELECTORS]
+                raise UserError(f"--{key} applies to {' and '.join(owners) or 'no dataset'} "
+                                f"only, not to {self.name}; drop it")
+        chosen = dataclasses.replace(self, **given)
+        chosen.check_selection()
+        return chosen
+
     # -- hooks: a dataset with a quirk overrides one of these ------------------------------
-    def locate(self, length: int, split: Optional[str] = None, view: Optional[int] = None,
-               probe_type: Optional[str] = None, root: str = DATASETS_ROOT,
-               protocol: str = "classification") -> DataLocation:
-        """The variant's folders. A dataset prepared from raw recordings keeps its retrieval
-        protocol, whose training walks differ, in <f>/retrieval/ (--protocol retrieval)."""
-        if split:
-            raise UserError(f"--split applies to IAS only, not to {self.name}; drop it")
-        if view is not None or probe_type:
-            raise UserError(f"--view and --probe_type apply to CASIA_B only, not to {self.name}")
-        base, run_tag = self._base(root, length, protocol)
+    def check_selection(self) -> None:
+        """Refuse, in one line, a selection that names no variant (a missing --split)."""
+
+    def setting(self, row: str):
+        """The value of a per-dataset setting (a field of the settings row) for this variant."""
+        return getattr(self, row)
+
+    def locate(self, length: int, root: str = DATASETS_ROOT,
+               prepared_as: Optional[str] = None) -> DataLocation:
+        """The variant's folders. A dataset prepared from raw recordings keeps the walks of
+        a protocol whose training walks differ in <f>/<protocol>/ (retrieval/); prepared_as
+        names that protocol."""
+        base, run_tag = os.path.join(root, self.name, str(length)), self.name
+        if prepared_as and os.path.isdir(os.path.join(base, prepared_as)):
+            base, run_tag = os.path.join(base, prepared_as), f"{self.name}-{prepared_as}"
         return DataLocation(self.name, length, *released_folders(base, self.name), self.name,
-                            self.name, run_tag)
+                            self.name, run_tag, self.source)
 
     def pretraining_tag(self, loc: DataLocation) -> str:
         """Names the variant's pre-trained encoders: variants with the same training data
@@ -85,18 +108,12 @@ class Dataset:
 
     def retrieval_sets(self, loc: DataLocation, root: str) -> Tuple[Tuple[str, str], Tuple[str, str]]:
         """((folder, file tag) of the probe, the same of the gallery) for --protocol
-        retrieval: probe/ and gallery/ in the test folder, the layout of the retrieval works."""
+        retrieval: probe/ and gallery/ in the test folder, as the retrieval works store them."""
         probe, gallery = (os.path.join(loc.test_dir, n) for n in ("probe", "gallery"))
         if not os.path.isdir(probe):
-            raise UserError(f"retrieval needs {probe} and {gallery} (the probe/gallery layout "
+            raise UserError(f"retrieval needs {probe} and {gallery} (the probe/gallery folders "
                             f"of the retrieval works); they are missing for {loc.run_tag}")
         return (probe, loc.test_tag), (gallery, loc.test_tag)
-
-    def _base(self, root: str, length: int, protocol: str) -> Tuple[str, str]:
-        base = os.path.join(root, self.name, str(length))
-        if protocol == "retrieval" and os.path.isdir(os.path.join(base, "retrieval")):
-            return os.path.join(base, "retrieval"), f"{self.name}-retrieval"
-        return base, self.name
 
 
 @dataclass(frozen=True)
@@ -104,22 +121,25 @@ class TwoTestSplits(Dataset):
     """IAS-Lab: one training set, two test sets (A: other clothes, B: other room). The
     reference pre-trains once for both, and in retrieval matches one split against the other."""
     splits: Tuple[str, ...] = ("A", "B")
+    split: Optional[str] = None
+    SELECTORS: ClassVar[Tuple[str, ...]] = ("split",)
 
-    def locate(self, length, split=None, view=None, probe_type=None, root=DATASETS_ROOT,
-               protocol="classification") -> DataLocation:
-        if split not in self.splits:
+    def check_selection(self):
+        if self.split not in self.splits:
             raise UserError(f"{self.name} needs --split {' or --split '.join(self.splits)}"
-                            + (f" (got {split!r})" if split else ""))
-        loc = Dataset.locate(self, length, None, view, probe_type, root, protocol)
-        tag = f"{self.name}-{split}"
+                            + (f" (got {self.split!r})" if self.split else ""))
+
+    def locate(self, length, root=DATASETS_ROOT, prepared_as=None) -> DataLocation:
+        loc = Dataset.locate(self, length, root, prepared_as)
+        tag = f"{self.name}-{self.split}"
         return dataclasses.replace(loc, test_tag=tag, run_tag=tag)
 
     def pretraining_tag(self, loc):
         return self.name   # both splits share the training data and its encoder
 
     def retrieval_sets(self, loc, root):
-        other = next(s for s in self.splits if f"{self.name}-{s}" != loc.test_tag)
-        gallery = self.locate(loc.length, other, root=root)
+        other = next(s for s in self.splits if s != self.split)
+        gallery = dataclasses.replace(self, split=other).locate(loc.length, root)
         return (loc.test_dir, loc.test_tag), (gallery.test_dir, gallery.test_tag)
 
 
@@ -127,31 +147,41 @@ class TwoTestSplits(Dataset):
 class CrossView(Dataset):
     """CASIA-B: per view a training/test folder (cross-view evaluation, --view), or one
     training set and a test folder per probe condition (matching, --probe_type)."""
+    pretrain_epochs_probe: Optional[int] = None   # pre-training epochs with --probe_type
     views: Tuple[int, ...] = tuple(range(11))
     probe_types: Tuple[str, ...] = ("nm.nm", "cl.nm", "bg.nm", "cl.cl", "bg.bg", "nm.cl", "nm.bg")
+    view: Optional[int] = None
+    probe_type: Optional[str] = None
+    SELECTORS: ClassVar[Tuple[str, ...]] = ("view", "probe_type")
 
-    def locate(self, length, split=None, view=None, probe_type=None, root=DATASETS_ROOT,
-               protocol="classification") -> DataLocation:
-        if split:
-            raise UserError(f"--split applies to IAS only, not to {self.name}; drop it")
-        if probe_type:
-            if probe_type not in self.probe_types:
-                raise UserError(f"unknown CASIA-B --probe_type '{probe_type}'; choose one of "
-                                f"{', '.join(self.probe_types)}")
+    def check_selection(self):
+        if self.probe_type:
+            if self.probe_type not in self.probe_types:
+                raise UserError(f"unknown CASIA-B --probe_type '{self.probe_type}'; choose one "
+                                f"of {', '.join(self.probe_types)}")
+            return
+        if self.view is None:
+            raise UserError(f"{self.name} needs --view 0..10 (cross-view) or --probe_type (matching)")
+        if self.view not in self.views:
+            raise UserError(f"unknown CASIA-B view {self.view}; views are 0..10 (0 to 180 degrees)")
+
+    def setting(self, row):
+        if row == "pretrain_epochs" and self.probe_type and self.pretrain_epochs_probe:
+            return self.pretrain_epochs_probe
+        return getattr(self, row)
+
+    def locate(self, length, root=DATASETS_ROOT, prepared_as=None) -> DataLocation:
+        if self.probe_type:
             base = os.path.join(root, f"{self.name}_match", str(length))
             train, test = released_folders(base, self.name)
             # The reference reads the test folder named by the probe condition alone (the
             # part before the dot): nm.nm, nm.cl and nm.bg all read .../nm/.
             return DataLocation(self.name, length, train,
-                                os.path.join(test, probe_type.split(".")[0]), self.name,
-                                self.name, f"{self.name}_match-{probe_type}")
-        if view is None:
-            raise UserError(f"{self.name} needs --view 0..10 (cross-view) or --probe_type (matching)")
-        if view not in self.views:
-            raise UserError(f"unknown CASIA-B view {view}; views are 0..10 (0 to 180 degrees)")
-        base = os.path.join(root, self.name, str(length), f"view_{view}")
+                                os.path.join(test, self.probe_type.split(".")[0]), self.name,
+                                self.name, f"{self.name}_match-{self.probe_type}", self.source)
+        base = os.path.join(root, self.name, str(length), f"view_{self.view}")
         return DataLocation(self.name, length, *released_folders(base, self.name), self.name,
-                            self.name, f"{self.name}-view{view}")
+                            self.name, f"{self.name}-view{self.view}", self.source)
 
 
 AUTHORS = ("the SM-SGE authors' pre-processed release, linked from "
@@ -191,12 +221,6 @@ GENERIC = Dataset(name="generic", layout=None, batch_size=64, lstm_size=256, pre
                   source="your own recordings, prepared with tools/prepare_kgbd.py")
 
 
-def register(dataset: Dataset) -> Dataset:
-    """Add a dataset (a plug-in's, or a test's) to the registry; returns it."""
-    REGISTRY[dataset.name] = dataset
-    return dataset
-
-
 def prepared_datasets(root: str):
     """Names of datasets prepared under `root` (a manifest in some <name>/<f>/)."""
     import glob
@@ -215,10 +239,6 @@ def get_dataset(name: str, root: Optional[str] = None) -> Dataset:
     raise UserError(f"unknown dataset '{name}'; choose one of {', '.join(list(REGISTRY) + prepared)}"
                     + (f" (or prepare it under {root} with tools/prepare_kgbd.py --name {name})"
                        if root else ""))
-
-
-def source_of(name: str) -> str:
-    return (REGISTRY.get(name) or GENERIC).source
 
 
 def read_manifest(root: str, dataset: str, length: int) -> Optional[dict]:
@@ -259,8 +279,8 @@ def walks_by_role(root: str, dataset: str, length: int) -> Optional[dict]:
 
 @dataclass(frozen=True)
 class Variant:
-    """One dataset variant of a run, resolved once: the dataset (settings row and rules),
-    where its files are, and its skeleton layout (utils/foundation/skeleton.py)."""
+    """One dataset variant of a run, resolved once: the dataset (settings row, rules and
+    selection), where its files are, and its skeleton layout (utils/foundation/skeleton.py)."""
     dataset: Dataset
     files: DataLocation
     layout: object   # SkeletonLayout
@@ -277,18 +297,22 @@ class Variant:
     def retrieval_sets(self):
         return self.dataset.retrieval_sets(self.files, self.root)
 
+    def manifest(self) -> Optional[dict]:
+        """The prepared dataset's manifest.json, or None (the authors' files, the demo)."""
+        return read_manifest(self.root, self.dataset.name, self.files.length)
 
-def resolve_variant(dataset: str, length: int, split: Optional[str], view: Optional[int],
-                    probe_type: Optional[str], root: str, protocol: str, layout,
-                    build: bool = True) -> Variant:
-    """The variant a run's settings name, its files made first where the dataset builds them
+    def walks_by_role(self) -> Optional[dict]:
+        return walks_by_role(self.root, self.dataset.name, self.files.length)
+
+
+def resolve_variant(dataset: Dataset, length: int, root: str, layout,
+                    prepared_as: Optional[str] = None, build: bool = True) -> Variant:
+    """The variant of a selected dataset, its files made first where the dataset builds them
     (the built-in demo) unless build is False (looking up saved runs needs no data).
     layout: the resolved layout record (a name or a layout's content)."""
     from utils.foundation.skeleton import get_layout
-    found = get_dataset(dataset, root)
-    if build and found.build is not None:
+    if build and dataset.build is not None:
         import importlib
-        module, function = found.build.split(":")
-        getattr(importlib.import_module(module), function)(found.name, length, root)
-    files = found.locate(length, split, view, probe_type, root, protocol)
-    return Variant(found, files, get_layout(layout), root)
+        module, function = dataset.build.split(":")
+        getattr(importlib.import_module(module), function)(dataset.name, length, root)
+    return Variant(dataset, dataset.locate(length, root, prepared_as), get_layout(layout), root)

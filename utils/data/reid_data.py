@@ -1,6 +1,6 @@
-"""Reading the released pre-processed layout, normalising it, and ordering training data.
+"""Reading the released pre-processed format, normalising it, and ordering training data.
 
-Layout (docs/method.md §1), for a folder and a file tag <T> and length <f>:
+Format (docs/method.md §1), for a folder and a file tag <T> and length <f>:
   [t_]source_{x,y,z}_<T>_<f>.npy   [N*f, V] one coordinate per file (t_ for test files)
   [t_]frame_id_<T>_<f>.npy         person id per sample ([N], or [N*f] per frame)
   ids_<T>_<f>.npy                  pickled {person id: [sample indices]} (optional here:
@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from utils.data.datasets import REGISTRY, DataLocation, get_dataset, source_of
+from utils.data.datasets import DataLocation
 from utils.foundation.errors import UserError
 from utils.foundation.io import DAMAGED, damage_detail
 from utils.foundation.skeleton import SkeletonLayout
@@ -71,15 +71,6 @@ def _first_existing(folder: str, names: List[str]) -> Optional[str]:
     return None
 
 
-def dataset_layout(dataset: str) -> SkeletonLayout:
-    from utils.foundation.skeleton import get_layout
-    layout = get_dataset(dataset).layout if dataset in REGISTRY else None
-    if layout is None:
-        raise UserError(f"{dataset} is a dataset of one's own: its layout comes from its "
-                        f"manifest (utils.orchestration.config.resolve) and must be given")
-    return get_layout(layout)
-
-
 def centre_on(sequences: np.ndarray, joint: int = 0) -> np.ndarray:
     """Subtract `joint` of each frame from all joints of that frame, per axis."""
     return sequences - sequences[..., joint:joint + 1, :]
@@ -96,11 +87,10 @@ def window_fingerprints(windows: np.ndarray) -> np.ndarray:
 
 
 def read_split(folder: str, tag: str, length: int, num_joints: int, test: bool,
-               dataset: str, centre: int = 0) -> Split:
+               dataset: str, centre: int = 0, source_hint: str = "the dataset's release") -> Split:
     """Read one train or test folder of the released format and check its shapes; frames
-    are centred on joint `centre` (the layout's)."""
+    are centred on joint `centre` (the layout's). source_hint: where such files come from."""
     prefix = "t_" if test else ""
-    source_hint = source_of(dataset)
     if not os.path.isdir(folder):
         raise UserError(f"dataset folder {folder} not found: put the pre-processed "
                         f"{dataset} files there ({prefix}source_x_{tag}_{length}.npy and the "
@@ -169,14 +159,12 @@ def check_ids_file(path: str, person_ids: np.ndarray) -> None:
                             f"the two files come from different releases")
 
 
-def load_reid_data(loc: DataLocation, layout: Optional[SkeletonLayout] = None) -> ReIDData:
-    """Training and test splits, frames centred on the layout's centre joint (default: the
-    dataset's own layout)."""
-    layout = layout or dataset_layout(loc.dataset)
+def load_reid_data(loc: DataLocation, layout: SkeletonLayout) -> ReIDData:
+    """Training and test splits, frames centred on the layout's centre joint."""
     train = read_split(loc.train_dir, loc.train_tag, loc.length, layout.num_joints, False,
-                       loc.dataset, layout.centre)
+                       loc.dataset, layout.centre, loc.source)
     test = read_split(loc.test_dir, loc.test_tag, loc.length, layout.num_joints, True,
-                      loc.dataset, layout.centre)
+                      loc.dataset, layout.centre, loc.source)
     id_list = np.unique(train.person_ids)
     unseen = sorted(set(np.unique(test.person_ids).tolist()) - set(id_list.tolist()))
     if unseen:
@@ -262,4 +250,5 @@ def retrieval_splits(loc: DataLocation, layout: SkeletonLayout, sets) -> Tuple[S
     """(probe Split, gallery Split), read from sets = ((folder, file tag) of the probe, the
     same of the gallery): the dataset's choice (Dataset.retrieval_sets in utils/data/datasets.py)."""
     v, f, c = layout.num_joints, loc.length, layout.centre
-    return tuple(read_split(folder, tag, f, v, True, loc.dataset, c) for folder, tag in sets)
+    return tuple(read_split(folder, tag, f, v, True, loc.dataset, c, loc.source)
+                 for folder, tag in sets)

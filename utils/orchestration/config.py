@@ -36,17 +36,19 @@ AFFECTS = {
 
 
 def setting(default, help: str, group: str, kind=None, choices=None, low=None, high=None,
-            flag: Optional[str] = None, per_dataset: Optional[str] = None, *, affects: str):
+            flag: Optional[str] = None, per_dataset: Optional[str] = None, *, affects: str,
+            selects: bool = False):
     """One declared setting. group: which scripts take it as a flag ("data" and "model":
     both; "train": SM-SGE.py; "eval": evaluate.py; "derived": none, filled by resolve).
     per_dataset: the Dataset attribute (utils/data/datasets.py) that supplies it when it is left unset.
     affects: one of AFFECTS, the earliest stage whose result the value changes; every new
     setting must say (a pre-training switch left untagged would silently reuse an encoder
-    pre-trained without it)."""
+    pre-trained without it). selects: the flag chooses a variant of the datasets that declare
+    it among their SELECTORS (utils/data/datasets.py), as IAS's --split."""
     if affects not in AFFECTS:
         raise ValueError(f"affects must be one of {', '.join(AFFECTS)}, got {affects!r}")
     meta = dict(help=help, group=group, kind=kind, choices=choices, low=low, high=high,
-                flag=flag, per_dataset=per_dataset, affects=affects)
+                flag=flag, per_dataset=per_dataset, affects=affects, selects=selects)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -57,20 +59,21 @@ class RunConfig:
     # -- data: which dataset variant, where it is ----------------------------------------
     dataset: str = setting("demo", "dataset name (default: the built-in demo)", "data",
                            affects="pretraining")
-    split: Optional[str] = setting(None, "IAS test split: A or B", "data", str, affects="data")
+    split: Optional[str] = setting(None, "test split, of a dataset with several (IAS: A or B)",
+                                   "data", str, affects="data", selects=True)
     length: int = setting(6, "sequence length f (4, 6, 8, 10; CASIA_B 20, 30, 40)", "data",
                           low=1, high=200, affects="pretraining")
     view: Optional[int] = setting(None, "CASIA_B cross-view test view, 0..10", "data", int,
-                                  low=0, high=10, affects="data")
+                                  low=0, high=10, affects="data", selects=True)
     probe_type: Optional[str] = setting(None, "CASIA_B matching probe.gallery, e.g. nm.nm",
-                                        "data", str, affects="data")
+                                        "data", str, affects="data", selects=True)
     gpu: int = setting(0, "GPU number; -1 forces the CPU", "data", low=-1, affects="environment")
     backend: Optional[str] = setting(None, "engine: tensorflow or jax (default: KERAS_BACKEND "
                                      "if set, else tensorflow)", "data", str, choices=ENGINES,
                                      affects="environment")
     protocol: str = setting("classification", "classification (the paper's) or retrieval "
-                            "(probe/gallery CMC and mAP)", "data",
-                            choices=("classification", "retrieval"), affects="data")
+                            "(probe/gallery CMC and mAP), or a protocol registered in "
+                            "utils/orchestration/protocols.py", "data", affects="data")
     distance: str = setting("euclidean", "retrieval: distance between sequence encodings",
                             "data", choices=("euclidean", "cosine"), affects="reid")
     progress: bool = setting(True, "hide progress bars", "data", flag="no_progress",
@@ -231,6 +234,12 @@ def fields_affecting(*tags: str) -> tuple:
     return tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["affects"] in tags)
 
 
+def selectors(cfg: RunConfig) -> dict:
+    """The dataset-selecting flags' values ({"split": "A", "view": None, ...})."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig)
+            if f.metadata["selects"]}
+
+
 def _fields(groups):
     return [f for f in dataclasses.fields(RunConfig) if f.metadata["group"] in groups]
 
@@ -345,6 +354,9 @@ def _check_together(cfg: RunConfig) -> None:
         known = list(REGISTRY) + prepared_datasets(cfg.data_dir)
         raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(known)}, or "
                         f"prepare it under {cfg.data_dir} with tools/prepare_kgbd.py --name {cfg.dataset}")
+    from utils.orchestration.protocols import PROTOCOLS
+    if cfg.protocol not in PROTOCOLS:
+        raise UserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{cfg.protocol}'")
     if cfg.length - 2 * cfg.pred_margin < 1:
         raise UserError(f"--pred_margin {cfg.pred_margin} leaves no draw for --length "
                         f"{cfg.length}; use a margin below {cfg.length / 2:g}")
@@ -352,30 +364,30 @@ def _check_together(cfg: RunConfig) -> None:
         raise UserError("--encoder_ckpt loads a pre-trained encoder: use it with --pre_train 0")
 
 
-def resolve(cfg: RunConfig) -> ResolvedConfig:
-    """Fill the per-dataset settings (docs/method.md §6) that the user left unset, and the layout:
-    --layout, else a prepared dataset's manifest, else the dataset's own; recorded as a
-    built-in's name or a layout file's whole content."""
-    from utils.data.datasets import get_dataset, manifest_layout
+def resolve_config(cfg: RunConfig, dataset) -> ResolvedConfig:
+    """Fill the per-dataset settings (docs/method.md §6) that the user left unset from the
+    selected dataset's row, and the layout: --layout, else a prepared dataset's manifest,
+    else the dataset's own; recorded as a built-in's name or a layout file's whole content.
+    A configuration already resolved (a saved run's) is returned as it is."""
+    if isinstance(cfg, ResolvedConfig):
+        return cfg
+    from utils.data.datasets import manifest_layout
     from utils.foundation.skeleton import get_layout, layout_record
-    spec = get_dataset(cfg.dataset, cfg.data_dir)
-    changes = {f.name: getattr(spec, f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
+    changes = {f.name: dataset.setting(f.metadata["per_dataset"]) for f in dataclasses.fields(cfg)
                if f.metadata["per_dataset"] and getattr(cfg, f.name) is None}
-    layout = cfg.layout or manifest_layout(cfg.data_dir, cfg.dataset, cfg.length) or spec.layout
+    layout = cfg.layout or manifest_layout(cfg.data_dir, dataset.name, cfg.length) or dataset.layout
     if layout is None:
-        raise UserError(f"{cfg.dataset} has no manifest with a layout under {cfg.data_dir}; "
+        raise UserError(f"{dataset.name} has no manifest with a layout under {cfg.data_dir}; "
                         f"give --layout")
     changes.update(layout=layout_record(layout), num_joints=get_layout(layout).num_joints,
-                   lstm_size=spec.lstm_size)
-    if cfg.pre_epochs is None and cfg.probe_type and spec.pretrain_epochs_probe:
-        changes["pre_epochs"] = spec.pretrain_epochs_probe
+                   lstm_size=dataset.lstm_size)
     if cfg.task == "none":   # no pre-training: Re-ID on the randomly initialised encoder
         changes["pre_epochs"] = 0
     epochs = changes.get("pre_epochs", cfg.pre_epochs)
     if cfg.snapshot_epochs and (not cfg.pre_train or cfg.snapshot_epochs[-1] >= epochs):
         raise UserError(f"--snapshot_epochs saves encoders during pre-training: each value must "
                         f"be below --pre_epochs ({epochs}) and --pre_train must be 1")
-    changes["min_save_epoch"] = spec.min_save_epoch
+    changes["min_save_epoch"] = dataset.min_save_epoch
     changes["backend"] = select(cfg.backend)
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     return ResolvedConfig(**dict(values, **changes))

@@ -509,19 +509,17 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def identity_names(cfg, id_list: Sequence[int]) -> List[str]:
+def identity_names(run, id_list: Sequence[int]) -> List[str]:
     """Names of a classification run's identities: the person folders a prepared
-    dataset's manifest records, else person<id>."""
-    from utils.data.datasets import MANIFEST, read_manifest
-    manifest = read_manifest(cfg.data_dir, cfg.dataset, cfg.length)
-    persons = {}
+    dataset's manifest records, else person<id>. run: utils/orchestration/run.Run."""
+    manifest = run.variant.manifest()
+    persons, prepared_as = {}, run.protocol.prepared_as
     if manifest is not None:
         try:
-            persons = manifest["protocols"]["classification"]["persons"]
+            persons = manifest["protocols"][prepared_as]["persons"]
         except (KeyError, TypeError):
-            path = os.path.join(cfg.data_dir, cfg.dataset, str(cfg.length), MANIFEST)
-            raise UserError(f"{path} lacks the classification protocol's persons; prepare the "
-                            f"dataset again") from None
+            raise UserError(f"the manifest of {run.variant.run_tag} lacks the {prepared_as} "
+                            f"protocol's persons; prepare the dataset again") from None
     return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]
 
 
@@ -836,7 +834,9 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
     if not os.path.isdir(run_dir):
         raise UserError(f"run folder {run_dir} not found; give a folder under RN/ written by "
                         f"SM-SGE.py, or 'best' with --dataset")
+    from utils.orchestration.run import resolve
     cfg = load_run_config(run_dir)
+    layout = resolve(cfg, build=False).layout
     encoder_path = os.path.join(run_dir, ENCODER_FILE)
     if not os.path.isfile(encoder_path):
         if not os.path.isfile(os.path.join(run_dir, RESUME_FILE)):
@@ -847,7 +847,7 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
                         f"(SM-SGE.py --resume {run_dir}) or give another")
     model = build_model(cfg)
     load_module(encoder_path, model)
-    walker = Identifier(run_dir, cfg, get_layout(cfg.layout), build_encoder(cfg, model),
+    walker = Identifier(run_dir, cfg, layout, build_encoder(cfg, model),
                         file_digest(encoder_path), bad_frames=bad_frames,
                         max_coordinate=max_coordinate, video_options=list(video_options))
     classifier_path = os.path.join(run_dir, CLASSIFIER_FILE)
@@ -895,10 +895,10 @@ def _classes_in(classifier_path: str) -> int:
 
 def _run_identities(cfg) -> List[str]:
     from utils.data.reid_data import load_reid_data
-    from utils.orchestration.storage import variant_of
-    variant = variant_of(cfg)
-    data = load_reid_data(variant.files, variant.layout)
-    return identity_names(cfg, data.id_list.tolist())
+    from utils.orchestration.run import resolve
+    run = resolve(cfg)
+    data = load_reid_data(run.variant.files, run.layout)
+    return identity_names(run, data.id_list.tolist())
 
 
 # ----------------------------------------------------------------------------------------

@@ -7,23 +7,25 @@
   data = (probe Split, gallery Split).
 - `NearestNeighbour(distance)`: classification by each identity's nearest training
   sequence (no training); data = ReIDData. The bone-length baseline uses it.
-- `SavedClassifier(classifier)`: classification by a trained Re-ID classifier, scored with
-  no optimiser (evaluate.py, and the end of training); encode gives prefix encodings.
-- `TrainedClassifier(cfg, batches, ...)`: the paper's protocol, the Re-ID classifier trained
-  with the reference's early stopping on the frozen encoder, then scored as SavedClassifier.
-A new protocol is one class with `run`. What reaches metrics.json and the printed summary
-is derived from the result types' fields.
+- `Classification(batch_size, ...)`: classification by a trained Re-ID classifier, scored
+  with no optimiser (evaluate.py, and the end of training); encode gives prefix encodings.
+
+A protocol a run is trained and scored with (--protocol NAME) is registered in PROTOCOLS
+and also says which data it scores (`data`), how the encoder feeds it (`encoding`), whether
+the run trains a Re-ID classifier for it (the training stays in utils/orchestration/stages.py)
+and what its runs are named and ranked by. A new one is one class and its registration;
+what reaches metrics.json and the printed summary is derived from the result types' fields.
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, ClassVar, List, Optional, Tuple
 
 import numpy as np
 
-from utils.data.reid_data import ReIDData, Split, stratified_holdout
+from utils.data.reid_data import ReIDData, Split, load_reid_data, retrieval_splits
 from utils.foundation.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
                            rank_n_from_scores, roc_nauc)
-from utils.foundation.runtime import generator
+from utils.foundation.errors import UserError
 from utils.orchestration.config import ResolvedConfig
 
 NOT_SAVED = dict(saved=False)   # field metadata: kept in memory, not in metrics.json
@@ -37,9 +39,9 @@ def shown(label: str, percent: bool = True, **meta) -> dict:
 @dataclass
 class Result:
     """What every run records beside its protocol's metrics."""
-    rank1: float = field(metadata=shown("Rank-1"))
-    rank5: float = field(metadata=shown("Rank-5"))
-    rank10: float = field(metadata=shown("Rank-10"))
+    rank1: Optional[float] = field(default=None, metadata=shown("Rank-1"))
+    rank5: Optional[float] = field(default=None, metadata=shown("Rank-5"))
+    rank10: Optional[float] = field(default=None, metadata=shown("Rank-10"))
     pretext_history: List[dict] = field(default_factory=list)
     pretrain_seconds: Optional[float] = None
     parameters: Optional[int] = None
@@ -120,6 +122,20 @@ class RetrievalResult(Result):
         return f"Retrieval ({self.queries} probes, gallery {self.gallery_size})"
 
 
+def metric_label(name: str) -> str:
+    """How the summary labels a metrics.json field ("rank1" -> "Rank-1"), for any result type."""
+    types, seen = [Result], []
+    while types:
+        cls = types.pop()
+        seen.append(cls)
+        types += cls.__subclasses__()
+    for cls in seen:
+        for f in dataclasses.fields(cls):
+            if f.name == name and "label" in f.metadata:
+                return f.metadata["label"]
+    return name
+
+
 def print_summary(result: Result, log=print) -> None:
     log("=" * 72)
     for line in result.summary():
@@ -130,10 +146,39 @@ Encode = Callable[[np.ndarray], np.ndarray]
 
 
 class Protocol:
-    """One evaluation protocol: run(encode, data, log) -> a Result."""
+    """One evaluation protocol: run(encode, data, log) -> a Result. The class attributes and
+    the methods below run() matter only for a protocol registered in PROTOCOLS."""
+    name: ClassVar[str] = ""
+    # the prepared protocol whose walks it reads (a prepared dataset's manifest key, and its
+    # <f>/<name>/ folder where that protocol's training walks differ)
+    prepared_as: ClassVar[str] = "classification"
+    scored_roles: ClassVar[Tuple[str, ...]] = ("test",)   # the manifest roles of the walks it scores
+    trains_classifier: ClassVar[bool] = False   # the run trains a Re-ID classifier to score with
+    ranked_by: ClassVar[str] = "rank1"          # the metric that picks the best run (--model_dir best)
 
     def run(self, encode: Encode, data, log=print) -> Result:
         raise NotImplementedError
+
+    @classmethod
+    def configured(cls, cfg: ResolvedConfig, variant) -> "Protocol":
+        """The protocol as a run's settings make it."""
+        raise NotImplementedError
+
+    def data(self, variant):
+        """What run() scores, read from the variant's files."""
+        raise NotImplementedError
+
+    def encoding(self, encoder, batch_size: int, progress=None) -> Encode:
+        """sequences -> what run() takes, from the run's encoder (models/training.Encoder)."""
+        raise NotImplementedError
+
+    def run_name(self) -> str:
+        """The part of a run folder's name (RN/...) that names the protocol."""
+        return f"_{self.name}"
+
+    def made(self, saved: dict) -> bool:
+        """Whether a run folder's config.json was trained for this protocol."""
+        return saved.get("protocol", "classification") == self.name
 
 
 @dataclass
@@ -142,6 +187,21 @@ class Retrieval(Protocol):
     vector per sequence (encode: sequences -> [N, D]). data: (probe, gallery) Splits."""
     distance: str = "euclidean"
     title: str = "CMC"
+    name: ClassVar[str] = "retrieval"
+    prepared_as: ClassVar[str] = "retrieval"
+    scored_roles: ClassVar[Tuple[str, ...]] = ("probe", "gallery")
+
+    @classmethod
+    def configured(cls, cfg, variant):
+        return cls(cfg.distance, f"CMC, {variant.run_tag} f={cfg.length}")
+
+    def data(self, variant) -> Tuple[Split, Split]:
+        return retrieval_splits(variant.files, variant.layout, variant.retrieval_sets())
+
+    def encoding(self, encoder, batch_size, progress=None):
+        """One vector per sequence: the mean of its prefix encodings."""
+        from models.training import sequence_encoding
+        return lambda x: sequence_encoding(encoder.encode_all(x, batch_size, progress))
 
     def run(self, encode: Encode, data: Tuple[Split, Split], log=print) -> RetrievalResult:
         probe, gallery = data
@@ -190,14 +250,34 @@ def scores_result(scores: np.ndarray, labels: np.ndarray, num_classes: int,
 
 
 @dataclass
-class SavedClassifier(Protocol):
-    """Classification by a trained Re-ID classifier (ours or the authors'), scored with no
-    optimiser: the logits of a sequence's prefixes summed (docs/method.md §5). encode:
-    sequences -> prefix encodings [N, K, E]; data: ReIDData."""
-    classifier: object
+class Classification(Protocol):
+    """The paper's protocol: classification by a trained Re-ID classifier (ours or the
+    authors'), scored with no optimiser: the logits of a sequence's prefixes summed
+    (docs/method.md §5). encode: sequences -> prefix encodings [N, K, E]; data: ReIDData.
+    The run trains the classifier first (utils/orchestration/stages.py) and scores with it
+    (with_classifier)."""
     batch_size: int
     drop_last: bool = True            # the reference scores full batches only
     selection_set: Optional[str] = None
+    classifier: object = None
+    name: ClassVar[str] = "classification"
+    trains_classifier: ClassVar[bool] = True
+
+    @classmethod
+    def configured(cls, cfg, variant):
+        return cls(cfg.batch_size, cfg.drop_last_test, cfg.selection)
+
+    def with_classifier(self, classifier) -> "Classification":
+        return dataclasses.replace(self, classifier=classifier)
+
+    def data(self, variant) -> ReIDData:
+        return load_reid_data(variant.files, variant.layout)
+
+    def encoding(self, encoder, batch_size, progress=None):
+        return lambda x: encoder.encode_all(x, batch_size, progress)
+
+    def run_name(self) -> str:
+        return f"_{self.name}_sel-{self.selection_set}"
 
     def run(self, encode: Encode, data: ReIDData, log=print) -> ClassificationResult:
         return self.score(encode(data.test.sequences), data.test_labels, data.num_classes)
@@ -214,58 +294,12 @@ class SavedClassifier(Protocol):
                              selection_set=self.selection_set, classifier=self.classifier)
 
 
-@dataclass
-class TrainedClassifier(Protocol):
-    """The paper's protocol: the Re-ID classifier trained on the frozen encoder's training
-    encodings with the reference's early stopping (utils/orchestration/stages.py), the model chosen on the
-    test set (reference) or on a validation split of the training data (--selection val, the
-    test set then scored once), then scored as SavedClassifier. encode: the frozen Encoder
-    itself (without the cache it runs inside the training step); data: ReIDData.
-    batches: the run's training order; run: its folder (checkpoints); pretraining: what the
-    finished pre-training recorded, carried in the checkpoints."""
-    cfg: ResolvedConfig
-    batches: list
-    run_folder: object = None
-    pretraining: Optional[dict] = None
-
-    def run(self, encoder, data: ReIDData, log=print) -> ClassificationResult:
-        from utils.foundation.progress import progress_bar
-        from utils.orchestration.stages import train_classifier, training_order
-        cfg, batches = self.cfg, self.batches
-        bs = cfg.batch_size
-        train_x, train_y = data.train.sequences, data.train_labels
-        if cfg.selection == "val":
-            tr, va = stratified_holdout(train_y, cfg.val_fraction, generator(cfg.seed, "holdout"))
-            sel_x, sel_y = train_x[va], train_y[va]
-            train_x, train_y = train_x[tr], train_y[tr]
-            batches = training_order(cfg, train_y)
-            log(f"Model selection on a validation split of the training data ({len(va)} "
-                f"sequences); the test set is scored once, at the end.")
-        else:
-            # Test labels are only read here, in the reference's test-set selection mode.
-            sel_x, sel_y = data.test.sequences, data.test_labels
-            log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
-                "use --selection val for a clean estimate.")
-        if cfg.cache:
-            log("Encoding sequences once with the frozen encoder ...")
-            train_x = encoder.encode_all(train_x, bs, lambda it: progress_bar(it, cfg, desc="encode train"))
-            sel_x = encoder.encode_all(sel_x, bs, lambda it: progress_bar(it, cfg, desc="encode selection"))
-        trainer, history, best_epoch, reid_seconds = train_classifier(
-            cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes,
-            cfg.selection, log, self.run_folder, self.pretraining)
-        if cfg.selection == "val":
-            test_enc = encoder.encode_all(data.test.sequences, bs)
-        else:
-            test_enc = sel_x if cfg.cache else encoder.encode_all(sel_x, bs)
-        result = SavedClassifier(trainer.classifier, bs, cfg.drop_last_test, cfg.selection).score(
-            test_enc, data.test_labels, data.num_classes)
-        return dataclasses.replace(result, reid_history=history, best_epoch=best_epoch,
-                                   reid_seconds=reid_seconds)
+# The protocols a run can be trained and scored with, by --protocol name.
+PROTOCOLS = {p.name: p for p in (Classification, Retrieval)}
 
 
-def classifier_protocol(cfg: ResolvedConfig, classifier) -> SavedClassifier:
-    return SavedClassifier(classifier, cfg.batch_size, cfg.drop_last_test, cfg.selection)
-
-
-def retrieval_protocol(cfg: ResolvedConfig, title: str = "CMC") -> Retrieval:
-    return Retrieval(cfg.distance, title)
+def configured_protocol(cfg: ResolvedConfig, variant) -> Protocol:
+    """The registered protocol --protocol names, made from the run's settings."""
+    if cfg.protocol not in PROTOCOLS:
+        raise UserError(f"unknown --protocol '{cfg.protocol}'; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[cfg.protocol].configured(cfg, variant)

@@ -7,15 +7,14 @@ import time
 from typing import Optional, Tuple
 
 import numpy as np
-from utils.foundation.progress import progress_bar
 
 from models.factory import build_classifier
-from utils.data.datasets import get_dataset
-from utils.data.reid_data import ReIDData, full_batches, reference_epoch_order
+from utils.data.reid_data import ReIDData, full_batches, reference_epoch_order, stratified_holdout
 from utils.foundation.checkpoints import load_module, save_module
 from utils.foundation.errors import UserError
 from utils.foundation.io import remove_leftovers
 from utils.foundation.metrics import roc_nauc
+from utils.foundation.progress import progress_bar
 from utils.foundation.runtime import generator
 from utils.foundation.train_loop import (Call, Checkpoint, PretrainState, ReIDState, StopWhen,
                                          assign, run_epochs)
@@ -55,7 +54,7 @@ def time_left(total: int, state: PretrainState, since: Tuple[int, float]) -> flo
 
 
 def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, log=print,
-             run: Optional[RunFolder] = None, after_epoch=None):
+             run_folder: Optional[RunFolder] = None, after_epoch=None):
     """Pre-train `model`; with a run folder, checkpoint after every epoch and continue a
     resumed run's pre-training from its checkpoint. after_epoch(epochs_done), if given, is
     called after every epoch. Returns (loss history, seconds)."""
@@ -66,10 +65,11 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
                          ordered=cfg.ord_sample, s_range=cfg.s_range,
                          fresh_draws=cfg.fresh_draws)
     state = PretrainState(draws=trainer.draws, rng=trainer.rng.bit_generator.state)
-    if run is not None and run.state is not None and run.state.stage == PretrainState.STAGE:
-        state = PretrainState.from_checkpoint(run.state.info, run.state.arrays)
-        assign(model.trainable_variables, run.state.arrays["encoder"], run.path)
-        assign(trainer.optimiser_variables(), run.state.arrays["optimisers"], run.path)
+    saved = run_folder.state if run_folder is not None else None
+    if saved is not None and saved.stage == PretrainState.STAGE:
+        state = PretrainState.from_checkpoint(saved.info, saved.arrays)
+        assign(model.trainable_variables, saved.arrays["encoder"], run_folder.path)
+        assign(trainer.optimiser_variables(), saved.arrays["optimisers"], run_folder.path)
         trainer.use_draws(state.draws)
         trainer.rng.bit_generator.state = state.rng
     if not cfg.fresh_draws:
@@ -96,8 +96,8 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
             + (f"; about {_duration(time_left(total, state, since))} left)" if left else ")"))
 
     hooks = [Call(lambda s: after_epoch(s.epoch))] if after_epoch is not None else []
-    if run is not None:
-        hooks.append(Checkpoint(run, lambda: dict(
+    if run_folder is not None:
+        hooks.append(Checkpoint(run_folder, lambda: dict(
             encoder=_values(model.trainable_variables),
             optimisers=_values(trainer.optimiser_variables()), **_order_arrays(batches))))
     run_epochs(state, total, one_epoch, hooks)
@@ -124,13 +124,15 @@ def save_pretrained(cfg: ResolvedConfig, model, folder: str, data_digest: str) -
                              training_data=data_digest))
 
 
-def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, folder_for,
-                     log=print, reference=None, run: Optional[RunFolder] = None):
-    """Pre-train `model` and save it in folder_for(cfg), or load its saved weights from
+def pretrain_or_load(run, data: ReIDData, model, batches: list, log=print, reference=None,
+                     run_folder: Optional[RunFolder] = None):
+    """Pre-train `model` and save it in run.pretrained_dir(), or load its saved weights from
     there, or those of the authors' checkpoint `reference` (--encoder_ckpt). With
     --snapshot_epochs, the encoder after each of those epochs is saved where a run with that
     many --pre_epochs would save it: pre-training does not depend on the number of epochs
-    still to come, so it is that run's encoder. Returns (loss history, seconds)."""
+    still to come, so it is that run's encoder. run: utils/orchestration/run.Run. Returns
+    (loss history, seconds)."""
+    cfg, folder_for = run.cfg, run.pretrained_dir
     if reference is not None:
         from models.reference_checkpoint import load_reference_encoder
         load_reference_encoder(reference, model)
@@ -141,7 +143,7 @@ def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, 
         log(f"Self-supervised pre-training: {cfg.pre_epochs} epochs, batch "
             f"{cfg.batch_size}, lr {cfg.pre_lr}"
             + (" (--task none: the encoder stays randomly initialised)" if cfg.task == "none" else ""))
-        reference_epochs = get_dataset(cfg.dataset, cfg.data_dir).pretrain_epochs
+        reference_epochs = run.dataset.setting("pretrain_epochs")
         if cfg.task != "none" and cfg.pre_epochs < reference_epochs:
             log(f"NOTE: {cfg.pre_epochs} pre-training epochs, fewer than the reference's "
                 f"{reference_epochs} for {cfg.dataset}: a shortened run")
@@ -153,13 +155,14 @@ def pretrain_or_load(cfg: ResolvedConfig, data: ReIDData, model, batches: list, 
                 save_pretrained(at, model, folder_for(at), digest)
                 log(f"Encoder after {epochs_done} pre-training epochs saved to {folder_for(at)}")
 
-        done = run.state.info["epoch"] if run is not None and run.state is not None else 0
+        saved = run_folder.state if run_folder is not None else None
+        done = saved.info["epoch"] if saved is not None else 0
         missed = [e for e in cfg.snapshot_epochs if e <= done and not os.path.isfile(
             os.path.join(folder_for(cfg.replace(pre_epochs=e)), ENCODER_FILE))]
         if missed:
             log(f"NOTE: no snapshot after epoch(s) {', '.join(map(str, missed))}: the resumed "
                 f"run had passed them without --snapshot_epochs")
-        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run, snapshot)
+        history, seconds = pretrain(cfg, model, data.train.sequences, batches, log, run_folder, snapshot)
         save_pretrained(cfg, model, folder_for(cfg), digest)
         log(f"Pre-trained encoder saved to {folder_for(cfg)}")
     else:
@@ -200,7 +203,7 @@ def reid_progress(acc: float, loss: float, best_acc: float, best_loss: float, ep
 
 def train_classifier(cfg: ResolvedConfig, encoder, train_x, train_y, batches, sel_x, sel_y,
                      num_classes: int, selection_name: str, log=print,
-                     run: Optional[RunFolder] = None, pretraining: Optional[dict] = None):
+                     run_folder: Optional[RunFolder] = None, pretraining: Optional[dict] = None):
     """Train the Re-ID MLP with the reference's early stopping on (sel_x, sel_y).
 
     Every epoch walks the same `batches` (the run's training order). An epoch counts as
@@ -219,10 +222,11 @@ def train_classifier(cfg: ResolvedConfig, encoder, train_x, train_y, batches, se
     trainer = ReIDTrainer(classifier, cfg.reid_lr, encoder)
     raw = not cfg.cache
     state = ReIDState(**(pretraining or {}))
-    if run is not None and run.state is not None and run.state.stage == ReIDState.STAGE:
-        state = ReIDState.from_checkpoint(run.state.info, run.state.arrays)
-        assign(encoder.model.trainable_variables, run.state.arrays["encoder"], run.path)
-        assign(trainer.state_variables(), run.state.arrays["classifier"], run.path)
+    saved = run_folder.state if run_folder is not None else None
+    if saved is not None and saved.stage == ReIDState.STAGE:
+        state = ReIDState.from_checkpoint(saved.info, saved.arrays)
+        assign(encoder.model.trainable_variables, saved.arrays["encoder"], run_folder.path)
+        assign(trainer.state_variables(), saved.arrays["classifier"], run_folder.path)
     max_epochs = cfg.max_reid_epochs or 10 ** 9
     bar = progress_bar(range(state.epoch, max_epochs), cfg, desc="Re-ID epochs")
 
@@ -264,8 +268,8 @@ def train_classifier(cfg: ResolvedConfig, encoder, train_x, train_y, batches, se
     hooks = [StopWhen(lambda s: s.waited == cfg.patience, lambda s: log(
         f"Early stop after epoch {s.epoch}: best {selection_name} Rank-1 "
         f"{s.best_acc:.4f}, lowest loss {s.best_loss:.4f}"))]
-    if run is not None:
-        hooks.append(Checkpoint(run, lambda: dict(
+    if run_folder is not None:
+        hooks.append(Checkpoint(run_folder, lambda: dict(
             encoder=_values(encoder.model.trainable_variables),
             classifier=_values(trainer.state_variables()), **_order_arrays(batches))))
     if not run_epochs(state, max_epochs, one_epoch, hooks):
@@ -280,3 +284,46 @@ def train_classifier(cfg: ResolvedConfig, encoder, train_x, train_y, batches, se
         for v, w in zip(classifier.trainable_variables, state.best_weights):
             v.assign(w)
     return trainer, state.history, state.best_epoch, state.seconds
+
+
+def train_and_score_classifier(run, encoder, data: ReIDData, batches: list, log=print,
+                               run_folder: Optional[RunFolder] = None,
+                               pretraining: Optional[dict] = None):
+    """The paper's protocol after pre-training: the Re-ID classifier trained on the frozen
+    encoder's training encodings with the reference's early stopping, the model chosen on the
+    test set (reference) or on a validation split of the training data (--selection val, the
+    test set then scored once), then scored by the run's protocol (protocols.Classification).
+    encoder: the frozen models/training.Encoder (without the cache it runs inside the
+    training step); batches: the run's training order; pretraining: what the finished
+    pre-training recorded, carried in the checkpoints."""
+    import dataclasses
+    cfg = run.cfg
+    bs = cfg.batch_size
+    train_x, train_y = data.train.sequences, data.train_labels
+    if cfg.selection == "val":
+        tr, va = stratified_holdout(train_y, cfg.val_fraction, generator(cfg.seed, "holdout"))
+        sel_x, sel_y = train_x[va], train_y[va]
+        train_x, train_y = train_x[tr], train_y[tr]
+        batches = training_order(cfg, train_y)
+        log(f"Model selection on a validation split of the training data ({len(va)} "
+            f"sequences); the test set is scored once, at the end.")
+    else:
+        # Test labels are only read here, in the reference's test-set selection mode.
+        sel_x, sel_y = data.test.sequences, data.test_labels
+        log("NOTE: model selection uses the TEST set (reference behaviour, --selection test); "
+            "use --selection val for a clean estimate.")
+    if cfg.cache:
+        log("Encoding sequences once with the frozen encoder ...")
+        train_x = encoder.encode_all(train_x, bs, lambda it: progress_bar(it, cfg, desc="encode train"))
+        sel_x = encoder.encode_all(sel_x, bs, lambda it: progress_bar(it, cfg, desc="encode selection"))
+    trainer, history, best_epoch, reid_seconds = train_classifier(
+        cfg, encoder, train_x, train_y, batches, sel_x, sel_y, data.num_classes,
+        cfg.selection, log, run_folder, pretraining)
+    if cfg.selection == "val":
+        test_enc = encoder.encode_all(data.test.sequences, bs)
+    else:
+        test_enc = sel_x if cfg.cache else encoder.encode_all(sel_x, bs)
+    result = run.protocol.with_classifier(trainer.classifier).score(
+        test_enc, data.test_labels, data.num_classes)
+    return dataclasses.replace(result, reid_history=history, best_epoch=best_epoch,
+                               reid_seconds=reid_seconds)

@@ -12,7 +12,7 @@ import glob
 import os
 import time
 
-from utils.data.datasets import Variant, get_dataset, resolve_variant
+from utils.data.datasets import Variant
 from utils.foundation.errors import UserError
 from utils.foundation.io import atomic_save_json, read_json
 from utils.orchestration.config import ResolvedConfig, RunConfig, fields_affecting
@@ -41,19 +41,12 @@ BASE_NAME = (("fusion_lambda", "lambda{:g}"), ("P", "P{}"), ("n_hood", "nhood{}"
 SUFFIX_FIRST = {"scales": lambda v: "scales-" + "-".join(v), "cross_scale": lambda v: "noCSI"}
 SUFFIX_LAST = ("task",)   # ... and --task none last
 PRETRAIN_KEYS = fields_affecting("pretraining")
-def variant_of(cfg: ResolvedConfig, build: bool = True) -> Variant:
-    """The resolved configuration's dataset variant: rules, folders, layout (utils/data/datasets.py).
-    build=False: without generating a built-in dataset's files (to look up saved runs)."""
-    return resolve_variant(cfg.dataset, cfg.length, cfg.split, cfg.view, cfg.probe_type,
-                           cfg.data_dir, cfg.protocol, cfg.layout, build)
-
-
 def pretrained_dir(cfg: ResolvedConfig, variant: Variant) -> str:
     tag = variant.pretraining_tag   # variants with the same training data may share it
     name = "_".join(form.format(getattr(cfg, key)) for key, form in BASE_NAME)
     for key in _suffix_order():
         value = getattr(cfg, key)
-        if value != _default(cfg, key):
+        if value != _default(cfg, variant, key):
             name += "_" + (SUFFIX_FIRST[key](value) if key in SUFFIX_FIRST
                            else f"{key}-{str(value).replace('/', '')}")
     return os.path.join(PRETRAINED_ROOT, tag, str(cfg.length), name)
@@ -66,19 +59,19 @@ def _suffix_order():
     return list(SUFFIX_FIRST) + rest + list(SUFFIX_LAST)
 
 
-def _default(cfg: RunConfig, key: str):
+def _default(cfg: RunConfig, variant: Variant, key: str):
     """A setting's default: the dataset's row for a per-dataset one, else the declared one."""
     row = RunConfig.__dataclass_fields__[key].metadata["per_dataset"]
-    return getattr(get_dataset(cfg.dataset, cfg.data_dir), row) if row else getattr(RunConfig(), key)
+    return variant.dataset.setting(row) if row else getattr(RunConfig(), key)
 
 
-def runs_parent(cfg: RunConfig, variant: Variant) -> str:
-    return os.path.join(RN_ROOT, variant.run_tag, str(cfg.length))
+def runs_parent(variant: Variant, length: int) -> str:
+    return os.path.join(RN_ROOT, variant.run_tag, str(length))
 
 
-def new_run_name(cfg: RunConfig) -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + f"_{cfg.protocol}" + (
-        f"_sel-{cfg.selection}" if cfg.protocol == "classification" else "") + f"_seed{cfg.seed}"
+def new_run_name(protocol_part: str, seed: int) -> str:
+    """<stamp><protocol_part>_seed<s>; protocol_part: the protocol's run_name()."""
+    return time.strftime("%Y%m%d-%H%M%S") + protocol_part + f"_seed{seed}"
 
 
 def save_config(folder: str, values: dict) -> None:
@@ -117,20 +110,21 @@ def finished_runs(parent: str):
         yield metrics, os.path.dirname(path)
 
 
-def find_best_run(cfg: RunConfig, variant: Variant) -> str:
-    """The finished run of this protocol with the highest recorded Rank-1."""
-    parent = runs_parent(cfg, variant)
+def find_best_run(run) -> str:
+    """The finished run of run's protocol with the highest recorded value of the metric the
+    protocol ranks by (Rank-1); run: utils/orchestration/run.Run."""
+    parent, protocol = run.runs_parent, run.protocol
     candidates = []
     for metrics, folder in finished_runs(parent):
         try:
-            protocol = load_config(folder).get("protocol", "classification")
+            saved = load_config(folder)
         except UserError:
             continue
-        if protocol == cfg.protocol and "rank1" in metrics:
-            candidates.append((metrics["rank1"], folder))
+        if protocol.made(saved) and protocol.ranked_by in metrics:
+            candidates.append((metrics[protocol.ranked_by], folder))
     if not candidates:
-        raise UserError(f"no saved {cfg.protocol} model for {variant.run_tag} f={cfg.length} "
-                        f"under {parent}; train one with SM-SGE.py (--save_flag 1)")
+        raise UserError(f"no saved {protocol.name} model for {run.variant.run_tag} "
+                        f"f={run.cfg.length} under {parent}; train one with SM-SGE.py (--save_flag 1)")
     return max(candidates)[1]
 
 
