@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         if args.score and args.calibrate and args.enrol:
             raise UserError("--score names one route's score: calibrate and enrol in two "
                             "commands, each with its own --score")
-        from utils.orchestration.identify import check_score
+        from utils.foundation.identity_scores import check_score
         if args.calibrate and args.score:
             check_score("classifier", args.score)
         if args.enrol and args.score:
@@ -131,10 +131,10 @@ def main(argv=None) -> int:
             folder = find_best_run(best)
             ranked_by = metric_label(best.protocol.ranked_by)
             print(f"Best saved model (highest recorded {ranked_by}): {folder}")
-        walker = load_identifier(folder, args.gallery or None, args.by or None, bad_frames,
+        identifier = load_identifier(folder, args.gallery or None, args.by or None, bad_frames,
                                  max_coordinate, need_scores=False, video_options=video,
                                  load_gallery=not args.enrol)
-        walker.allow_seen = allow_seen
+        identifier.allow_seen = allow_seen
         if args.calibrate or args.enrol:
             # one writer per run folder: a second enrolment or calibration waits its turn
             from utils.foundation.io import remove_leftovers
@@ -144,23 +144,23 @@ def main(argv=None) -> int:
                 for place in {folder, os.path.dirname(os.path.abspath(gallery))}:
                     remove_leftovers(place)   # what an enrolment killed mid-write left
                 if args.calibrate:
-                    walker.calibrate_classifier(args.calibrate, max_reject, max_false_accept,
+                    identifier.calibrate_classifier(args.calibrate, max_reject, max_false_accept,
                                                 score=args.score or None)
                 if args.enrol:
-                    walker.enrol(args.enrol, gallery, max_reject, max_false_accept,
+                    identifier.enrol(args.enrol, gallery, max_reject, max_false_accept,
                                  score=args.score or None)
         if not (args.inputs or args.watch):
             return 0
-        walker.by = args.by or walker.by   # after --enrol: the new gallery, unless --by says
-        walker.check_ready()
-        calibration = walker.gallery.calibration if walker.by == "gallery" else walker.calibration
-        print(f"Identifying by the {walker.by} of {folder}, score {walker.score_in_use()}: "
+        identifier.by = args.by or identifier.by   # after --enrol: the new gallery, unless --by says
+        identifier.check_ready()
+        calibration = identifier.gallery.calibration if identifier.by == "gallery" else identifier.calibration
+        print(f"Identifying by the {identifier.by} of {folder}, score {identifier.score_in_use()}: "
               f"{calibration.describe()}", flush=True)
-        results = identify_all(walker, args.inputs, top_k) if args.inputs else []
+        results = identify_all(identifier, args.inputs, top_k) if args.inputs else []
         if args.watch:
             from utils.orchestration.identify import watch
             print(f"Watching {args.watch} for recordings (Ctrl-C to stop)", flush=True)
-            found, refused = watch(walker, args.watch, top_k)
+            found, refused = watch(identifier, args.watch, top_k)
             results += found
             print(f"Stopped watching {args.watch}: {len(found)} recording(s) identified, "
                   f"{refused} refused")
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
             print(f"{len(results)} recording(s): {len(results) - unknown} named, {unknown} "
                   f"unknown; {seconds / len(results):.3f} s per recording (encoding and scoring)")
         if args.json:
-            atomic_save_json(args.json, results_record(walker, results))
+            atomic_save_json(args.json, results_record(identifier, results))
         return 0
     return guarded(work)
 

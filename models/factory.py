@@ -5,11 +5,11 @@ from models.draws import reid_prefixes
 from models.sm_sge import SMSGE, ReIDClassifier
 from models.training import Encoder
 from utils.foundation.graphs import build_graph
-from utils.foundation.skeleton import get_layout
 
 
-def build_model(cfg) -> SMSGE:
-    graph = build_graph(get_layout(cfg.layout), cfg.n_hood, cfg.global_att)
+def build_model(cfg, layout) -> SMSGE:
+    """layout: the run's skeleton layout object (utils/foundation/skeleton.SkeletonLayout)."""
+    graph = build_graph(layout, cfg.n_hood, cfg.global_att)
     return SMSGE(graph, cfg.lstm_size, cfg.P, cfg.fusion_lambda, seed=cfg.seed,
                  scales=cfg.scales, cross_scale=cfg.cross_scale, struct_only=cfg.struct_only)
 

@@ -14,8 +14,8 @@ import pytest
 
 from tests.helpers import TINY_RUN, copy_of_run
 from utils.data.demo import generate_recordings, unseen_recordings, write_recordings
-from utils.orchestration.identify import (calibrate, choose_threshold, decide,
-                                          gallery_leave_one_out, unit)
+from utils.foundation.identity_scores import (calibrate, choose_threshold, decide,
+                                              gallery_leave_one_out, unit)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNSEEN, UNSEEN_WALKS = 12, 4          # new people: 1-6 calibrate, 7-12 are tested

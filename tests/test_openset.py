@@ -138,7 +138,7 @@ def test_held_out_people_are_in_no_split_and_are_written_whole(tmp_path):
 # The scores (utils/orchestration/identify.py)
 
 def test_classifier_scores_on_hand_logits():
-    from utils.orchestration.identify import AGREEMENT_TIE_BREAK, classifier_scores, softmax
+    from utils.foundation.identity_scores import AGREEMENT_TIE_BREAK, classifier_scores, softmax
     logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 0.0], [2.0, 0.0, 1.0]])   # 3 windows, 3 people
     probability = softmax(logits).mean(axis=0)
     np.testing.assert_allclose(classifier_scores(logits), probability)       # the default
@@ -154,7 +154,7 @@ def test_classifier_scores_on_hand_logits():
 
 
 def test_a_score_belongs_to_its_route():
-    from utils.orchestration.identify import DEFAULT_SCORE, check_score
+    from utils.foundation.identity_scores import DEFAULT_SCORE, check_score
     assert check_score("classifier", None) == DEFAULT_SCORE["classifier"] == "probability"
     assert check_score("gallery", "") == DEFAULT_SCORE["gallery"] == "mahalanobis"
     assert check_score("gallery", "cosine") == "cosine"
@@ -165,7 +165,7 @@ def test_a_score_belongs_to_its_route():
 
 def test_tied_precision_is_ledoit_wolf_of_the_within_person_scatter():
     from sklearn.covariance import ledoit_wolf
-    from utils.orchestration.identify import mahalanobis_scores, tied_precision
+    from utils.foundation.identity_scores import mahalanobis_scores, tied_precision
     rng = np.random.default_rng(0)
     vectors = {n: list(rng.normal(size=(k, 6)) + 5 * i) for i, (n, k) in enumerate(
         (("a", 3), ("b", 4), ("c", 1)))}          # c: one recording, no scatter to add
@@ -186,7 +186,7 @@ def test_tied_precision_of_one_pair_of_recordings_is_fully_shrunk_not_singular()
     other's pair): Ledoit and Wolf's rule gives no shrinkage there, and the rank-1 estimate
     cannot be inverted; the shrinkage is then full (a scaled Euclidean distance)."""
     from sklearn.covariance import ledoit_wolf
-    from utils.orchestration.identify import tied_precision
+    from utils.foundation.identity_scores import tied_precision
     rng = np.random.default_rng(1)
     pair = list(rng.normal(size=(2, 8)))
     residuals = np.stack(pair) - np.mean(pair, axis=0)
@@ -212,7 +212,7 @@ def _noisy_people(rng, people=5, recordings=10):
 
 
 def test_mahalanobis_sees_past_a_spread_that_cosine_is_misled_by():
-    from utils.orchestration.identify import gallery_leave_one_out
+    from utils.foundation.identity_scores import gallery_leave_one_out
     vectors = _noisy_people(np.random.default_rng(1))
     known, correct, unknown = gallery_leave_one_out(vectors, "mahalanobis")
     assert len(known) == len(unknown) == 50
@@ -222,7 +222,7 @@ def test_mahalanobis_sees_past_a_spread_that_cosine_is_misled_by():
 
 
 def test_mahalanobis_leave_one_out_holds_none_of_the_scored_person_out_of_the_fit():
-    from utils.orchestration.identify import gallery_leave_one_out, mahalanobis_scores, tied_precision
+    from utils.foundation.identity_scores import gallery_leave_one_out, mahalanobis_scores, tied_precision
     vectors = _noisy_people(np.random.default_rng(2), people=3, recordings=3)
     known, correct, unknown = gallery_leave_one_out(vectors, "mahalanobis")
     # the first known search: p0's first recording against p0's other two and p1, p2 in
@@ -237,7 +237,7 @@ def test_mahalanobis_leave_one_out_holds_none_of_the_scored_person_out_of_the_fi
 
 def test_calibration_states_fnir_and_its_score_and_reads_older_files():
     from dataclasses import asdict
-    from utils.orchestration.identify import Calibration, calibrate
+    from utils.foundation.identity_scores import Calibration, calibrate
     cal = calibrate(MATED, CORRECT, NONMATED, "held-out walks", max_reject=None,
                     max_false_accept=0.25, score="agreement")
     assert cal.threshold == np.nextafter(0.65, 1) and cal.score == "agreement"
@@ -251,8 +251,9 @@ def test_calibration_states_fnir_and_its_score_and_reads_older_files():
 
 
 def test_a_gallery_keeps_both_scores_and_an_older_one_keeps_cosine(tmp_path):
-    from utils.orchestration.identify import (Calibration, Gallery, calibrate, gallery_leave_one_out,
-                                              person_vector, tied_precision, unit)
+    from utils.foundation.identity_scores import (Calibration, calibrate, gallery_leave_one_out,
+                                                  person_vector, tied_precision, unit)
+    from utils.orchestration.galleries import Gallery
     vectors = {n: [unit(v) for v in vs] for n, vs in _noisy_people(np.random.default_rng(3)).items()}
     names = sorted(vectors)
     cal = calibrate(*gallery_leave_one_out(vectors, "mahalanobis"), "enrolment", score="mahalanobis")

@@ -156,7 +156,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     cfg = run.cfg
     data = load_reid_data(run.variant.files, run.layout)
     seed_everything(0)
-    encoder = build_encoder(cfg, build_model(cfg))
+    encoder = build_encoder(cfg, build_model(cfg, run.layout))
     idx = training_order(cfg, data.train_labels)[0]
     x, y = data.train.sequences, data.train_labels
     cached = encoder.encode_all(x, cfg.batch_size)[idx]
@@ -223,7 +223,7 @@ def test_task_none_runs_reid_on_the_untrained_encoder(tmp_path, monkeypatch):
     assert cfg.pre_epochs == 0
     folder = run.pretrained_dir()
     assert folder.endswith("_task-none")
-    saved, fresh = build_model(cfg), build_model(cfg)
+    saved, fresh = build_model(cfg, run.layout), build_model(cfg, run.layout)
     from utils.foundation.checkpoints import load_module
     load_module(os.path.join(folder, "encoder.npz"), saved)
     for a, b in zip(saved.trainable_variables, fresh.trainable_variables):

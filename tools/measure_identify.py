@@ -44,15 +44,15 @@ def main(argv=None) -> int:
         write_recordings(j("enrol"), trained, which=[0, 1, 2, 3])
         known = write_recordings(j("known"), trained, which=[5])
         unseen = write_recordings(j("unseen"), {k: new[k] for k in range(11, 21)}, prefix="new")
-        walker = load_identifier(args.run, by="classifier", need_scores=False)
+        identifier = load_identifier(args.run, by="classifier", need_scores=False)
         for point in (dict(max_reject=0.05), dict(max_reject=None, max_false_accept=0.05)):
-            walker.calibrate_classifier(j("calibrate"), **point)
-            walker.enrol(j("enrol"), j("gallery.npz"), **point)
+            identifier.calibrate_classifier(j("calibrate"), **point)
+            identifier.enrol(j("enrol"), j("gallery.npz"), **point)
             for by in ("classifier", "gallery"):
-                walker.by = by
+                identifier.by = by
                 start = time.perf_counter()
-                hits = [walker.identify_file(path) for path in known]
-                misses = [walker.identify_file(path) for path in unseen]
+                hits = [identifier.identify_file(path) for path in known]
+                misses = [identifier.identify_file(path) for path in unseen]
                 seconds = (time.perf_counter() - start) / (len(known) + len(unseen))
                 truth = lambda r: os.path.basename(os.path.dirname(r.source))   # noqa: E731
                 named = sum(r.decision == truth(r) for r in hits)

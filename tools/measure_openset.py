@@ -57,11 +57,11 @@ def split_people(encoded, share: float, seed: int):
     return ([e for e in encoded if e[0] in chosen], [e for e in encoded if e[0] not in chosen])
 
 
-def score_matrix(walker, encoded, by, score):
+def score_matrix(identifier, encoded, by, score):
     """(names, [recordings, identities] scores) of encoded recordings on one route."""
     rows, names = [], None
     for _, _, encodings in encoded:
-        scores, names, _ = walker.scores(encodings, by, score)
+        scores, names, _ = identifier.scores(encodings, by, score)
         rows.append(np.asarray(scores, np.float64))
     return list(names), np.stack(rows)
 
@@ -102,7 +102,7 @@ def measure(known, correct, unknown, calibrations):
 
 def calibrations_of(known, correct, unknown, data, score):
     """{operating point: Calibration} on calibration searches (None where it cannot be set)."""
-    from utils.orchestration.identify import calibrate
+    from utils.foundation.identity_scores import calibrate
     out = {}
     for point, rate in CALIBRATED:
         if point == "max_false_accept" and not len(unknown):
@@ -153,21 +153,21 @@ def main(argv=None) -> int:
         select_device(RunConfig(gpu=-1))
         from utils.foundation.io import atomic_save_json, make_folder
         from utils.foundation.plots import plot_det
-        from utils.orchestration.identify import (CLASSIFIER_SCORES, GALLERY_SCORES,
-                                                  load_identifier, recording_vector)
+        from utils.foundation.identity_scores import CLASSIFIER_SCORES, GALLERY_SCORES
+        from utils.orchestration.identify import load_identifier, recording_vector
         bad_frames, max_coordinate = reader_options(args)
-        walker = load_identifier(args.run, by="classifier", bad_frames=bad_frames,
-                                 max_coordinate=max_coordinate, need_scores=False,
-                                 load_gallery=False)
-        if walker.classifier is None and not args.enrol:
+        identifier = load_identifier(args.run, by="classifier", bad_frames=bad_frames,
+                                     max_coordinate=max_coordinate, need_scores=False,
+                                     load_gallery=False)
+        if identifier.classifier is None and not args.enrol:
             raise UserError(f"{args.run} holds no classifier (a retrieval run): give --enrol "
                             f"GALLERY_DIR to measure its gallery")
         quiet = lambda *_: None   # noqa: E731
-        walker.allow_seen = parse_number(args.allow_seen_walks, "allow_seen_walks", low=0, high=1) == 1
+        identifier.allow_seen = parse_number(args.allow_seen_walks, "allow_seen_walks", low=0, high=1) == 1
         # rates measured on walks the run was trained on would flatter it: refused
-        known_rec = walker.encoded(args.known, quiet, scored="known walks")
-        unknown_rec = walker.encoded(args.unknown, quiet, scored="unknown walks")
-        cal_rec = (walker.encoded(args.calibrate, quiet, scored="calibration walks")
+        known_rec = identifier.encoded(args.known, quiet, scored="known walks")
+        unknown_rec = identifier.encoded(args.unknown, quiet, scored="unknown walks")
+        cal_rec = (identifier.encoded(args.calibrate, quiet, scored="calibration walks")
                    if args.calibrate else [])
         cal_data = args.calibrate and os.path.abspath(args.calibrate)   # what calibration saw
         if args.calibrate_share:
@@ -187,19 +187,19 @@ def main(argv=None) -> int:
         test = known_rec + unknown_rec
         persons = [p for p, _, _ in test]
         routes = {}
-        if walker.classifier is not None:
+        if identifier.classifier is not None:
             routes["classifier"] = CLASSIFIER_SCORES
             for recs, folder, enrolled in ((known_rec, args.known, True),
                                            (unknown_rec, args.unknown, False)):
-                check_people([p for p, _, _ in recs], walker.identities, folder, enrolled,
+                check_people([p for p, _, _ in recs], identifier.identities, folder, enrolled,
                              "classifier")
         galleries = {}
         if args.enrol:
             raw = {}
-            for person, _, encodings in walker.encoded(args.enrol, quiet):
+            for person, _, encodings in identifier.encoded(args.enrol, quiet):
                 raw.setdefault(person, []).append(recording_vector(encodings))
             for score in GALLERY_SCORES:
-                galleries[score] = walker.gallery_from(raw, args.enrol, score=score)
+                galleries[score] = identifier.gallery_from(raw, args.enrol, score=score)
             routes["gallery"] = GALLERY_SCORES
             names = galleries[GALLERY_SCORES[0]].names
             check_people([p for p, _, _ in known_rec], names, args.known, True, "gallery")
@@ -208,18 +208,18 @@ def main(argv=None) -> int:
         for route, scores in routes.items():
             for score in scores:
                 if route == "gallery":
-                    walker.gallery = galleries[score]
-                names, matrix = score_matrix(walker, test, route, score)
+                    identifier.gallery = galleries[score]
+                names, matrix = score_matrix(identifier, test, route, score)
                 scored[route, score] = (names, matrix)
                 if route == "classifier":
                     calibrations = {f"{pt} {r:g}": None for pt, r in CALIBRATED}
                     if cal_rec:
-                        cal_scored[route, score] = score_matrix(walker, cal_rec, route, score)
+                        cal_scored[route, score] = score_matrix(identifier, cal_rec, route, score)
                         k, c, u = searches(*cal_scored[route, score], [p for p, _, _ in cal_rec])
                         calibrations = calibrations_of(k, c, u, cal_data, score)
                 else:
                     if cal_rec and (route, score) in FUSED:
-                        cal_scored[route, score] = score_matrix(walker, cal_rec, route, score)
+                        cal_scored[route, score] = score_matrix(identifier, cal_rec, route, score)
                     calibrations = calibrations_of(   # leave-one-out on the enrolment
                         *galleries[score].searches, galleries[score].calibration.data, score)
                 rows[route, score] = measure(*searches(names, matrix, persons), calibrations)
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
             run=os.path.abspath(args.run), known=os.path.abspath(args.known),
             unknown=os.path.abspath(args.unknown), calibrate=cal_data or None,
             enrol=args.enrol and os.path.abspath(args.enrol),
-            seen_walks=sorted(walker.seen_scored),   # --allow_seen_walks 1: not clean
+            seen_walks=sorted(identifier.seen_scored),   # --allow_seen_walks 1: not clean
             rows=[dict(route=route, score=score, **r) for (route, score), r in rows.items()]))
         print(f"written: {os.path.join(args.out, 'openset_det.png')}, "
               f"{os.path.join(args.out, 'openset.json')}")

@@ -1,35 +1,25 @@
 """Who is this walker? Identify new recordings (and videos) with a trained run.
 
     from utils.orchestration.identify import load_identifier
-    walker = load_identifier("RN/demo/6/<run>")          # the run, its classifier or gallery
-    result = walker.identify_file("walk.npy")            # -> Identification
+    identifier = load_identifier("RN/demo/6/<run>")      # the run, its classifier or gallery
+    result = identifier.identify_file("walk.npy")        # -> Identification
     print(result.decision, result.top[:3], result.windows)
 
-A recording is read and judged as tools/prepare_kgbd.py reads and judges one
-(utils/data/raw_skeletons.py: the run's layout, glitch values, --bad_frames), cut into windows
-of the run's length f as the preparation cuts them (utils/data/prepare_dataset.py: trim, stride
-f), centred as the loader centres them (utils/data/reid_data.py) and encoded by the run's encoder.
+This module is the loaded run (Identifier) and the commands' loops; the work has rooms of
+its own: reading and cutting recordings (utils/data/recordings.py), videos
+(utils/data/video_route.py), the scores, thresholds and calibration
+(utils/foundation/identity_scores.py), galleries and stored calibrations
+(utils/orchestration/galleries.py).
 
 Scores (higher is more alike), one per identity, by the score chosen at calibration
-(classifier_scores, Gallery.scores; DEFAULT_SCORE says which is used when none is chosen):
-- by the classifier (classification runs): its softmax probabilities averaged over the
-  recording's windows (probability, the default); the mean logit (max_logit); the energy,
-  logsumexp of the logits (energy); the share of windows that agree (agreement);
-- by a gallery (enrolment: any run, through its encoder), on the recording's encoding (its
-  windows' sequence encodings, averaged, standardised with the enrolment's statistics,
-  L2-normalised): minus the squared Mahalanobis distance to each enrolled person's mean
-  encoding under a covariance all people share (mahalanobis, the default); the cosine
-  similarity with each person's mean encoding (cosine).
+(classifier_scores, Gallery.scores; DEFAULT_SCORE says which is used when none is chosen).
 The best score below the calibrated threshold gives `unknown`. A threshold is set on one
 score and stored with it; identification then uses that score. Thresholds are calibrated on
 recordings the scores were not built from, at a stated operating point (choose_threshold):
 the classifier's on held-out recordings (Identifier.calibrate_classifier, stored with the
 run), a gallery's by leave-one-out on its enrolment (Identifier.enrol, in the gallery file).
 """
-import hashlib
-import json
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,494 +27,24 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from utils.data.prepare_dataset import cut_windows
-from utils.data.raw_skeletons import (BAD_FRAME_POLICIES, MAX_COORDINATE, TRIM_FRAMES, RawDataError,
-                                 check_frames, discover, read_recording)
-from utils.data.reid_data import centre_on, window_fingerprints
-from utils.data.video_skeleton import VIDEO_EXTENSIONS, VIDEO_LAYOUTS
+from utils.data.raw_skeletons import MAX_COORDINATE, TRIM_FRAMES, discover
+from utils.data.recordings import (RECORDING_EXTENSIONS, expand_inputs, is_video, read_checked,
+                                   recording_windows)
+from utils.data.reid_data import window_fingerprints
+from utils.data.video_route import video_to_recording
 from utils.foundation.errors import UserError
-from utils.foundation.io import (DAMAGED, atomic_path, atomic_save_json, damage_detail,
-                                 read_json)
-from utils.foundation.openset import fnir as fnir_at
-from utils.foundation.skeleton import SkeletonLayout, get_layout
+from utils.foundation.identity_scores import (BY, DEFAULT_SCORE, LEGACY_SCORE, Calibration,
+                                              Identification, calibrate, check_score,
+                                              classifier_scores, decide,
+                                              gallery_leave_one_out, person_vector,
+                                              standardise, standardiser, tied_precision)
+from utils.foundation.io import DAMAGED, damage_detail
+from utils.foundation.skeleton import SkeletonLayout
+from utils.orchestration.galleries import (Gallery, file_digest, load_classifier_calibration,
+                                           save_classifier_calibration)
 
-# The project's root (this file is utils/orchestration/identify.py): where the video route's
-# environment and tools/video_to_skeleton.py are.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECORDING_EXTENSIONS = (".npy", ".csv")
 DEFAULT_TOP_K = 5
-# The default operating point (calibrate): an FPIR target, the share of strangers' walks a
-# user accepts to see named; without strangers' walks to set it on, the share of known
-# people's walks rejected.
-DEFAULT_MAX_FALSE_ACCEPT = 0.05
-DEFAULT_MAX_REJECT = 0.05
-UNKNOWN = "unknown"
-BY = ("classifier", "gallery")
 
-
-# ----------------------------------------------------------------------------------------
-# Recordings -> windows
-
-def is_video(path: str) -> bool:
-    return path.lower().endswith(VIDEO_EXTENSIONS)
-
-
-def read_checked(path: str, layout: SkeletonLayout, bad_frames: str = "stop",
-                 max_coordinate: float = MAX_COORDINATE) -> np.ndarray:
-    """A recording file -> [frames, joints, 3] float32, read and judged exactly as
-    tools/prepare_kgbd.py --format folders does (dropped frames are NaN rows)."""
-    if bad_frames not in BAD_FRAME_POLICIES:
-        raise UserError(f"--bad_frames must be {' or '.join(BAD_FRAME_POLICIES)}, got {bad_frames!r}")
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file; give a recording (.npy or .csv), a folder of "
-                        f"them, or a video")
-    if not path.endswith(RECORDING_EXTENSIONS):
-        raise UserError(f"{path}: not a recording (.npy or .csv) nor a video; convert it to "
-                        f"[frames, {layout.num_joints}, 3] in the {layout.name} layout")
-    try:
-        raw = read_recording(path, layout)
-    except RawDataError as exc:
-        if "shape" in str(exc):   # another joint count or layout than the run's
-            raise UserError(f"{exc}; this run was trained on {layout.name} skeletons of "
-                            f"{layout.num_joints} joints: record or convert the walk in that "
-                            f"layout, or use a run trained on yours") from None
-        raise UserError(f"{exc}; check or re-export the file") from None
-    try:
-        return check_frames(raw, path, layout.joint_names, bad_frames, max_coordinate).frames
-    except RawDataError as exc:   # the preparation's line, with this command's remedies
-        where = str(exc).split("; --bad_frames")[0]
-        raise UserError(f"{where}; --bad_frames drop drops such frames (as tools/prepare_kgbd.py "
-                        f"does), or fix the recording") from None
-
-
-def recording_windows(frames: np.ndarray, length: int, centre: int, source: str,
-                      trim: int = TRIM_FRAMES) -> np.ndarray:
-    """[frames, J, 3] -> windows [W, f, J, 3] float32 as the preparation cuts them (trim at
-    both ends, non-overlapping, none across dropped frames), centred on joint `centre`."""
-    windows = cut_windows(frames, length, trim)
-    if not len(windows):
-        dropped = int(np.isnan(frames).any(axis=(1, 2)).sum())
-        raise UserError(
-            f"{source}: {len(frames)} frames, {max(len(frames) - 2 * trim, 0)} after dropping "
-            f"{trim} at each end" + (f" ({dropped} dropped for glitches cut it)" if dropped else "")
-            + f": no window of f={length} frames; record a longer walk (at least "
-            f"{2 * trim + length} clean frames)")
-    return centre_on(windows, centre).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------
-# Scores (pure)
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
-
-
-# The open-set scores each route offers (docs/identify.md, "What the scores mean"). Each
-# gives one score per identity, higher for more alike; the best identity is the one named,
-# and its score is what the threshold is compared with.
-CLASSIFIER_SCORES = ("probability", "max_logit", "energy", "agreement")
-GALLERY_SCORES = ("cosine", "mahalanobis")
-SCORES = {"classifier": CLASSIFIER_SCORES, "gallery": GALLERY_SCORES}
-# The defaults, chosen by measurement on the demo (docs/identify.md, "Open-set scores
-# compared"): the classifier's probability was the best of its four; the gallery's
-# Mahalanobis distance named more members and far fewer strangers than its cosine.
-DEFAULT_SCORE = {"classifier": "probability", "gallery": "mahalanobis"}
-# The score of a threshold stored before scores could be chosen (its `score` is '').
-LEGACY_SCORE = {"classifier": "probability", "gallery": "cosine"}
-AGREEMENT_TIE_BREAK = 1e-3     # agreement: equal vote shares ordered by the mean probability
-
-
-def check_score(by: str, score: Optional[str]) -> str:
-    """The score to use on route `by` (its default for None or ''), checked."""
-    score = score or DEFAULT_SCORE[by]
-    if score not in SCORES[by]:
-        raise UserError(f"--score {score} does not apply to the {by}; choose one of "
-                        f"{', '.join(SCORES[by])}")
-    return score
-
-
-def logsumexp(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(axis=-1, keepdims=True)
-    return (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))[..., 0]
-
-
-def classifier_scores(window_logits: np.ndarray, score: str = "probability") -> np.ndarray:
-    """[W, C] logits of a recording's windows -> [C], one score per identity:
-    - probability: the softmax probabilities, averaged over the windows;
-    - max_logit: the logits averaged over the windows (the best is the maximum logit);
-    - energy: the windows' mean free energy, logsumexp of the logits (the energy score of
-      out-of-distribution detection, sign flipped so that higher is more alike), for the
-      best identity; each other identity lower by how far its mean logit falls short of
-      the best one's (the identities rank as by max_logit);
-    - agreement: the share of windows whose own best identity it is; equal shares are
-      ordered by the mean probability (AGREEMENT_TIE_BREAK times it is added)."""
-    logits = np.asarray(window_logits, np.float64)
-    probability = softmax(logits).mean(axis=0)
-    if score == "probability":
-        return probability
-    mean_logit = logits.mean(axis=0)
-    if score == "max_logit":
-        return mean_logit
-    if score == "energy":
-        return logsumexp(logits).mean() - (mean_logit.max() - mean_logit)
-    if score == "agreement":
-        votes = np.bincount(logits.argmax(axis=1), minlength=logits.shape[1]) / len(logits)
-        return votes + AGREEMENT_TIE_BREAK * probability
-    raise ValueError(f"unknown classifier score {score!r}")
-
-
-def recording_vector(window_encodings: np.ndarray) -> np.ndarray:
-    """[W, K, E] prefix encodings -> [E]: each window's sequence encoding (as retrieval
-    matches them), averaged over the windows."""
-    from models.training import sequence_encoding
-    return sequence_encoding(window_encodings).mean(axis=0)
-
-
-def standardiser(vectors: np.ndarray):
-    """(mean, scale) per dimension of the enrolled recordings' vectors [N, E]."""
-    return vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
-
-
-def standardise(vector: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """A recording's vector as the gallery compares it: standardised per dimension with the
-    enrolment's statistics, then L2-normalised. Encodings share a large common part (all
-    walkers are walkers); removing it spreads the cosine scores over [-1, 1]."""
-    return unit((vector - mean) / scale)
-
-
-def person_vector(recording_vectors: Sequence[np.ndarray]) -> np.ndarray:
-    """One person's gallery entry: the mean of their recordings' vectors, L2-normalised
-    (every recording weighs the same, however long)."""
-    return unit(np.mean(np.stack(recording_vectors), axis=0))
-
-
-def gallery_scores(vector: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """Cosine similarity of one recording's vector with every gallery entry [P, E]."""
-    return gallery @ vector
-
-
-def scatter(vectors: Sequence[np.ndarray]):
-    """One person's share of the tied covariance: (sum of r rᵀ [E, E], sum of |r|^4, count)
-    over the residuals r of their recordings about their mean. One recording: nothing."""
-    if len(vectors) < 2:
-        return 0.0, 0.0, 0
-    r = np.stack(vectors).astype(np.float64)
-    r -= r.mean(axis=0)
-    return r.T @ r, float(((r * r).sum(axis=1) ** 2).sum()), len(r)
-
-
-def shrunk_precision(outer, fourth: float, count: int):
-    """(precision, shrinkage) of the covariance S = outer / count shrunk towards mu I, with
-    Ledoit and Wolf's shrinkage (as sklearn.covariance.ledoit_wolf, assume_centered), from
-    the sums scatter() gives: mu = tr S / E; delta = |S - mu I|^2 / E; beta = min(delta,
-    (sum |r|^4 / count - |S|^2) / (E count)); shrinkage = beta / delta. Their rule gives no
-    shrinkage when the residuals cannot show their own noise (one pair of recordings:
-    beta = 0), which leaves a singular estimate from fewer recordings than dimensions;
-    then the shrinkage is full (mu I: a scaled Euclidean distance)."""
-    dims = outer.shape[0]
-    cov = outer / count
-    mu = np.trace(cov) / dims
-    if not mu > 0:
-        raise UserError("the enrolled recordings of each person give identical encodings: "
-                        "the mahalanobis score cannot be estimated; enrol other recordings, "
-                        "or use --score cosine")
-    squared = float((cov * cov).sum())
-    delta = (squared - 2 * mu * np.trace(cov) + dims * mu * mu) / dims
-    beta = min(delta, (fourth / count - squared) / (dims * count))
-    shrinkage = 0.0 if beta <= 0 or delta <= 0 else beta / delta
-    if shrinkage < 1e-12 and count <= dims:   # zero up to float64 rounding of the sums
-        shrinkage = 1.0
-    shrunk = (1 - shrinkage) * cov + shrinkage * mu * np.eye(dims)
-    return np.linalg.inv(shrunk), float(shrinkage)
-
-
-def tied_precision(vectors: Dict[str, List[np.ndarray]], parts=None):
-    """(precision [E, E], shrinkage): the inverse of the covariance that every person shares
-    (tied), estimated from how each person's recordings scatter about their mean. People
-    with one recording show no scatter and add nothing. The estimate is shrunk towards a
-    multiple of the identity by Ledoit and Wolf's rule: a gallery holds far fewer
-    recordings than an encoding has dimensions, so the plain estimate is singular, and
-    their rule sets the amount of shrinkage from the data alone (no setting to tune on the
-    recordings the threshold is later set on). parts: {person: scatter()} already computed."""
-    parts = parts if parts is not None else {n: scatter(vs) for n, vs in vectors.items()}
-    used = [parts[n] for n in vectors if parts[n][2]]
-    if sum(c for _, _, c in used) < 2:
-        raise UserError("the mahalanobis score needs two or more recordings of some person "
-                        "in the enrolment; add recordings, or use --score cosine")
-    return shrunk_precision(sum(o for o, _, _ in used), sum(f for _, f, _ in used),
-                            sum(c for _, _, c in used))
-
-
-def mahalanobis_scores(vector: np.ndarray, centres: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Minus the squared Mahalanobis distance of one recording's vector to every person's
-    mean vector [P, E] under the shared precision [E, E] (higher is more alike)."""
-    d = centres - vector[None]
-    return -((d @ precision) * d).sum(axis=1)
-
-
-def choose_threshold(known: Sequence[float], unknown: Sequence[float] = (),
-                     max_reject: Optional[float] = DEFAULT_MAX_REJECT,
-                     max_false_accept: Optional[float] = None) -> float:
-    """The unknown threshold (a best score below it is `unknown`) at an operating point:
-    max_reject: at most that share of known people's held-out recordings rejected (their
-    best score below it); max_false_accept: at most that share of unknown people's
-    recordings accepted (best score at or above it)."""
-    if max_false_accept is not None:
-        scores = np.sort(np.asarray(unknown, np.float64))[::-1]
-        if not len(scores):
-            raise UserError("--max_false_accept needs recordings of people the run does not "
-                            "know in the calibration folder; add some, or use --max_reject")
-        k = int(np.floor(max_false_accept * len(scores) + 1e-9))   # may be accepted
-        return float(np.nextafter(scores[k], np.inf)) if k < len(scores) else float(scores[-1])
-    scores = np.sort(np.asarray(known, np.float64))
-    if not len(scores):
-        raise UserError("no held-out recording of a known person to calibrate on; give at "
-                        "least one per person (two for enrolment)")
-    k = int(np.floor(max_reject * len(scores) + 1e-9))   # may be rejected
-    return float(scores[min(k, len(scores) - 1)])
-
-
-@dataclass
-class Calibration:
-    """How the unknown threshold was set, and what it gives on the calibration data. In
-    the terms of open-set identification (utils/foundation/openset.py): false_accept is the
-    FPIR, fnir the FNIR (rejected or misnamed), both on the calibration data."""
-    threshold: float
-    operating_point: str        # "max_reject" or "max_false_accept"
-    rate: float
-    data: str                   # what it was calibrated on
-    known: int                  # known people's recordings scored
-    unknown: int                # unknown people's recordings scored
-    false_reject: float         # share of known recordings with a best score below it
-    false_accept: Optional[float]   # share of unknown recordings at or above it (None: none)
-    identified: float           # share of known recordings accepted and named correctly
-    score: str = ""             # the score it was set on ('': an older file, LEGACY_SCORE)
-    fnir: Optional[float] = None    # 1 - identified (None: an older file)
-    note: str = ""              # why the default FPIR target could not be used, if so
-
-    def describe(self) -> str:
-        point = ("at most {:.0%} of known people's held-out recordings rejected"
-                 if self.operating_point == "max_reject" else
-                 "FPIR target {:.0%}: at most that share of unknown people's recordings named"
-                 ).format(self.rate) + (f", {self.note}" if self.note else "")
-        far = (f"FPIR {self.false_accept:.0%} of {self.unknown} unknown people's recordings named"
-               if self.false_accept is not None else "no unknown people to measure FPIR on")
-        fnir = 1 - self.identified if self.fnir is None else self.fnir
-        by = f" by {self.score}" if self.score else ""
-        return (f"threshold {self.threshold:.4f}{by} ({point}; on {self.data}: FNIR {fnir:.0%} of "
-                f"{self.known} known recordings ({self.false_reject:.0%} rejected, "
-                f"{self.identified:.0%} identified), {far})")
-
-
-def calibrate(known_best: Sequence[float], known_correct: Sequence[bool],
-              unknown_best: Sequence[float], data: str,
-              max_reject: Optional[float] = None,
-              max_false_accept: Optional[float] = None, score: str = "") -> Calibration:
-    """The threshold at the operating point, and its rates on the calibration scores. No
-    operating point given: the default FPIR target (DEFAULT_MAX_FALSE_ACCEPT) where there
-    are unknown people's scores, else at most DEFAULT_MAX_REJECT of known ones rejected."""
-    known_best, unknown_best = np.asarray(known_best, float), np.asarray(unknown_best, float)
-    note = ""
-    if max_reject is None and max_false_accept is None:
-        if len(unknown_best):
-            max_false_accept = DEFAULT_MAX_FALSE_ACCEPT
-        else:
-            max_reject = DEFAULT_MAX_REJECT
-            note = ("the default FPIR target needs walks of people the run does not know "
-                    "in the calibration data")
-    t = choose_threshold(known_best, unknown_best, max_reject, max_false_accept)
-    point, rate = (("max_false_accept", max_false_accept) if max_false_accept is not None
-                   else ("max_reject", max_reject))
-    accepted = known_best >= t
-    identified = (float(np.mean(accepted & np.asarray(known_correct, bool)))
-                  if len(known_best) else 0.0)
-    return Calibration(
-        threshold=t, operating_point=point, rate=float(rate), data=data,
-        known=int(len(known_best)), unknown=int(len(unknown_best)),
-        false_reject=float(np.mean(~accepted)) if len(known_best) else 0.0,
-        false_accept=float(np.mean(unknown_best >= t)) if len(unknown_best) else None,
-        identified=identified, score=score, note=note,
-        fnir=float(fnir_at(known_best, known_correct, t)) if len(known_best) else 0.0)
-
-
-def _without(vectors: Sequence[np.ndarray], i: int) -> List[np.ndarray]:
-    return [w for j, w in enumerate(vectors) if j != i]
-
-
-def gallery_leave_one_out(vectors: Dict[str, List[np.ndarray]], score: str = "cosine"):
-    """Scores for calibrating a gallery on its own enrolment recordings, none of which
-    is matched against an entry built from itself: (known best scores, whether each was
-    named correctly, unknown best scores). Known: each recording of a person with two or
-    more, against the gallery whose entry for that person leaves it out. Unknown: each
-    recording of each person, against the gallery without that person. For the
-    mahalanobis score the shared covariance is estimated anew without the person whose
-    recordings are scored, so it holds none of them either."""
-    names = sorted(vectors)
-    known, correct, unknown = [], [], []
-    if score == "cosine":
-        entry, match = person_vector, gallery_scores
-        entries = {n: entry(vectors[n]) for n in names}
-    elif score == "mahalanobis":
-        entry = lambda vs: np.mean(vs, axis=0)   # noqa: E731
-        entries = {n: entry(vectors[n]) for n in names}
-    else:
-        raise ValueError(f"unknown gallery score {score!r}")
-    parts = {n: scatter(vectors[n]) for n in names} if score == "mahalanobis" else {}
-    for n in names:
-        others = [m for m in names if m != n]
-        if score == "mahalanobis":
-            rest_vectors = {m: vectors[m] for m in others}
-            if not any(len(vs) > 1 for vs in rest_vectors.values()):
-                continue      # no scatter left to estimate the covariance from
-            precision, _ = tied_precision(rest_vectors, parts)
-            match = lambda v, g: mahalanobis_scores(v, g, precision)   # noqa: E731,E306
-        rest = np.stack([entries[m] for m in others]) if others else None
-        for i, v in enumerate(vectors[n]):
-            if len(vectors[n]) > 1:
-                own = entry(_without(vectors[n], i))
-                scores = match(v, np.vstack([own[None]] + ([rest] if rest is not None else [])))
-                known.append(float(scores.max()))
-                correct.append(bool(scores.argmax() == 0))
-            if rest is not None:
-                unknown.append(float(match(v, rest).max()))
-    return known, correct, unknown
-
-
-# ----------------------------------------------------------------------------------------
-# Results
-
-@dataclass
-class Identification:
-    source: str
-    decision: str                       # an identity, or "unknown"
-    top: List[Tuple[str, float]]        # the k best identities and their scores
-    windows: int                        # windows of f frames the recording gave
-    threshold: float
-    by: str                             # "classifier" or "gallery"
-    seconds: float = 0.0                # encoding and scoring time
-    score: str = ""                     # which score (CLASSIFIER_SCORES, GALLERY_SCORES)
-    seen_windows: int = 0               # windows the run was trained on (--allow_seen_walks)
-
-    def line(self) -> str:
-        ranked = ", ".join(f"{name} {score:.3f}" for name, score in self.top)
-        head = (f"{UNKNOWN} (best {self.top[0][0]} {self.top[0][1]:.3f} < threshold "
-                f"{self.threshold:.3f})" if self.decision == UNKNOWN else self.decision)
-        seen = (f" ({self.seen_windows} seen in training: not a clean result)"
-                if self.seen_windows else "")
-        return (f"{self.source}: {head}; top-{len(self.top)}: {ranked}; {self.windows} "
-                f"windows{seen}")
-
-    def record(self) -> dict:
-        return dict(file=self.source, decision=self.decision, windows=self.windows,
-                    top=[dict(identity=n, score=s) for n, s in self.top],
-                    threshold=self.threshold, by=self.by, score=self.score, seconds=self.seconds,
-                    seen_windows=self.seen_windows)
-
-
-def decide(scores: np.ndarray, names: Sequence[str], threshold: float, top_k: int,
-           source: str, windows: int, by: str) -> Identification:
-    order = np.argsort(-scores, kind="stable")[:max(1, top_k)]
-    top = [(names[i], float(scores[i])) for i in order]
-    decision = top[0][0] if top[0][1] >= threshold else UNKNOWN
-    return Identification(source, decision, top, int(windows), float(threshold), by)
-
-
-# ----------------------------------------------------------------------------------------
-# Galleries and the classifier's calibration, on disk
-
-GALLERY_VERSION = 2      # 2: also the mahalanobis score's centres and shared precision
-
-
-@dataclass
-class Gallery:
-    names: List[str]
-    vectors: np.ndarray                 # [P, E], L2-normalised (cosine)
-    mean: np.ndarray                    # [E] the enrolment's statistics (standardise)
-    scale: np.ndarray                   # [E]
-    recordings: List[int]               # recordings enrolled per person
-    calibration: Calibration
-    encoder: str                        # sha256 of the encoder.npz it was built with
-    source: str                         # the enrolment folder
-    centres: Optional[np.ndarray] = None     # [P, E] mean vectors, not normalised (mahalanobis)
-    precision: Optional[np.ndarray] = None   # [E, E] the shared (tied) precision (mahalanobis)
-    # the leave-one-out searches its threshold was set on (known best, correct, unknown
-    # best); kept in memory to set others (calibrate), not saved
-    searches: Optional[tuple] = field(default=None, repr=False, compare=False)
-
-    @property
-    def score(self) -> str:
-        return self.calibration.score or LEGACY_SCORE["gallery"]
-
-    def scores(self, vector: np.ndarray, score: Optional[str] = None) -> np.ndarray:
-        """One standardised recording vector -> a score per person, by `score` (default:
-        the one the gallery's threshold was set on)."""
-        score = check_score("gallery", score or self.score)
-        if score == "cosine":
-            return gallery_scores(vector, self.vectors)
-        if self.precision is None:
-            raise UserError(f"this gallery was enrolled before the mahalanobis score existed; "
-                            f"enrol again with identify.py --enrol {self.source}")
-        return mahalanobis_scores(vector, self.centres, self.precision)
-
-    def save(self, path: str) -> None:
-        meta = dict(version=GALLERY_VERSION, names=self.names, recordings=self.recordings,
-                    calibration=asdict(self.calibration), encoder=self.encoder,
-                    source=self.source)
-        extra = {} if self.precision is None else dict(centres=self.centres, precision=self.precision)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, vectors=self.vectors.astype(np.float32), mean=self.mean,
-                         scale=self.scale, meta=np.array(json.dumps(meta)), **extra)
-
-    @classmethod
-    def load(cls, path: str) -> "Gallery":
-        if not os.path.isfile(path):
-            raise UserError(f"gallery {path} not found; enrol one with identify.py --model_dir "
-                            f"RUN --enrol GALLERY_DIR")
-        try:
-            with np.load(path) as data:
-                vectors, meta = data["vectors"], json.loads(str(data["meta"]))
-                mean, scale = data["mean"], data["scale"]
-                centres, precision = ((data["centres"], data["precision"])
-                                      if "precision" in data.files else (None, None))
-            return cls(meta["names"], vectors, mean, scale, meta["recordings"],
-                       Calibration(**meta["calibration"]), meta["encoder"], meta["source"],
-                       centres, precision)
-        except DAMAGED + (TypeError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read gallery {path} ({damage_detail(exc)}); enrol again "
-                            f"with identify.py --model_dir RUN --enrol GALLERY_DIR") from None
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def identity_names(run, id_list: Sequence[int]) -> List[str]:
-    """Names of a classification run's identities: the person folders a prepared
-    dataset's manifest records, else person<id>. run: utils/orchestration/run.Run."""
-    manifest = run.variant.manifest()
-    persons, prepared_as = {}, run.protocol.prepared_as
-    if manifest is not None:
-        try:
-            persons = manifest["protocols"][prepared_as]["persons"]
-        except (KeyError, TypeError):
-            raise UserError(f"the manifest of {run.variant.run_tag} lacks the {prepared_as} "
-                            f"protocol's persons; prepare the dataset again") from None
-    return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]
-
-
-# ----------------------------------------------------------------------------------------
-# The API: a loaded run
 
 @dataclass
 class Identifier:
@@ -793,29 +313,6 @@ class Identifier:
         return calibration
 
 
-def save_classifier_calibration(run_dir: str, calibration: Calibration, identities) -> None:
-    from utils.orchestration.storage import CALIBRATION_FILE
-    atomic_save_json(os.path.join(run_dir, CALIBRATION_FILE),
-                     dict(calibration=asdict(calibration), identities=list(identities)))
-
-
-def load_classifier_calibration(run_dir: str):
-    """(Calibration, identities) stored with the run, or (None, None)."""
-    from utils.orchestration.storage import CALIBRATION_FILE
-    path = os.path.join(run_dir, CALIBRATION_FILE)
-    if not os.path.isfile(path):
-        return None, None
-    try:
-        saved = read_json(path, "calibration file")
-        return Calibration(**saved["calibration"]), list(saved["identities"])
-    except UserError as exc:
-        raise UserError(f"{exc}; calibrate again with identify.py --model_dir {run_dir} "
-                        f"--calibrate HELDOUT_DIR") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} is damaged ({damage_detail(exc)}); calibrate again with "
-                        f"identify.py --model_dir {run_dir} --calibrate HELDOUT_DIR") from None
-
-
 def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Optional[str] = None,
                     bad_frames: str = "stop", max_coordinate: float = MAX_COORDINATE,
                     need_scores: bool = True, video_options: Sequence[str] = (),
@@ -845,41 +342,41 @@ def load_identifier(run_dir: str, gallery_path: Optional[str] = None, by: Option
                             f"identify with; delete it, or give another run")
         raise UserError(f"{run_dir} holds no {ENCODER_FILE}: not a finished run; finish it "
                         f"(SM-SGE.py --resume {run_dir}) or give another")
-    model = build_model(cfg)
+    model = build_model(cfg, layout)
     load_module(encoder_path, model)
-    walker = Identifier(run_dir, cfg, layout, build_encoder(cfg, model),
+    identifier = Identifier(run_dir, cfg, layout, build_encoder(cfg, model),
                         file_digest(encoder_path), bad_frames=bad_frames,
                         max_coordinate=max_coordinate, video_options=list(video_options))
     classifier_path = os.path.join(run_dir, CLASSIFIER_FILE)
     if os.path.isfile(classifier_path):
-        walker.classifier = build_classifier(cfg, model, _classes_in(classifier_path))
-        load_module(classifier_path, walker.classifier)
+        identifier.classifier = build_classifier(cfg, model, _classes_in(classifier_path))
+        load_module(classifier_path, identifier.classifier)
         try:
-            walker.calibration, walker.identities = load_classifier_calibration(run_dir)
+            identifier.calibration, identifier.identities = load_classifier_calibration(run_dir)
         except UserError as exc:       # matters to the classifier route only (check_ready)
-            walker.calibration_error = exc
-        if walker.identities is None:
-            walker.identities = _run_identities(cfg)
+            identifier.calibration_error = exc
+        if identifier.identities is None:
+            identifier.identities = _run_identities(cfg)
     gallery_path = gallery_path or os.path.join(run_dir, GALLERY_FILE)
     if load_gallery and os.path.isfile(gallery_path) and by != "classifier":
-        walker.gallery = Gallery.load(gallery_path)
-        if walker.gallery.encoder != walker.encoder_digest:
+        identifier.gallery = Gallery.load(gallery_path)
+        if identifier.gallery.encoder != identifier.encoder_digest:
             raise UserError(f"gallery {gallery_path} was enrolled with another encoder than "
                             f"{encoder_path}; enrol again with identify.py --model_dir {run_dir} "
-                            f"--enrol {walker.gallery.source}")
-    walker.by = by or ("gallery" if walker.gallery is not None else "classifier")
-    walker.gallery_path = gallery_path
+                            f"--enrol {identifier.gallery.source}")
+    identifier.by = by or ("gallery" if identifier.gallery is not None else "classifier")
+    identifier.gallery_path = gallery_path
     fingerprints = os.path.join(run_dir, TRAINING_WINDOWS_FILE)
     if os.path.isfile(fingerprints):
         try:
-            walker.trained_on = np.load(fingerprints, allow_pickle=False)
+            identifier.trained_on = np.load(fingerprints, allow_pickle=False)
         except DAMAGED as exc:
             raise UserError(f"cannot read {fingerprints}: it is damaged ({damage_detail(exc)}); "
                             f"delete it to identify without the check of recordings the run "
                             f"was trained on") from None
     if need_scores:
-        walker.check_ready()
-    return walker
+        identifier.check_ready()
+    return identifier
 
 
 def _classes_in(classifier_path: str) -> int:
@@ -901,73 +398,43 @@ def _run_identities(cfg) -> List[str]:
     return identity_names(run, data.id_list.tolist())
 
 
-# ----------------------------------------------------------------------------------------
-# Inputs: files, folders, videos
-
-def expand_inputs(paths: Sequence[str]) -> List[str]:
-    """Recordings and videos named, or found (recursively, sorted) in named folders."""
-    out = []
-    for path in paths:
-        if os.path.isdir(path):
-            found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
-                           if f.endswith(RECORDING_EXTENSIONS) or is_video(f))
-            if not found:
-                raise UserError(f"{path}: no recording (.npy, .csv) or video in this folder")
-            out += found
-        else:
-            out.append(path)
-    return out
+def identity_names(run, id_list: Sequence[int]) -> List[str]:
+    """Names of a classification run's identities: the person folders a prepared
+    dataset's manifest records, else person<id>. run: utils/orchestration/run.Run."""
+    manifest = run.variant.manifest()
+    persons, prepared_as = {}, run.protocol.prepared_as
+    if manifest is not None:
+        try:
+            persons = manifest["protocols"][prepared_as]["persons"]
+        except (KeyError, TypeError):
+            raise UserError(f"the manifest of {run.variant.run_tag} lacks the {prepared_as} "
+                            f"protocol's persons; prepare the dataset again") from None
+    return [persons.get(str(p), {}).get("folder") or f"person{p}" for p in id_list]
 
 
-def video_python() -> str:
-    return os.environ.get("SMSGE_VIDEO_PYTHON",
-                          os.path.join(ROOT, ".venv-video", "bin", "python"))
+def recording_vector(window_encodings: np.ndarray) -> np.ndarray:
+    """[W, K, E] prefix encodings -> [E]: each window's sequence encoding (as retrieval
+    matches them), averaged over the windows."""
+    from models.training import sequence_encoding
+    return sequence_encoding(window_encodings).mean(axis=0)
 
 
-def video_to_recording(path: str, layout, out: str, options: Sequence[str] = ()) -> str:
-    """Run the video route (tools/video_to_skeleton.py, in the video environment) on one
-    video, writing the recording in the run's layout under `out`; returns its path."""
-    python = video_python()
-    if not os.path.isfile(python):
-        raise UserError(f"{path}: a video needs the video environment: python3 -m venv "
-                        f".venv-video && .venv-video/bin/pip install -r requirements-video.txt "
-                        f"(or set SMSGE_VIDEO_PYTHON)")
-    if layout not in VIDEO_LAYOUTS:
-        name = layout if isinstance(layout, str) else layout.get("name", "its own")
-        raise UserError(f"{path}: the video route writes {', '.join(VIDEO_LAYOUTS)} skeletons, "
-                        f"this run takes the {name} layout; use a run trained on one of them")
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
-    cmd = [python, os.path.join(ROOT, "tools", "video_to_skeleton.py"), path, "--out", out,
-           "--person", "video", "--layout", layout, "--no_progress"] + list(options)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="3")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-        reason = errors[-1][len("error: "):] if errors else (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise UserError(f"{path}: the video route failed: {reason}")
-    recording = os.path.join(out, "video", os.path.splitext(os.path.basename(path))[0] + ".npy")
-    if not os.path.isfile(recording):
-        raise UserError(f"{path}: the video route wrote no recording; check the video")
-    return recording
-
-
-def identify_all(walker: Identifier, paths: Sequence[str], top_k: int = DEFAULT_TOP_K,
+def identify_all(identifier: Identifier, paths: Sequence[str], top_k: int = DEFAULT_TOP_K,
                  log=print) -> List[Identification]:
     """Every input read and checked first (one bad input stops all, nothing is written),
     then identified one by one."""
-    frames = [(path, walker.read(path)) for path in expand_inputs(paths)]
-    windows = [(path, walker.windows(f, path)) for path, f in frames]
-    seen = walker.seen_in_training(windows, "recordings to identify", log)
+    frames = [(path, identifier.read(path)) for path in expand_inputs(paths)]
+    windows = [(path, identifier.windows(f, path)) for path, f in frames]
+    seen = identifier.seen_in_training(windows, "recordings to identify", log)
     results = []
     for path, w in windows:
-        results.append(walker.identify_windows(w, path, top_k))
+        results.append(identifier.identify_windows(w, path, top_k))
         results[-1].seen_windows = seen.get(path, 0)
         log(results[-1].line())
     return results
 
 
-def watch(walker: Identifier, folder: str, top_k: int = DEFAULT_TOP_K, log=print,
+def watch(identifier: Identifier, folder: str, top_k: int = DEFAULT_TOP_K, log=print,
           poll: float = 1.0, stop=None) -> Tuple[List[Identification], int]:
     """identify.py --watch: the recordings (and videos) in `folder`, those there at the
     start and each that appears later, identified as they come with the model loaded once.
@@ -992,10 +459,10 @@ def watch(walker: Identifier, folder: str, top_k: int = DEFAULT_TOP_K, log=print
                     continue
                 done.add(path)
                 try:
-                    windows = walker.windows(walker.read(path), path)
-                    seen = walker.seen_in_training([(path, windows)], "recordings to identify",
+                    windows = identifier.windows(identifier.read(path), path)
+                    seen = identifier.seen_in_training([(path, windows)], "recordings to identify",
                                                    lambda line: log(line, flush=True))
-                    result = walker.identify_windows(windows, path, top_k)
+                    result = identifier.identify_windows(windows, path, top_k)
                 except UserError as exc:
                     refused += 1
                     log(f"error: {exc}", flush=True)
@@ -1009,9 +476,9 @@ def watch(walker: Identifier, folder: str, top_k: int = DEFAULT_TOP_K, log=print
     return results, refused
 
 
-def results_record(walker: Identifier, results: Sequence[Identification]) -> dict:
-    calibration = (walker.gallery.calibration if walker.by == "gallery" else walker.calibration)
-    return dict(run=walker.run_dir, by=walker.by,
+def results_record(identifier: Identifier, results: Sequence[Identification]) -> dict:
+    calibration = (identifier.gallery.calibration if identifier.by == "gallery" else identifier.calibration)
+    return dict(run=identifier.run_dir, by=identifier.by,
                 calibration=asdict(calibration) if calibration else None,
                 results=[r.record() for r in results])
 
@@ -1026,4 +493,3 @@ def parse_rate(text: Optional[str], flag: str) -> Optional[float]:
     if not 0 <= value < 1:
         raise UserError(f"{flag} must be a share between 0 and 1 (0.05: 5 %), got {text!r}")
     return value
-

@@ -37,7 +37,7 @@ class Stopped:
         self.run_dir = run_dir
 
 
-def open_run(run: Run, log=print, engine: Optional[str] = None) -> Optional[RunFolder]:
+def open_run(run: Run, log=print, device: Optional[str] = None) -> Optional[RunFolder]:
     """The run's folder: a new one, or with --resume the unfinished one to continue. Folders
     of runs that died before their first checkpoint are removed first, with a word."""
     cfg, parent = run.cfg, run.runs_parent
@@ -49,12 +49,12 @@ def open_run(run: Run, log=print, engine: Optional[str] = None) -> Optional[RunF
     for folder in remove_dead_runs(parent):
         log(f"Removed {folder}: a run that ended before its first checkpoint (nothing to resume)")
     if cfg.resume:
-        folder = RunFolder.reopen(cfg.resume, parent, cfg.saved(), budget, engine)
+        folder = RunFolder.reopen(cfg.resume, parent, cfg.saved(), budget, device)
         stage = "pre-training" if folder.state.stage == "pretrain" else "Re-ID"
         log(f"Resuming {folder.path} at {folder.resumed[-1]['at']}: {folder.state.info['epoch']} "
             f"{stage} epochs were done")
         return folder
-    return RunFolder.start(parent, run.new_run_name(), cfg.saved(), budget, engine)
+    return RunFolder.start(parent, run.new_run_name(), cfg.saved(), budget, device)
 
 
 def save_run(result: Result, model, folder: RunFolder, log=print,
@@ -106,7 +106,7 @@ def run_training(opts: RunConfig, log=print) -> Union[Result, Stopped]:
     seed_everything(cfg.seed)
     device = device_description()
     log(f"Engine: {device}; seed {cfg.seed}")
-    model = build_model(cfg)
+    model = build_model(cfg, run.layout)
     log_model_size(run, model, data.num_classes, log)
     folder = open_run(run, log, device)
     with folder.in_use() if folder is not None else contextlib.nullcontext():
@@ -150,7 +150,7 @@ def _train(run: Run, data, model, folder: Optional[RunFolder], reference, device
         return Stopped(folder.path)
     result.pretext_history, result.pretrain_seconds = pre_history, pretrain_seconds
     result.steps_per_epoch = len(batches)
-    result.backend = device
+    result.device = device
     if folder is not None and folder.resumed:
         result.resumed = folder.resumed
     if folder is not None:
@@ -214,7 +214,7 @@ def run_evaluation(opts: RunConfig, log=print, given: Optional[set] = None) -> R
     seen = seen_walks_note(run, trained_protocol, opts.allow_seen_walks)
     if seen:
         log(f"WARNING: {seen}; scored anyway (--allow_seen_walks 1): not a clean result")
-    model = build_model(cfg)
+    model = build_model(cfg, run.layout)
     if not os.path.isfile(os.path.join(folder, METRICS_FILE)) and \
             os.path.isfile(os.path.join(folder, RESUME_FILE)):
         return evaluate_unfinished(run, model, folder, log, seen)
@@ -310,7 +310,7 @@ def evaluate_reference_checkpoint(opts: RunConfig, log=print) -> Result:
         f"{sizes['lstm_size']}, {sizes['heads']} heads"
         + (f", {sizes['num_classes']} identities" if ckpt.has_trained_classifier else
            ", pre-trained encoder (no Re-ID classifier)"))
-    model = build_model(cfg)
+    model = build_model(cfg, run.layout)
     load_reference_encoder(ckpt, model)
 
     def load_classifier(classifier):

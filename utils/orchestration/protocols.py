@@ -47,7 +47,8 @@ class Result:
     parameters: Optional[int] = None
     steps_per_epoch: Optional[int] = None    # batches in one epoch of the training order
     resumed: Optional[List[dict]] = None
-    backend: Optional[str] = None            # the engine, its version and the device
+    # the engine, its version and the device; "backend" in metrics.json, as runs have it
+    device: Optional[str] = field(default=None, metadata=dict(key="backend"))
     # every process that worked on the run: when, from which stage and epoch, on which engine
     parts: Optional[List[dict]] = None
     # evaluate.py --allow_seen_walks: which scored walks the encoder was pre-trained on
@@ -57,7 +58,7 @@ class Result:
     def metrics(self) -> dict:
         """metrics.json: every field but those marked not saved; unset (None) ones only where
         None means something (best_epoch: no epoch was kept)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+        return {f.metadata.get("key", f.name): getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.metadata.get("saved", True)
                 and (getattr(self, f.name) is not None or f.metadata.get("keep_none"))}
 

@@ -121,7 +121,7 @@ class RunFolder:
 
     @classmethod
     def start(cls, parent: str, name: str, config: dict, budget: Budget,
-              engine: Optional[str] = None) -> "RunFolder":
+              device: Optional[str] = None) -> "RunFolder":
         make_folder(parent)
         path, suffix = os.path.join(parent, name), 1
         while True:   # mkdir either creates the folder or fails: two runs never share one
@@ -135,7 +135,7 @@ class RunFolder:
         run = cls(path, budget)
         run.lock.acquire()
         run.parts.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage="pretrain",
-                              epochs_done=0, backend=engine or config.get("backend")))
+                              epochs_done=0, backend=device or config.get("backend")))
         with run.discarded_unless_saved():
             save_config(path, config)
         return run
@@ -167,7 +167,7 @@ class RunFolder:
 
     @classmethod
     def reopen(cls, resume: str, parent: str, config: dict, budget: Budget,
-               engine: Optional[str] = None) -> "RunFolder":
+               device: Optional[str] = None) -> "RunFolder":
         """resume: a run folder, or "latest" for the newest unfinished one under `parent`
         started with the same settings."""
         if resume == "latest":
@@ -192,7 +192,7 @@ class RunFolder:
                               backend=load_config(resume).get("backend"))]
             run.parts += list(state.info.get("resumed", []))
         run.parts.append(dict(at=time.strftime("%Y-%m-%d %H:%M:%S"), stage=state.stage,
-                              epochs_done=state.info["epoch"], backend=engine or config.get("backend")))
+                              epochs_done=state.info["epoch"], backend=device or config.get("backend")))
         return run
 
     def checkpoint(self, info: dict, arrays: Dict[str, List[np.ndarray]]) -> None:
