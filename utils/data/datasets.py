@@ -2,9 +2,11 @@
 quirks, in one definition per dataset.
 
 A dataset is a `Dataset` (or a subclass that overrides one of its hooks) in REGISTRY; adding
-one, quirks included, is one definition here and nothing elsewhere. A run resolves its
-dataset variant once (`Variant`: the row and rules, the folders, the skeleton layout) and
-passes it down; no other module asks which dataset it is.
+one, quirks included, is one definition here and nothing elsewhere. The flags that choose
+one of its variants (IAS's --split, CASIA-B's --view) are its own fields (SELECTORS), set by
+`select`. A run finds its dataset by name once (utils/orchestration/run.resolve), selects it,
+resolves its `Variant` (the dataset, the folders, the skeleton layout) and passes it down;
+no other module asks which dataset it is.
 
 The released format (docs/method.md §1), for one variant folder <base> and a file tag
 <T>: <base>/<T>_train_npy_data/ and <base>/<T>_test_npy_data/ (`released_folders`); the file

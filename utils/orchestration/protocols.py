@@ -299,8 +299,8 @@ class Classification(Protocol):
 PROTOCOLS = {p.name: p for p in (Classification, Retrieval)}
 
 
-def configured_protocol(cfg: ResolvedConfig, variant) -> Protocol:
-    """The registered protocol --protocol names, made from the run's settings."""
-    if cfg.protocol not in PROTOCOLS:
-        raise UserError(f"unknown --protocol '{cfg.protocol}'; choose one of {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[cfg.protocol].configured(cfg, variant)
+def protocol_named(name: str) -> type:
+    """The registered protocol class --protocol names."""
+    if name not in PROTOCOLS:
+        raise UserError(f"unknown --protocol '{name}'; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]

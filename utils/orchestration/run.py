@@ -16,7 +16,7 @@ from typing import Optional
 
 from utils.data.datasets import Variant, get_dataset, resolve_variant
 from utils.orchestration.config import ResolvedConfig, RunConfig, resolve_config, selectors
-from utils.orchestration.protocols import PROTOCOLS, Protocol, configured_protocol
+from utils.orchestration.protocols import Protocol, protocol_named
 from utils.orchestration import storage
 
 
@@ -53,15 +53,14 @@ class Run:
         return dataclasses.replace(self, cfg=cfg)
 
 
-def resolve(opts: RunConfig, build: bool = True, dataset=None) -> Run:
+def resolve(opts: RunConfig, build: bool = True) -> Run:
     """The run the settings describe: the dataset found by name and selected by its flags
-    (IAS's --split, CASIA-B's --view), the per-dataset settings filled, the protocol made,
-    the variant's files located (and a built-in dataset's generated, unless build is False).
-    A saved run's configuration (a ResolvedConfig) keeps its values. dataset: the selected
-    dataset, when the caller has it already."""
-    if dataset is None:
-        dataset = get_dataset(opts.dataset, opts.data_dir).select(**selectors(opts))
+    (IAS's --split, CASIA-B's --view), the per-dataset settings filled, the protocol found
+    by name and made, the variant's files located (and a built-in dataset's generated,
+    unless build is False). A saved run's configuration (a ResolvedConfig) keeps its values."""
+    dataset = get_dataset(opts.dataset, opts.data_dir).select(**selectors(opts))
     cfg = resolve_config(opts, dataset)
-    prepared_as = PROTOCOLS[cfg.protocol].prepared_as if cfg.protocol in PROTOCOLS else None
-    variant = resolve_variant(dataset, cfg.length, cfg.data_dir, cfg.layout, prepared_as, build)
-    return Run(cfg, variant, configured_protocol(cfg, variant))
+    protocol = protocol_named(cfg.protocol)
+    variant = resolve_variant(dataset, cfg.length, cfg.data_dir, cfg.layout,
+                              protocol.prepared_as, build)
+    return Run(cfg, variant, protocol.configured(cfg, variant))
