@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from utils.data.datasets import REGISTRY, Dataset, DataLocation, get_dataset, released_folders
-from utils.orchestration.config import RunConfig
 from utils.orchestration.run import resolve
 from tests.helpers import ROOT, source_files
 from utils.foundation.errors import UserError
@@ -102,8 +101,8 @@ def test_a_registered_dataset_runs_with_its_settings_row_selector_and_rules(toy)
     assert run.pretrained_dir().startswith(os.path.join("Pre-Trained", "toy-shared", "4"))
     assert result.best_epoch is None or result.best_epoch >= 3
     assert len(result.reid_history) == 4
-    from utils.data.reid_data import load_reid_data
-    first = load_reid_data(variant.files, variant.layout).test_labels
+    from utils.data.reid_data import load_variant
+    first = load_variant(variant).test_labels
     assert result.total == len(first) > 0
     assert any(line.startswith("Dataset toy-first, f=4") for line in lines)
     # its retrieval rule: the other half is the gallery; the other half's variant reuses

@@ -101,15 +101,15 @@ def test_selection_val_never_reads_test_labels(tmp_path, monkeypatch):
     scrambling them changes nothing until the final score."""
     from utils.orchestration import pipeline
     monkeypatch.chdir(tmp_path)
-    real_load = pipeline.load_reid_data
+    real_load = pipeline.load_variant
     histories = []
     for scramble in (False, True):
-        def load(loc, layout=None, scramble=scramble):
-            data = real_load(loc, layout)
+        def load(variant, scramble=scramble):
+            data = real_load(variant)
             if scramble:
                 data.test_labels = np.random.default_rng(0).permutation(data.test_labels)
             return data
-        monkeypatch.setattr(pipeline, "load_reid_data", load)
+        monkeypatch.setattr(pipeline, "load_variant", load)
         result = pipeline.run_training(small_opts(), log=lambda *_: None)
         histories.append((result.reid_history, result.best_epoch, result.rank1))
     assert histories[0][0] == histories[1][0] and histories[0][1] == histories[1][1]
@@ -150,11 +150,11 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     from models.layers import ops, variable
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
-    from utils.data.reid_data import load_reid_data
+    from utils.data.reid_data import load_variant
     monkeypatch.chdir(tmp_path)
     run = resolve(small_opts(pre_epochs=1))
     cfg = run.cfg
-    data = load_reid_data(run.variant.files, run.layout)
+    data = load_variant(run.variant)
     seed_everything(0)
     encoder = build_encoder(cfg, build_model(cfg, run.layout))
     idx = training_order(cfg, data.train_labels)[0]
@@ -194,10 +194,10 @@ def test_cached_and_uncached_reid_stage_agree(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = [pipeline.run_training(small_opts(selection="test", max_reid_epochs=2, cache=c),
                                   log=lambda *_: None) for c in (True, False)]
-    from utils.data.reid_data import load_reid_data
+    from utils.data.reid_data import load_variant
     run = resolve(small_opts())
     n_train = sum(len(b) for b in training_order(
-        run.cfg, load_reid_data(run.variant.files, run.layout).train_labels))
+        run.cfg, load_variant(run.variant).train_labels))
     one = 1.5 / runs[0].scored
     assert len(runs[0].reid_history) == len(runs[1].reid_history) == 2
     for a, b in zip(runs[0].reid_history, runs[1].reid_history):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tools.bone_baseline import main as bone_baseline, mean_bone_lengths
-from utils.data.reid_data import ReIDData, load_reid_data
+from utils.data.reid_data import ReIDData, load_variant
 from utils.orchestration.config import RunConfig
 from utils.orchestration.run import resolve
 from tests.helpers import ROOT, source_files
@@ -24,7 +24,7 @@ from utils.orchestration.protocols import (PROTOCOLS, ClassificationResult, Near
 def demo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     variant = resolve(RunConfig(length=4)).variant
-    return variant, load_reid_data(variant.files, variant.layout)
+    return variant, load_variant(variant)
 
 
 def bones(variant):
@@ -70,7 +70,7 @@ def test_bone_baseline_prints_the_protocol_s_own_summary(tmp_path, monkeypatch, 
     assert bone_baseline(["--length", "4"]) == 0
     out = capsys.readouterr().out
     variant = resolve(RunConfig(length=4)).variant
-    expected = NearestNeighbour().run(bones(variant), load_reid_data(variant.files, variant.layout))
+    expected = NearestNeighbour().run(bones(variant), load_variant(variant))
     assert expected.summary()[0] in out
     assert bone_baseline(["--length", "4", "--protocol", "retrieval", "--distance", "cosine"]) == 0
     assert "Retrieval (" in capsys.readouterr().out

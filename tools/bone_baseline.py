@@ -42,7 +42,7 @@ def main(argv=None) -> int:
 
     def work():
         from utils.orchestration.config import RunConfig
-        from utils.data.reid_data import load_reid_data
+        from utils.data.reid_data import load_variant
         from utils.foundation.errors import UserError
         from utils.orchestration.protocols import NearestNeighbour, Retrieval
         from utils.orchestration.run import resolve
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             what = f"retrieval, mean bone lengths + {args.distance} NN"
         else:
             result = NearestNeighbour(args.distance).run(
-                encode, load_reid_data(variant.files, variant.layout))
+                encode, load_variant(variant))
             what = f"classification, mean bone lengths + {args.distance} 1-NN"
         print(f"{variant.run_tag} f={length} {what}  ({time.time() - start:.0f} s)")
         for line in result.summary():

@@ -173,6 +173,12 @@ def load_reid_data(loc: DataLocation, layout: SkeletonLayout) -> ReIDData:
     return ReIDData(train, test, id_list)
 
 
+def load_variant(variant) -> ReIDData:
+    """A resolved dataset variant's training and test splits (utils/data/datasets.Variant:
+    its files, read with its skeleton layout)."""
+    return load_reid_data(variant.files, variant.layout)
+
+
 def reference_epoch_order(labels: np.ndarray, batch_size: int,
                           rng: np.random.Generator) -> np.ndarray:
     """The reference's training order (its class_samp_gen), built once per run and used

@@ -391,10 +391,10 @@ def _classes_in(classifier_path: str) -> int:
 
 
 def _run_identities(cfg) -> List[str]:
-    from utils.data.reid_data import load_reid_data
+    from utils.data.reid_data import load_variant
     from utils.orchestration.run import resolve
     run = resolve(cfg)
-    data = load_reid_data(run.variant.files, run.layout)
+    data = load_variant(run.variant)
     return identity_names(run, data.id_list.tolist())
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from models.engine import device_description, seed_everything
 from models.factory import build_classifier, build_encoder, build_model, count_parameters
-from utils.data.reid_data import load_reid_data, window_fingerprints
+from utils.data.reid_data import load_variant, window_fingerprints
 from utils.foundation.checkpoints import load_module, save_module
 from utils.foundation.errors import UserError, interrupt_behind
 from utils.foundation.io import atomic_save_json, atomic_save_npy
@@ -99,7 +99,7 @@ def run_training(opts: RunConfig, log=print) -> Union[Result, Stopped]:
         reference = ReferenceCheckpoint(run.cfg.encoder_ckpt)
         run = run.with_config(adopt_checkpoint_sizes(run.cfg, reference)[0])
     cfg, variant = run.cfg, run.variant
-    data = load_reid_data(variant.files, variant.layout)
+    data = load_variant(variant)
     log(f"Dataset {variant.run_tag}, f={cfg.length}: {len(data.train_labels)} training and "
         f"{len(data.test_labels)} test sequences of {data.num_classes} identities, "
         f"{cfg.num_joints} joints ({variant.layout.name} layout)")

@@ -22,7 +22,7 @@ from typing import Callable, ClassVar, List, Optional, Tuple
 
 import numpy as np
 
-from utils.data.reid_data import ReIDData, Split, load_reid_data, retrieval_splits
+from utils.data.reid_data import ReIDData, Split, load_variant, retrieval_splits
 from utils.foundation.metrics import (cmc_and_map_features, cmc_nauc, confusion, distance_named,
                            rank_n_from_scores, roc_nauc)
 from utils.foundation.errors import UserError
@@ -272,7 +272,7 @@ class Classification(Protocol):
         return dataclasses.replace(self, classifier=classifier)
 
     def data(self, variant) -> ReIDData:
-        return load_reid_data(variant.files, variant.layout)
+        return load_variant(variant)
 
     def encoding(self, encoder, batch_size, progress=None):
         return lambda x: encoder.encode_all(x, batch_size, progress)
