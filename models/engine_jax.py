@@ -3,13 +3,14 @@ values (keras.StatelessScope maps each variable to the value passed in) and comp
 jax.jit. The training step returns new values and optimiser states, which are written back
 to the variables, so the rest of the project sees the same state on both engines.
 
-Gradients: one jax.grad per optimiser, of its own loss (the reference's four Adams each
-follow their own scale's loss), compiled together (see train_step).
+Gradients: each optimiser follows the gradient of its own loss (the reference's four Adams
+each follow their own scale's loss), all compiled together (see _per_loss_gradients).
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from models.engine import Staged
 from models.layers import adam_update, keras
 from utils.foundation.runtime import cpu_description
 
@@ -45,33 +46,66 @@ def function(fn, variables=(), jit: bool = True):
     return lambda *inputs: compiled(_values(variables), *inputs)
 
 
-def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device: bool = True):
-    """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
-    every gradient taken before any update; constants: variables read but not trained.
-    loss_fn(*inputs) -> ({name: loss}, aux). Returns step(*inputs) -> ({name: loss}, aux).
+def _per_loss_gradients(loss_fn, variables, values, inputs, keys, own_only=True):
+    """(losses, aux, [gradients of each key's loss: one per value]); key None: the sum;
+    keys None (a Staged loss_fn only): every loss, in the losses' order.
 
-    Each Adam's gradient is its own jax.grad of its own loss, all in one compiled function:
-    XLA drops what a loss does not depend on (the other scales' LSTMs and heads) and merges
-    the forward work they share (the MGRN), so each backward pass covers only its loss's
-    path, as TensorFlow's tape does. (One vjp with one-hot cotangents would run every
-    backward pass through every scale.) Returns a Step: call it per batch, sync() it
-    before the variables are read."""
-    trained = _unique([v for opt, _ in updates for v in opt.variables_])
-    index = {id(v): i for i, v in enumerate(trained)}
-    frozen = [v for v in _unique(constants) if id(v) not in index]
-    bound = _bind(loss_fn, trained + frozen)
-
-    def pure(values, frozen_values, states, *inputs):
-        def forward(vals):
-            return bound(list(vals) + list(frozen_values), *inputs)
+    A plain loss_fn: one jax.grad per key, all in one compiled function: XLA drops what a
+    loss does not depend on (the other scales' LSTMs and heads) and merges the forward work
+    they share (the MGRN), so each backward pass covers only its loss's path, as
+    TensorFlow's tape does. (One vjp with one-hot cotangents would run every backward pass
+    through every scale.) A Staged loss_fn (models/engine.py): the shared first stage's
+    backward pass once, vmapped over the keys' cotangents of the features; the second
+    stage's, with own_only (a training step, where each key's gradient is applied to its
+    own optimiser's variables only), once for the sum of the losses, which is each loss's
+    own gradient on its own variables and features; without, once per key (every
+    variable's gradient exact: for tests)."""
+    if not isinstance(loss_fn, Staged):
+        bound = _bind(loss_fn, variables)
 
         def objective(key):
             def f(vals):
-                losses, _ = forward(vals)
+                losses, _ = bound(vals, *inputs)
                 return sum(losses.values()) if key is None else losses[key]
             return f
-        losses, aux = forward(list(values))
-        grads = [jax.grad(objective(key))(list(values)) for _, key in updates]
+        losses, aux = bound(values, *inputs)
+        return losses, aux, [jax.grad(objective(key))(values) for key in keys]
+    first, second = _bind(loss_fn.features, variables), _bind(loss_fn.losses, variables)
+    features, backward = jax.vjp(lambda vals: first(vals, *inputs), values)
+
+    def second_stage(key):   # (to the features, to the values), (losses, aux)
+        def f(features, vals):
+            losses, aux = second(vals, features, *inputs)
+            return (sum(losses.values()) if key is None else losses[key]), (losses, aux)
+        return jax.grad(f, (0, 1), has_aux=True)(features, values)
+    (to_features, own), (losses, aux) = second_stage(None)
+    keys = list(losses) if keys is None else keys
+    if own_only:   # key k's cotangent: its loss's gradient on its own features, zeros elsewhere
+        cotangents = [{name: g if key in (None, name) else jnp.zeros_like(g)
+                       for name, g in to_features.items()} for key in keys]
+        owns = [own] * len(keys)
+    else:
+        cotangents, owns = zip(*[second_stage(key)[0] for key in keys])
+    (shared,) = jax.vmap(backward)(jax.tree.map(lambda *c: jnp.stack(c), *cotangents))
+    # a value reaches one stage only: the other stage's gradient is zero (XLA drops the sum)
+    return losses, aux, [[s[k] + g for s, g in zip(shared, own)] for k, own in enumerate(owns)]
+
+
+def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device: bool = True):
+    """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
+    every gradient taken before any update; constants: variables read but not trained.
+    loss_fn(*inputs) -> ({name: loss}, aux), or a Staged (models/engine.py). Returns
+    step(*inputs) -> ({name: loss}, aux). Each Adam follows the gradient of its own loss
+    (_per_loss_gradients), all in one compiled function. Returns a Step: call it per
+    batch, sync() it before the variables are read."""
+    trained = _unique([v for opt, _ in updates for v in opt.variables_])
+    index = {id(v): i for i, v in enumerate(trained)}
+    frozen = [v for v in _unique(constants) if id(v) not in index]
+    keys = [key for _, key in updates]
+
+    def pure(values, frozen_values, states, *inputs):
+        losses, aux, grads = _per_loss_gradients(loss_fn, trained + frozen,
+                                                 list(values) + list(frozen_values), inputs, keys)
         values, new_states = list(values), []
         for (opt, _), g, (step, m, v) in zip(updates, grads, states):
             idx = [index[id(w)] for w in opt.variables_]
@@ -130,8 +164,17 @@ class Step:
 
 def gradients(loss_fn, variables, *inputs):
     """(losses, {loss name: [gradient of that loss per variable; zeros where unconnected]})
-    as NumPy, for tests and reports."""
+    as NumPy, for tests and reports. loss_fn: {name: loss}, or a Staged."""
     variables = list(variables)
+    if isinstance(loss_fn, Staged):
+        @jax.jit
+        def staged(values, *inputs):
+            losses, _, grads = _per_loss_gradients(loss_fn, variables, values, inputs, None,
+                                                   own_only=False)
+            return losses, dict(zip(losses, grads))
+        losses, grads = staged(_values(variables), *inputs)
+        return ({k: np.asarray(v) for k, v in losses.items()},
+                {k: [np.asarray(g) for g in gs] for k, gs in grads.items()})
     bound = _bind(loss_fn, variables)
 
     @jax.jit

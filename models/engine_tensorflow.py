@@ -1,8 +1,10 @@
 """The TensorFlow engine: tf.function (optionally XLA) around the model's keras.ops code;
-gradients from one persistent GradientTape; Adam's update assigned to the variables."""
+gradients from one persistent GradientTape (models/engine.py's Staged: the shared
+stage's backward pass from each loss's own features); Adam's update assigned to the variables."""
 import numpy as np
 import tensorflow as tf
 
+from models.engine import Staged
 from models.layers import adam_update
 from utils.foundation.errors import UserError
 from utils.foundation.runtime import cpu_description
@@ -44,18 +46,64 @@ class Step:
         pass
 
 
+def _per_loss_gradients(loss_fn, inputs, variable_lists, keys, own_only=True):
+    """(losses, aux, [gradients of each key's loss with respect to its variable list,
+    None where unconnected]); key None: the sum of the losses; keys None (a Staged loss_fn
+    only): every loss, with the one variable list. A Staged loss_fn (models/engine.py):
+    the second stage's backward pass, with own_only (a training step: each key's gradient
+    is applied to its own optimiser's variables only), once for the sum of the losses,
+    which is each loss's own gradient on its own variables and features (without: once
+    per key); then the first stage's once per key, from that loss's features only."""
+    staged = isinstance(loss_fn, Staged)
+    with tf.GradientTape(persistent=True) as tape:
+        if staged:   # the second stage reads the features as its own inputs, cut off
+            features = loss_fn.features(*inputs)   # from the first stage's variables
+            held = {n: tf.stop_gradient(f) for n, f in features.items()}
+            tape.watch(list(held.values()))
+            losses, aux = loss_fn.losses(held, *inputs)
+        else:
+            losses, aux = loss_fn(*inputs)
+        total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
+    if not staged:
+        grads = [tape.gradient(losses[key] if key else total, variables)
+                 for variables, key in zip(variable_lists, keys)]
+        del tape
+        return losses, aux, grads
+    names = list(features)
+    if keys is None:   # every loss, by name (features are keyed as the losses)
+        keys, variable_lists = names, variable_lists * len(names)
+    every = list({id(v): v for vs in variable_lists for v in vs}.values())
+
+    def second_stage(key):   # ({name: gradient to the features}, {id: gradient to a variable})
+        found = tape.gradient(total if key is None else losses[key],
+                              [held[n] for n in names] + every)
+        return dict(zip(names, found)), {id(v): g for v, g in zip(every, found[len(names):])}
+    if own_only:
+        to_features, own = second_stage(None)
+    grads = []
+    for variables, key in zip(variable_lists, keys):
+        if not own_only:
+            to_features, own = second_stage(key)
+        reads = [n for n in names if (key in (None, n) or not own_only)
+                 and to_features[n] is not None]
+        shared = tape.gradient([features[n] for n in reads], variables,
+                               output_gradients=[to_features[n] for n in reads])
+        # a variable reaches one stage only: the other stage's gradient is None
+        grads.append([a if b is None else b if a is None else a + b
+                      for a, b in zip(shared, (own[id(v)] for v in variables))])
+    del tape
+    return losses, aux, grads
+
+
 def train_step(loss_fn, updates, constants=(), jit: bool = False, keep_on_device: bool = True):
     """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
-    every gradient taken before any update. loss_fn(*inputs) -> ({name: loss}, aux).
-    Returns a Step: step(*inputs) -> ({name: loss}, aux). keep_on_device: the variables
-    live on the device already (TensorFlow's own variables); accepted for the contract."""
+    every gradient taken before any update. loss_fn(*inputs) -> ({name: loss}, aux), or a
+    Staged (models/engine.py). Returns a Step: step(*inputs) -> ({name: loss}, aux).
+    keep_on_device: the variables live on the device already (TensorFlow's own
+    variables); accepted for the contract."""
     def step(*inputs):
-        with tf.GradientTape(persistent=True) as tape:
-            losses, aux = loss_fn(*inputs)
-            total = tf.add_n(list(losses.values()))   # inside the tape, or it has no gradient
-        grads = [tape.gradient(losses[key] if key else total, opt.variables_)
-                 for opt, key in updates]
-        del tape
+        losses, aux, grads = _per_loss_gradients(
+            loss_fn, inputs, [opt.variables_ for opt, _ in updates], [key for _, key in updates])
         for (opt, _), g in zip(updates, grads):
             _apply_adam(opt, g)
         return losses, aux
@@ -64,13 +112,20 @@ def train_step(loss_fn, updates, constants=(), jit: bool = False, keep_on_device
 
 def gradients(loss_fn, variables, *inputs):
     """(losses, {loss name: [gradient of that loss per variable, None where unconnected]})
-    as NumPy, for tests and reports."""
-    with tf.GradientTape(persistent=True) as tape:
-        losses = loss_fn(*_tensors(inputs))
-    grads = {k: [None if g is None else to_numpy(tf.convert_to_tensor(g))
-                 for g in tape.gradient(loss, list(variables))] for k, loss in losses.items()}
-    del tape
-    return {k: to_numpy(v) for k, v in losses.items()}, grads
+    as NumPy, for tests and reports. loss_fn: {name: loss}, or a Staged."""
+    inputs, variables = _tensors(inputs), list(variables)
+    if isinstance(loss_fn, Staged):
+        losses, _, grads = _per_loss_gradients(loss_fn, inputs, [variables], None,
+                                               own_only=False)
+        grads = dict(zip(losses, grads))
+    else:
+        with tf.GradientTape(persistent=True) as tape:
+            losses = loss_fn(*inputs)
+        grads = {k: tape.gradient(loss, variables) for k, loss in losses.items()}
+        del tape
+    return ({k: to_numpy(v) for k, v in losses.items()},
+            {k: [None if g is None else to_numpy(tf.convert_to_tensor(g)) for g in gs]
+             for k, gs in grads.items()})
 
 
 def read_tf1_checkpoint(prefix: str) -> dict:
