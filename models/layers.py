@@ -131,38 +131,59 @@ class StackedLSTM(Module):
         """First layer's input projection x W_x + b for every frame: [..., D] -> [..., 4H]."""
         return ops.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
 
-    def _recur(self, projected: list, w_h) -> list:
-        """projected: per step [n_t, 4H] with n_t non-increasing -> per step h [n_t, H]."""
-        h = c = None
-        outputs = []
-        for t, z in enumerate(projected):
-            n = z.shape[0]
-            if t > 0:   # the state starts at zero: the first step has no recurrent product
-                h, c = h[:n], c[:n]
-                z = z + ops.matmul(h, w_h)
-            i, j, f, o = ops.split(z, 4, axis=-1)
-            c = ops.sigmoid(i) * ops.tanh(j) if t == 0 else (
-                ops.sigmoid(f + 1.0) * c + ops.sigmoid(i) * ops.tanh(j))
-            h = ops.sigmoid(o) * ops.tanh(c)
-            outputs.append(h)
-        return outputs
-
     def run_steps(self, projected: list) -> list:
         """All layers on a ragged time-major batch, given the first layer's projected
         inputs per step ([n_t, 4H], n_t non-increasing); returns the top layer's outputs
         per step ([n_t, H])."""
-        sizes = [p.shape[0] for p in projected]
-        out = self._recur(projected, self.kernels[0][self.input_dim:])
-        for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
-            proj = ops.matmul(ops.concatenate(out, 0), kernel[:self.hidden]) + bias
-            out = self._recur(split_sizes(proj, sizes), kernel[self.hidden:])
-        return out
+        return run_lstms(self, projected)
 
     def __call__(self, x):
         """x [B, T, D] (equal lengths) -> outputs [B, T, H]."""
         projected = self.project_input(x)
         steps = self.run_steps([projected[:, t] for t in range(x.shape[1])])
         return ops.stack(steps, axis=1)
+
+
+def lstm_recurrence(projected: list, w_h) -> list:
+    """One LSTM layer's recurrence (TF1 LSTMCell: gates i, j, f, o; forget bias 1.0) on a
+    ragged time-major batch: projected per step [..., n_t, 4H] (inputs already projected,
+    n_t non-increasing), w_h [..., H, 4H] -> h per step [..., n_t, H]. Leading axes hold
+    independent LSTMs run side by side (one batched product per step for all of them)."""
+    h = c = None
+    outputs = []
+    for t, z in enumerate(projected):
+        n = z.shape[-2]
+        if t > 0:   # the state starts at zero: the first step has no recurrent product
+            h, c = h[..., :n, :], c[..., :n, :]
+            z = z + ops.matmul(h, w_h)
+        i, j, f, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(i) * ops.tanh(j) if t == 0 else (
+            ops.sigmoid(f + 1.0) * c + ops.sigmoid(i) * ops.tanh(j))
+        h = ops.sigmoid(o) * ops.tanh(c)
+        outputs.append(h)
+    return outputs
+
+
+def run_lstms(lstms, projected: list) -> list:
+    """Every layer of a StackedLSTM, or of several of one size and depth side by side, on
+    a ragged time-major batch: projected per step holds the first layer's projected inputs,
+    [n_t, 4H] for one LSTM, [S, n_t, 4H] for a list of S (row s: LSTM s); returns the top
+    layer's outputs per step, [n_t, H] or [S, n_t, H]. Side by side, the S recurrences
+    are one batched recurrence (the same maths as each alone, a fraction of the kernels);
+    their weights are stacked here, at call time, from each LSTM's own variables."""
+    def weight(pick):
+        return pick(lstms) if isinstance(lstms, StackedLSTM) else ops.stack(
+            [pick(lstm) for lstm in lstms])
+    first = lstms if isinstance(lstms, StackedLSTM) else lstms[0]
+    hidden, sizes = first.hidden, [p.shape[-2] for p in projected]
+    out = lstm_recurrence(projected, weight(lambda l: l.kernels[0][l.input_dim:]))
+    for layer in range(1, len(first.kernels)):
+        w_x = weight(lambda l: l.kernels[layer][:hidden])
+        bias = weight(lambda l: l.biases[layer][None])   # [1, 4H]: a tensor, not a variable
+        proj = ops.matmul(ops.concatenate(out, -2), w_x) + bias
+        out = lstm_recurrence(split_sizes(proj, sizes, -2),
+                              weight(lambda l: l.kernels[layer][hidden:]))
+    return out
 
 
 def add_n(terms: list):
