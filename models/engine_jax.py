@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.engine import Staged
-from models.layers import adam_update, keras
+from models.layers import adam_update, flatten, keras, unflatten
 from utils.foundation.runtime import cpu_description
 
 
@@ -47,8 +47,9 @@ def function(fn, variables=(), jit: bool = True):
 
 
 def _per_loss_gradients(loss_fn, variables, values, inputs, keys, own_only=True):
-    """(losses, aux, [gradients of each key's loss: one per value]); key None: the sum;
-    keys None (a Staged loss_fn only): every loss, in the losses' order.
+    """(losses, aux, gradient): gradient(n, indices) is the gradient of keys[n]'s loss on
+    the values at these indices, as one flat vector (layers.flatten); key None: the sum
+    of the losses; keys None (a Staged loss_fn only): every loss, in the losses' order.
 
     A plain loss_fn: one jax.grad per key, all in one compiled function: XLA drops what a
     loss does not depend on (the other scales' LSTMs and heads) and merges the forward work
@@ -69,7 +70,8 @@ def _per_loss_gradients(loss_fn, variables, values, inputs, keys, own_only=True)
                 return sum(losses.values()) if key is None else losses[key]
             return f
         losses, aux = bound(values, *inputs)
-        return losses, aux, [jax.grad(objective(key))(values) for key in keys]
+        grads = [jax.grad(objective(key))(values) for key in keys]
+        return losses, aux, lambda n, indices: flatten([grads[n][i] for i in indices])
     first, second = _bind(loss_fn.features, variables), _bind(loss_fn.losses, variables)
     features, backward = jax.vjp(lambda vals: first(vals, *inputs), values)
 
@@ -87,8 +89,14 @@ def _per_loss_gradients(loss_fn, variables, values, inputs, keys, own_only=True)
     else:
         cotangents, owns = zip(*[second_stage(key)[0] for key in keys])
     (shared,) = jax.vmap(backward)(jax.tree.map(lambda *c: jnp.stack(c), *cotangents))
-    # a value reaches one stage only: the other stage's gradient is zero (XLA drops the sum)
-    return losses, aux, [[s[k] + g for s, g in zip(shared, own)] for k, own in enumerate(owns)]
+
+    def gradient(n, indices):
+        # A value reaches one stage only: the other stage's gradient is zero (XLA drops
+        # the sum). The first stage's rows are flattened for all keys at once and then
+        # sliced: one concatenation, not one slice per variable and key.
+        rows = jnp.concatenate([s.reshape(len(keys), -1) for s in (shared[i] for i in indices)], 1)
+        return rows[n] + flatten([owns[n][i] for i in indices])
+    return losses, aux, gradient
 
 
 def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device: bool = True):
@@ -104,13 +112,13 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
     keys = [key for _, key in updates]
 
     def pure(values, frozen_values, states, *inputs):
-        losses, aux, grads = _per_loss_gradients(loss_fn, trained + frozen,
-                                                 list(values) + list(frozen_values), inputs, keys)
+        losses, aux, gradient = _per_loss_gradients(
+            loss_fn, trained + frozen, list(values) + list(frozen_values), inputs, keys)
         values, new_states = list(values), []
-        for (opt, _), g, (step, m, v) in zip(updates, grads, states):
+        for n, ((opt, _), (step, m, v)) in enumerate(zip(updates, states)):
             idx = [index[id(w)] for w in opt.variables_]
             step, new, m, v = adam_update(opt, step, [values[i] for i in idx],
-                                          [g[i] for i in idx], m, v)
+                                          gradient(n, idx), m, v)
             for i, value in zip(idx, new):
                 values[i] = value
             new_states.append((step, m, v))
@@ -138,7 +146,7 @@ class Step:
     def state(self):
         """(weights, constants, optimiser states): the step's own, else the variables'."""
         if self._state is None:
-            states = [(opt.step.value, _values(opt.m), _values(opt.v)) for opt, _ in self.updates]
+            states = [(opt.step.value, *opt.flat_slots()) for opt, _ in self.updates]
             self._state = (_values(self.trained), _values(self.frozen), states)
         return self._state
 
@@ -169,9 +177,10 @@ def gradients(loss_fn, variables, *inputs):
     if isinstance(loss_fn, Staged):
         @jax.jit
         def staged(values, *inputs):
-            losses, _, grads = _per_loss_gradients(loss_fn, variables, values, inputs, None,
-                                                   own_only=False)
-            return losses, dict(zip(losses, grads))
+            losses, _, gradient = _per_loss_gradients(loss_fn, variables, values, inputs, None,
+                                                      own_only=False)
+            every, shapes = range(len(values)), [tuple(x.shape) for x in values]
+            return losses, {k: unflatten(gradient(n, every), shapes) for n, k in enumerate(losses)}
         losses, grads = staged(_values(variables), *inputs)
         return ({k: np.asarray(v) for k, v in losses.items()},
                 {k: [np.asarray(g) for g in gs] for k, gs in grads.items()})

@@ -1,11 +1,12 @@
 """The TensorFlow engine: tf.function (optionally XLA) around the model's keras.ops code;
 gradients from one persistent GradientTape (models/engine.py's Staged: the shared
-stage's backward pass from each loss's own features); Adam's update assigned to the variables."""
+stage's backward pass from each loss's own features); Adam's update assigned to the variables
+(its moments kept flat in the step from one sync to the next)."""
 import numpy as np
 import tensorflow as tf
 
 from models.engine import Staged
-from models.layers import adam_update
+from models.layers import adam_update, flat_gradient
 from utils.foundation.errors import UserError
 from utils.foundation.runtime import cpu_description
 
@@ -22,28 +23,43 @@ def function(fn, variables=(), jit: bool = False):
     return call
 
 
-def _apply_adam(opt, grads) -> None:
-    step, values, m, v = adam_update(opt, opt.step.value, opt.variables_, grads, opt.m, opt.v)
-    updated = [g is not None for g in grads]
-    opt.assign_slots(step, m, v, updated)
-    for var, value, changed in zip(opt.variables_, values, updated):
-        if changed:
+def _apply_adam(opt, grads, m, v) -> None:
+    """One Adam update inside the compiled step: m, v are the step's flat moments."""
+    grad, reached = flat_gradient(grads, opt.variables_)
+    step, values, new_m, new_v = adam_update(opt, opt.step.value, opt.variables_, grad, m, v,
+                                             reached)
+    opt.step.assign(step)
+    m.assign(new_m)
+    v.assign(new_v)
+    for var, value, g in zip(opt.variables_, values, grads):
+        if g is not None:
             var.assign(value)
 
 
 class Step:
-    """The compiled step (see train_step). TensorFlow assigns the variables inside it, so
-    there is nothing to write back: sync() does nothing."""
+    """The compiled step (see train_step). TensorFlow assigns the weights inside it; the
+    Adams' moments it keeps as one flat variable each (Adam.flat_slots), loaded from the
+    slots at the first call after a sync() and written back into them by sync()."""
 
-    def __init__(self, call):
-        self.call = call
+    def __init__(self, call, updates, moments):
+        self.call, self.updates, self.moments = call, updates, moments
         self.compiled = call.compiled
+        self._loaded = False
 
     def __call__(self, *inputs):
+        if not self._loaded:
+            for (opt, _), (m, v) in zip(self.updates, self.moments):
+                flat_m, flat_v = opt.flat_slots()
+                m.assign(flat_m)
+                v.assign(flat_v)
+            self._loaded = True
         return self.call(*inputs)
 
     def sync(self) -> None:
-        pass
+        if self._loaded:
+            for (opt, _), (m, v) in zip(self.updates, self.moments):
+                opt.assign_slots(opt.step.value, m, v)
+            self._loaded = False
 
 
 def _per_loss_gradients(loss_fn, inputs, variable_lists, keys, own_only=True):
@@ -98,16 +114,20 @@ def _per_loss_gradients(loss_fn, inputs, variable_lists, keys, own_only=True):
 def train_step(loss_fn, updates, constants=(), jit: bool = False, keep_on_device: bool = True):
     """updates: [(Adam, loss name or None for the sum of all losses)], applied in order,
     every gradient taken before any update. loss_fn(*inputs) -> ({name: loss}, aux), or a
-    Staged (models/engine.py). Returns a Step: step(*inputs) -> ({name: loss}, aux).
-    keep_on_device: the variables live on the device already (TensorFlow's own
-    variables); accepted for the contract."""
+    Staged (models/engine.py). Returns a Step: step(*inputs) -> ({name: loss}, aux); sync()
+    it before the optimisers' slots are read. keep_on_device: the variables live on the
+    device already (TensorFlow's own variables); accepted for the contract."""
+    def flat_moment(opt):   # a variable in the layout of Adam.flat_slots
+        return tf.Variable(tf.zeros_like(opt.flat_slots()[0]), trainable=False)
+    moments = [(flat_moment(opt), flat_moment(opt)) for opt, _ in updates]
+
     def step(*inputs):
         losses, aux, grads = _per_loss_gradients(
             loss_fn, inputs, [opt.variables_ for opt, _ in updates], [key for _, key in updates])
-        for (opt, _), g in zip(updates, grads):
-            _apply_adam(opt, g)
+        for (opt, _), g, (m, v) in zip(updates, grads, moments):
+            _apply_adam(opt, g, m, v)
         return losses, aux
-    return Step(function(step, jit=jit))
+    return Step(function(step, jit=jit), updates, moments)
 
 
 def gradients(loss_fn, variables, *inputs):

@@ -202,10 +202,22 @@ def split_sizes(x, sizes: List[int], axis: int = 0) -> list:
     return ops.split(x, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis)
 
 
+def flatten(tensors: list):
+    """Tensors as one flat vector, one after the other."""
+    return ops.concatenate([ops.reshape(t, [-1]) for t in tensors], 0)
+
+
+def unflatten(flat, shapes: list) -> list:
+    """flatten's inverse: the pieces of a flat vector, in these shapes."""
+    pieces = split_sizes(flat, [int(np.prod(shape)) for shape in shapes])
+    return [ops.reshape(p, shape) for p, shape in zip(pieces, shapes)]
+
+
 class Adam(Module):
     """Adam exactly as TF1's AdamOptimizer (epsilon outside the bias correction): its
-    state (m, v per variable, the step count) as non-trainable variables; the update is
-    the pure function `adam_update`, which each engine's training step applies."""
+    state (m, v per variable, the step count) as non-trainable variables, saved as such;
+    the update is the pure function `adam_update`, which each engine's training step
+    applies to all the optimiser's variables at once, as one flat vector."""
 
     def __init__(self, learning_rate: float, variables, beta1=0.9, beta2=0.999, eps=1e-8,
                  name: str = "adam"):
@@ -220,29 +232,45 @@ class Adam(Module):
     def slot_variables(self) -> list:
         return self.m + self.v + [self.step]
 
-    def assign_slots(self, step, m, v, updated=None) -> None:
-        """Write an update's step count and moments (adam_update's) into the slots; the
-        engines' one write-back (TensorFlow inside its compiled step, JAX at sync).
-        updated: which variables the update reached (None: all)."""
+    def flat_slots(self) -> tuple:
+        """(m, v) from the slots, each one flat vector over the variables in order: the
+        form an engine's compiled step keeps them in from one sync to the next."""
+        return flatten(self.m), flatten(self.v)
+
+    def assign_slots(self, step, m, v) -> None:
+        """Write an update's step count and flat moments (adam_update's) into the slots;
+        the engines' one write-back (at sync)."""
         self.step.assign(step)
-        for i, (m_var, v_var, m_i, v_i) in enumerate(zip(self.m, self.v, m, v)):
-            if updated is None or updated[i]:
-                m_var.assign(m_i)
-                v_var.assign(v_i)
+        shapes = [tuple(x.shape) for x in self.m]
+        for slots, flat in ((self.m, m), (self.v, v)):
+            for slot, value in zip(slots, unflatten(flat, shapes)):
+                slot.assign(value)
 
 
-def adam_update(opt: Adam, step, values, grads, m, v):
-    """One TF1 Adam update as values: (step + 1, new values, new m, new v). A variable
-    whose gradient is None keeps its value and slots."""
+def flat_gradient(grads: list, values: list) -> tuple:
+    """Per-variable gradients (None: the variable is not reached) as adam_update takes
+    them: one flat vector, zeros where None, and which variables were reached."""
+    flat = flatten([ops.zeros(tuple(x.shape), x.dtype) if g is None else g
+                    for g, x in zip(grads, values)])
+    return flat, [g is not None for g in grads]
+
+
+def adam_update(opt: Adam, step, values, grad, m, v, reached=None):
+    """One TF1 Adam update of all of opt's variables as one flat vector (a few fused
+    kernels, however many variables; each element's arithmetic is the same as alone):
+    values per variable; grad, m and v flat (Adam.flat_slots's layout) -> (step + 1, new
+    values per variable, new m, new v). reached: per variable, whether a gradient reached
+    it (None: all); one that was not keeps its value and slots."""
     t = step + 1.0
     lr_t = opt.lr * ops.sqrt(1.0 - ops.power(opt.beta2, t)) / (1.0 - ops.power(opt.beta1, t))
-    new_values, new_m, new_v = [], [], []
-    for value, m_i, v_i, g in zip(values, m, v, grads):
-        if g is None:
-            new_values.append(value), new_m.append(m_i), new_v.append(v_i)
-            continue
-        m_i = opt.beta1 * m_i + (1.0 - opt.beta1) * g
-        v_i = opt.beta2 * v_i + (1.0 - opt.beta2) * ops.square(g)
-        new_values.append(value - ops.cast(lr_t, value.dtype) * m_i / (ops.sqrt(v_i) + opt.eps))
-        new_m.append(m_i), new_v.append(v_i)
-    return t, new_values, new_m, new_v
+    shapes = [tuple(x.shape) for x in values]
+    value = flatten(values)
+    new_m = opt.beta1 * m + (1.0 - opt.beta1) * grad
+    new_v = opt.beta2 * v + (1.0 - opt.beta2) * ops.square(grad)
+    new = value - ops.cast(lr_t, value.dtype) * new_m / (ops.sqrt(new_v) + opt.eps)
+    if reached is not None and not all(reached):   # unreached variables' pieces as they were
+        def keep(updated, old):
+            return flatten([a if r else b for a, b, r in zip(
+                unflatten(updated, shapes), unflatten(old, shapes), reached)])
+        new, new_m, new_v = keep(new, value), keep(new_m, m), keep(new_v, v)
+    return t, unflatten(new, shapes), new_m, new_v
