@@ -108,13 +108,15 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
     batch, sync() it before the variables are read."""
     trained = _unique([v for opt, _ in updates for v in opt.variables_])
     index = {id(v): i for i, v in enumerate(trained)}
+    shapes = [tuple(v.shape) for v in trained]
     frozen = [v for v in _unique(constants) if id(v) not in index]
     keys = [key for _, key in updates]
 
-    def pure(values, frozen_values, states, *inputs):
+    def pure(weights, frozen_values, states, *inputs):
+        values = unflatten(weights, shapes)
         losses, aux, gradient = _per_loss_gradients(
-            loss_fn, trained + frozen, list(values) + list(frozen_values), inputs, keys)
-        values, new_states = list(values), []
+            loss_fn, trained + frozen, values + list(frozen_values), inputs, keys)
+        new_states = []
         for n, ((opt, _), (step, m, v)) in enumerate(zip(updates, states)):
             idx = [index[id(w)] for w in opt.variables_]
             step, new, m, v = adam_update(opt, step, [values[i] for i in idx],
@@ -122,7 +124,7 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
             for i, value in zip(idx, new):
                 values[i] = value
             new_states.append((step, m, v))
-        return values, new_states, losses, aux
+        return flatten(values), new_states, losses, aux
 
     # always compiled (--xla is TensorFlow's); the weights and optimiser states are donated:
     # each step's results take their buffers, so a step allocates no second copy of them
@@ -132,28 +134,33 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
 
 class Step:
     """A compiled training step whose weights and optimiser states stay on the device from
-    one call to the next (the variables are not read or written per step): sync() writes
-    them back into the variables, once per epoch, before anything reads them. Until then
-    the variables' buffers belong to the step (donated): reading one is an error, never a
-    stale value. keep_on_device=False writes back after every call (the earlier way, kept
-    for the benchmark's before/after)."""
+    one call to the next (the variables are not read or written per step), the weights as
+    one flat vector and each Adam's moments as two (Adam.flat_slots): one result each for
+    the compiled step to write, where an array per weight and moment would be one kernel
+    each. sync() writes them back into the variables, once per epoch, before anything
+    reads them. Until then the variables' arrays are deleted: reading one is an error,
+    never a stale value. keep_on_device=False writes back after every call (the earlier
+    way, kept for the benchmark's before/after)."""
 
     def __init__(self, compiled, trained, frozen, updates, keep_on_device: bool = True):
         self.compiled, self.trained, self.frozen = compiled, trained, frozen
         self.updates, self.keep_on_device = updates, keep_on_device
-        self._state = None      # (values, frozen values, states) between sync()s
+        self._state = None      # (flat weights, frozen values, states) between sync()s
 
     def state(self):
         """(weights, constants, optimiser states): the step's own, else the variables'."""
         if self._state is None:
+            slots = [v for opt, _ in self.updates for v in opt.m + opt.v]
             states = [(opt.step.value, *opt.flat_slots()) for opt, _ in self.updates]
-            self._state = (_values(self.trained), _values(self.frozen), states)
+            self._state = (flatten(self.trained), _values(self.frozen), states)
+            for var in self.trained + slots:   # held by the step until sync()
+                var.value.delete()
         return self._state
 
     def __call__(self, *inputs):
-        values, frozen, states = self.state()
-        values, states, losses, aux = self.compiled(values, frozen, states, *inputs)
-        self._state = (values, frozen, states)
+        weights, frozen, states = self.state()
+        weights, states, losses, aux = self.compiled(weights, frozen, states, *inputs)
+        self._state = (weights, frozen, states)
         if not self.keep_on_device:
             self.sync()
         return losses, aux
@@ -162,9 +169,9 @@ class Step:
         """Write the step's weights and optimiser states into the variables."""
         if self._state is None:
             return
-        values, _, states = self._state
+        weights, _, states = self._state
         self._state = None
-        for var, value in zip(self.trained, values):
+        for var, value in zip(self.trained, unflatten(weights, [v.shape for v in self.trained])):
             var.assign(value)
         for (opt, _), (step, m, v) in zip(self.updates, states):
             opt.assign_slots(step, m, v)
