@@ -83,7 +83,6 @@ def _per_loss_gradients(loss_fn, inputs, variable_lists, keys, own_only=True):
     if not staged:
         grads = [tape.gradient(losses[key] if key else total, variables)
                  for variables, key in zip(variable_lists, keys)]
-        del tape
         return losses, aux, grads
     names = list(features)
     if keys is None:   # every loss, by name (features are keyed as the losses)
@@ -107,7 +106,6 @@ def _per_loss_gradients(loss_fn, inputs, variable_lists, keys, own_only=True):
         # a variable reaches one stage only: the other stage's gradient is None
         grads.append([a if b is None else b if a is None else a + b
                       for a, b in zip(shared, (own[id(v)] for v in variables))])
-    del tape
     return losses, aux, grads
 
 

@@ -176,13 +176,13 @@ def run_lstms(lstms, projected: list) -> list:
             [pick(lstm) for lstm in lstms])
     first = lstms if isinstance(lstms, StackedLSTM) else lstms[0]
     hidden, sizes = first.hidden, [p.shape[-2] for p in projected]
-    out = lstm_recurrence(projected, weight(lambda l: l.kernels[0][l.input_dim:]))
+    out = lstm_recurrence(projected, weight(lambda lstm: lstm.kernels[0][lstm.input_dim:]))
     for layer in range(1, len(first.kernels)):
-        w_x = weight(lambda l: l.kernels[layer][:hidden])
-        bias = weight(lambda l: l.biases[layer][None])   # [1, 4H]: a tensor, not a variable
+        w_x = weight(lambda lstm: lstm.kernels[layer][:hidden])
+        bias = weight(lambda lstm: lstm.biases[layer][None])   # [1, 4H]: a tensor, not a variable
         proj = ops.matmul(ops.concatenate(out, -2), w_x) + bias
         out = lstm_recurrence(split_sizes(proj, sizes, -2),
-                              weight(lambda l: l.kernels[layer][hidden:]))
+                              weight(lambda lstm: lstm.kernels[layer][hidden:]))
     return out
 
 
