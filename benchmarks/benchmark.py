@@ -8,8 +8,8 @@
 
 Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless stated:
   - pre-training step time (median over the timed steps), steps/s and sequences/s at
-    batch 64, f=6, for the ragged layout with and without XLA, and for the reference's
-    one-LSTM-call-per-draw layout;
+    batch 64, f=6, for ragged draws with and without XLA, and for the reference's
+    one LSTM call per draw;
   - the same step in the KGBD shape (20 joints, LSTM 128, batch 256);
   - a breakdown: the default step with one part left out at a time, and forward only;
   - Re-ID epoch time with cached encodings and with the encoder run every batch;
@@ -57,18 +57,18 @@ def make_model(joints=25, lstm=256, seed=0, fusion_lambda=1.0, cross_scale=True)
                  cross_scale=cross_scale)
 
 
-def pretrain_stepper(batch, length, layout, jit, joints=25, optimizers="four",
+def pretrain_stepper(batch, length, draw_batching, jit, joints=25, optimizers="four",
                      forward_only=False, **model_options):
     """A compiled pre-training step on synthetic data: returns (run one step, compile s)."""
     from models.training import Pretrainer
     rng = np.random.default_rng(0)
     x = rng.normal(0, 0.3, size=(batch, length, joints, 3)).astype(np.float32)
-    trainer = Pretrainer(make_model(joints, **model_options), 0.0005, length, layout=layout,
+    trainer = Pretrainer(make_model(joints, **model_options), 0.0005, length, draw_batching=draw_batching,
                          jit=jit, optimizers=optimizers, rng=rng)
-    assert not forward_only or layout == "ragged"
+    assert not forward_only or draw_batching == "ragged"
     if forward_only:   # the losses alone: what the backward pass and updates add is the rest
-        from models.engine import backend
-        losses = backend().function(
+        from models.engine import active_engine
+        losses = active_engine().function(
             lambda x, frames: trainer.model.pretext_losses(x, frames, trainer.ragged),
             trainer.model.trainable_variables, jit=jit)
         trainer._step = lambda *inputs: (losses(*inputs), ())
@@ -93,9 +93,9 @@ def step_summary(times, batch) -> dict:
                 steps_per_s=1 / step_s, sequences_per_s=batch / step_s)
 
 
-def time_pretrain(batch, length, layout, jit, steps, **options):
-    step, compile_s = pretrain_stepper(batch, length, layout, jit, **options)
-    return dict(batch=batch, length=length, layout=layout, xla=jit,
+def time_pretrain(batch, length, draw_batching, jit, steps, **options):
+    step, compile_s = pretrain_stepper(batch, length, draw_batching, jit, **options)
+    return dict(batch=batch, length=length, draw_batching=draw_batching, xla=jit,
                 **step_summary(step_times(step, steps), batch),
                 first_step_s=compile_s, peak_rss_mib=peak_rss_mib())
 
@@ -427,8 +427,8 @@ def pretrain_section(steps):
     if engine() == "jax":   # JAX always compiles with XLA: the no-XLA variants are the same
         variants = (("ragged+xla", "ragged", True),
                     ("per_draw (reference structure)", "per_draw", True))
-    for name, layout, jit in variants:
-        r = time_pretrain(64, 6, layout, jit, steps)
+    for name, draw_batching, jit in variants:
+        r = time_pretrain(64, 6, draw_batching, jit, steps)
         results[name] = r
         print(f"pre-train step KS20 b64 f6  {name:32s} {r['step_s']:.3f} s/step  "
               f"{r['sequences_per_s']:.0f} seq/s  (first step {r['first_step_s']:.1f} s)")
@@ -442,7 +442,7 @@ def pretrain_section(steps):
 
 
 def kgbd_section(steps):
-    """The KGBD shape: 20 joints, LSTM 128, batch 256, f=6 (the default layout, XLA)."""
+    """The KGBD shape: 20 joints, LSTM 128, batch 256, f=6 (ragged draws, XLA)."""
     r = time_pretrain(256, 6, "ragged", True, max(3, steps // 2), joints=20, lstm=128)
     print(f"pre-train step KGBD b256 f6 ragged+xla {r['step_s']:.3f} s/step  "
           f"{r['sequences_per_s']:.0f} seq/s  (first step {r['first_step_s']:.1f} s)")

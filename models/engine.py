@@ -121,7 +121,7 @@ def keras():
     return k
 
 
-def backend() -> Engine:
+def active_engine() -> Engine:
     """The selected engine's module: compiled steps, inference, seeding, device."""
     keras()
     return importlib.import_module(f"models.engine_{name()}")
@@ -130,11 +130,11 @@ def backend() -> Engine:
 def seed_everything(seed: int) -> None:
     """Seed the engine's generators and NumPy's global one."""
     import numpy as np
-    backend().seed(seed)
+    active_engine().seed(seed)
     np.random.seed(seed)
 
 
 def device_description() -> str:
     """The engine, its version and the device it runs on (a GPU, or the CPU model)."""
-    engine = backend()
+    engine = active_engine()
     return f"{engine.version()} on {engine.device_description()}"

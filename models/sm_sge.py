@@ -143,27 +143,27 @@ class SMSGE(Module):
         features {scale: [B, T, nodes*8]}; scale s's features reach only scale s's loss."""
         return self.frame_features(self.scale_coordinates(x))
 
-    def pretext_losses(self, x, frame_indices, layout: RaggedDraws, loss: str = "l1",
+    def pretext_losses(self, x, frame_indices, draws: RaggedDraws, loss: str = "l1",
                        margin: int = 0) -> dict:
-        """Losses of the scales for the draws laid out by `layout`; frame_indices [slots]
+        """Losses of the scales for the draws packed as `draws`; frame_indices [slots]
         holds the frame each slot reads (layout.frame_indices(draws)); its target is the skeleton
         `margin` frames later (the reference's pred_margin; 0 = reconstruction)."""
-        return self.pretext_losses_of(self.pretext_features(x), x, frame_indices, layout,
+        return self.pretext_losses_of(self.pretext_features(x), x, frame_indices, draws,
                                       loss, margin)
 
-    def pretext_losses_of(self, feats: dict, x, frame_indices, layout: RaggedDraws,
+    def pretext_losses_of(self, feats: dict, x, frame_indices, draws: RaggedDraws,
                           loss: str = "l1", margin: int = 0) -> dict:
         """pretext_losses from the frame features (pretext_features): the second stage,
         where each scale reads only its own LSTM and heads."""
         batch = x.shape[0]
-        sizes = [n * batch for n in layout.rows_per_step]
+        sizes = [n * batch for n in draws.rows_per_step]
         coords = self.scale_coordinates(x)   # the targets (no weights: nothing to train)
 
         def by_slot(t, shift=0):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
             return ops.take(ops.transpose(t, [1, 0, 2]), frame_indices + shift, axis=0)
 
         targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
-        weight = layout.weight.astype(keras.backend.standardize_dtype(x.dtype))
+        weight = draws.weight.astype(keras.backend.standardize_dtype(x.dtype))
         # The scales' LSTMs share their size and the draws: one batched recurrence for all,
         # on the first layer's inputs projected per frame (scale-major [S, slots * B, 4H]).
         lstms = [self.lstms[s] for s in self.scales]

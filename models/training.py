@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from models.draws import ragged_draws, sample_draws
-from models.engine import Staged, backend
+from models.engine import Staged, active_engine
 from models.layers import Adam, ops
 from models.sm_sge import SMSGE, ReIDClassifier
 
@@ -26,27 +26,27 @@ class Pretrainer:
     at every step (the paper's wording).
     """
 
-    LAYOUTS = ("ragged", "per_draw")
+    DRAW_BATCHINGS = ("ragged", "per_draw")   # how the draws meet the LSTMs
 
     def __init__(self, model: SMSGE, lr: float, length: int, loss: str = "l1",
-                 sample_num: int = 1, optimizers: str = "four", layout: str = "ragged",
+                 sample_num: int = 1, optimizers: str = "four", draw_batching: str = "ragged",
                  jit: bool = False, rng: Optional[np.random.Generator] = None,
                  margin: int = 0, ordered: bool = False, s_range: str = "all",
                  fresh_draws: bool = False, keep_on_device: bool = True):
-        """layout: "ragged" (all draws in one ragged batch, one LSTM call per scale and
+        """draw_batching: "ragged" (all draws in one ragged batch, one LSTM call per scale and
         step; the default) or "per_draw" (one LSTM call per draw, the reference's
         structure; kept for tests and the benchmark). margin, ordered and s_range are the
         reference's pred_margin, ord_sample and s_range (see sample_draws). keep_on_device
         False writes the state back after every step (the earlier way: the benchmark's
         "before")."""
-        assert layout in self.LAYOUTS, layout
+        assert draw_batching in self.DRAW_BATCHINGS, draw_batching
         self.model, self.length, self.loss = model, length, loss
-        self.sample_num, self.layout, self.optimizer_mode = sample_num, layout, optimizers
+        self.sample_num, self.draw_batching, self.optimizer_mode = sample_num, draw_batching, optimizers
         self.margin, self.ordered, self.s_range = margin, ordered, s_range
         self.fresh_draws = fresh_draws
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.draws = self.new_draws()
-        # Draw lengths do not depend on the frames drawn: one layout serves the whole run.
+        # Draw lengths do not depend on the frames drawn: one ragged packing serves the whole run.
         self.ragged = ragged_draws([len(d) for d in self.draws], loss)
         self._frame_indices = self.frame_indices(self.draws)   # the step's index tensors, rebuilt on redraws
         if optimizers == "four":
@@ -58,7 +58,7 @@ class Pretrainer:
             updates = [(opt, s) for s, opt in self.optimizers.items()]
         else:
             updates = [(self.optimizers["all"], None)]
-        self._step = backend().train_step(self.loss_function(), updates, jit=jit,
+        self._step = active_engine().train_step(self.loss_function(), updates, jit=jit,
                                           keep_on_device=keep_on_device)
 
     def new_draws(self) -> List[np.ndarray]:
@@ -66,10 +66,10 @@ class Pretrainer:
                             self.ordered, self.s_range)
 
     def loss_function(self):
-        """What the compiled step differentiates: with the ragged layout in two stages (the
+        """What the compiled step differentiates: with ragged draws in two stages (the
         MGRN, whose backward pass then runs once for the four losses, and the rest), else
         the losses as one function."""
-        if self.layout == "per_draw":
+        if self.draw_batching == "per_draw":
             return lambda x, *frame_indices: (self.losses(x, *frame_indices), ())
         return Staged(lambda x, frames: self.model.pretext_features(x),
                       lambda feats, x, frames: (self.model.pretext_losses_of(
@@ -77,7 +77,7 @@ class Pretrainer:
 
     def losses(self, x, *frame_indices) -> dict:
         """The scales' pretext losses for the step's draws (frame_indices as `step` passes them)."""
-        if self.layout == "per_draw":
+        if self.draw_batching == "per_draw":
             return self.model.pretext_losses_per_draw(x, frame_indices, self.loss, self.margin)
         return self.model.pretext_losses(x, frame_indices[0], self.ragged, self.loss, self.margin)
 
@@ -86,12 +86,12 @@ class Pretrainer:
         return [v for opt in self.optimizers.values() for v in opt.slot_variables()]
 
     def use_draws(self, draws: List[np.ndarray]) -> None:
-        """Continue with these draws (a resumed run's): same lengths, so the same layout."""
+        """Continue with these draws (a resumed run's): same lengths, so the same packing."""
         self.draws = [np.asarray(d) for d in draws]
         self._frame_indices = self.frame_indices(self.draws)
 
     def frame_indices(self, draws: List[np.ndarray]) -> List[np.ndarray]:
-        if self.layout == "per_draw":
+        if self.draw_batching == "per_draw":
             return [np.asarray(d, np.int32) for d in draws]
         return [self.ragged.frame_indices(draws)]
 
@@ -132,7 +132,7 @@ class Encoder:
 
     def __init__(self, model: SMSGE, prefixes: slice):
         self.model, self.prefixes = model, prefixes
-        self._engine = backend()
+        self._engine = active_engine()
         self._encode = self._engine.function(self.encode, model.trainable_variables)
 
     def encode(self, x):
@@ -172,7 +172,7 @@ class ClassifierScorer:
 
     def __init__(self, classifier: ReIDClassifier):
         self.classifier = classifier
-        self._engine = engine = backend()
+        self._engine = engine = active_engine()
         self._eval = engine.function(lambda x, y: classifier_loss_and_logits(classifier, x, y),
                                      classifier.trainable_variables)
 
@@ -207,7 +207,7 @@ class ReIDTrainer:
     def __init__(self, classifier: ReIDClassifier, lr: float, encoder: Optional[Encoder] = None):
         self.classifier, self.encoder = classifier, encoder
         self.opt = Adam(lr, classifier.trainable_variables, name="adam_reid")
-        self._engine = engine = backend()
+        self._engine = engine = active_engine()
         self._train = engine.train_step(self._loss_and_logits, [(self.opt, None)])
         self.scorer = ClassifierScorer(classifier)
         if encoder is not None:

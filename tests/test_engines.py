@@ -187,7 +187,7 @@ import sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from models.draws import ragged_draws, reid_prefixes, sample_draws
-from models.engine import backend
+from models.engine import active_engine
 from models.sm_sge import SMSGE
 from models.training import Encoder
 from utils.foundation.graphs import build_graph
@@ -197,10 +197,10 @@ rng = np.random.default_rng(0)
 x = rng.normal(0, 0.3, size=(4, 5, 20, 3)).astype(np.float32)
 x = x - x[..., :1, :]
 draws = sample_draws(5, 1, np.random.default_rng(1))
-layout = ragged_draws([len(d) for d in draws])
-frame_indices = layout.frame_indices(draws)
+packed = ragged_draws([len(d) for d in draws])
+frame_indices = packed.frame_indices(draws)
 variables = model.trainable_variables
-losses, grads = backend().gradients(lambda x: model.pretext_losses(x, frame_indices, layout), variables, x)
+losses, grads = active_engine().gradients(lambda x: model.pretext_losses(x, frame_indices, packed), variables, x)
 out = {f"loss_{k}": v for k, v in losses.items()}
 for k, gs in grads.items():
     for i, g in enumerate(gs):

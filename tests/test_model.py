@@ -75,18 +75,18 @@ def test_ragged_layout_runs_each_draw_while_it_lasts():
     draws = sample_draws(6, 2, np.random.default_rng(0))
     assert [len(d) for d in draws] == list(range(1, 7)) * 2
     assert all(np.all(np.diff(d) > 0) for d in draws)           # sorted, distinct
-    layout = ragged_draws([len(d) for d in draws])
-    assert layout.rows_per_step == (12, 10, 8, 6, 4, 2)       # 42 slots, no padding
-    assert len(layout.source) == 42 == len(layout.weight)
-    assert layout.weight.sum() == pytest.approx(1.0)            # mean over draws of means
-    frame_indices = layout.frame_indices(draws)
+    packed = ragged_draws([len(d) for d in draws])
+    assert packed.rows_per_step == (12, 10, 8, 6, 4, 2)       # 42 slots, no padding
+    assert len(packed.source) == 42 == len(packed.weight)
+    assert packed.weight.sum() == pytest.approx(1.0)            # mean over draws of means
+    frame_indices = packed.frame_indices(draws)
     # step 0 reads every draw's first frame, longest draws first
-    assert [frame_indices[q] for q in range(12)] == [draws[d][0] for d, _ in layout.source[:12]]
-    assert [len(draws[d]) for d, _ in layout.source[:12]] == [6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert [frame_indices[q] for q in range(12)] == [draws[d][0] for d, _ in packed.source[:12]]
+    assert [len(draws[d]) for d, _ in packed.source[:12]] == [6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     # a draw keeps its row: at step t it is one of the first rows_per_step[t] rows
     for t, start in ((1, 12), (5, 40)):
-        assert [d for d, p in layout.source[start:start + layout.rows_per_step[t]]] == \
-            [d for d, _ in layout.source[:layout.rows_per_step[t]]]
+        assert [d for d, p in packed.source[start:start + packed.rows_per_step[t]]] == \
+            [d for d, _ in packed.source[:packed.rows_per_step[t]]]
     assert ragged_draws([1, 2, 3], "l2").weight.tolist() == [pytest.approx(1 / 3)] * 6
 
 
@@ -95,8 +95,8 @@ def test_ragged_losses_equal_per_draw_losses(small_model, loss):
     x = batch()
     draws = sample_draws(4, 2, np.random.default_rng(1))
     per_draw = small_model.pretext_losses_per_draw(x, draws, loss)
-    layout = ragged_draws([len(d) for d in draws], loss)
-    got = small_model.pretext_losses(x, layout.frame_indices(draws), layout, loss)
+    packed = ragged_draws([len(d) for d in draws], loss)
+    got = small_model.pretext_losses(x, packed.frame_indices(draws), packed, loss)
     for s in per_draw:
         assert float(got[s]) == pytest.approx(float(per_draw[s]), rel=1e-5)
 
@@ -142,14 +142,14 @@ def test_an_epoch_with_its_state_kept_on_the_device_is_the_same_steps_one_by_one
 def _pretext_gradients(model, x, draws):
     """Each scale's loss's own gradient (the losses as one function), and the same from
     the two stages the training step uses (models/engine.py Staged)."""
-    from models.engine import Staged, backend
-    layout = ragged_draws([len(d) for d in draws])
-    frames = layout.frame_indices(draws)
+    from models.engine import Staged, active_engine
+    packed = ragged_draws([len(d) for d in draws])
+    frames = packed.frame_indices(draws)
     variables = model.trainable_variables
-    plain = backend().gradients(lambda x: model.pretext_losses(x, frames, layout), variables, x)
-    staged = backend().gradients(
+    plain = active_engine().gradients(lambda x: model.pretext_losses(x, frames, packed), variables, x)
+    staged = active_engine().gradients(
         Staged(model.pretext_features,
-               lambda feats, x: (model.pretext_losses_of(feats, x, frames, layout), ())),
+               lambda feats, x: (model.pretext_losses_of(feats, x, frames, packed), ())),
         variables, x)
     return variables, plain, staged
 
@@ -230,17 +230,17 @@ def test_encoder_is_frozen_during_reid():
 
 
 @pytest.mark.slow
-def test_one_training_step_is_the_same_in_every_layout():
+def test_one_training_step_is_the_same_with_ragged_draws_and_one_call_per_draw():
     x = walking_batch(4, 4)
     weights = []
-    for layout in Pretrainer.LAYOUTS:
+    for draw_batching in Pretrainer.DRAW_BATCHINGS:
         model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=8)
-        Pretrainer(model, 0.01, 4, layout=layout, rng=np.random.default_rng(3)).step(x)
+        Pretrainer(model, 0.01, 4, draw_batching=draw_batching, rng=np.random.default_rng(3)).step(x)
         weights.append([v.numpy() for v in model.trainable_variables])
     # Adam's first step moves every weight by lr * g / (|g| + 1e-8), about lr = 0.01 whatever
-    # the gradient's size. Where g is itself float noise (|g| near 1e-8), the two layouts'
+    # the gradient's size. Where g is itself float noise (|g| near 1e-8), the two batchings'
     # summation orders can change that move by a fraction of a step (measured: a thousandth
-    # of a step on JAX); a wrong layout changes moves by whole steps. So the bound is a
+    # of a step on JAX); a wrong batching changes moves by whole steps. So the bound is a
     # tenth of a step, absolute.
     for other in weights[1:]:
         for a, b in zip(weights[0], other):

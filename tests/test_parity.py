@@ -21,7 +21,7 @@ from models.draws import ragged_draws
 from models.reference_checkpoint import (LETTER, ReferenceCheckpoint, load_reference_classifier,
                                          load_reference_encoder)
 from models.sm_sge import SMSGE, ReIDClassifier
-from tools.parity_report import (FIXTURES, LAYOUTS, REFERENCE_FACTOR, ParityCase, own_factor,
+from tools.parity_report import (DRAW_BATCHINGS, FIXTURES, REFERENCE_FACTOR, ParityCase, own_factor,
                                  parity_table, relative_error, within_bounds)
 from utils.data.reid_data import labels_for, read_split, reference_epoch_order
 from utils.foundation.errors import UserError
@@ -74,7 +74,7 @@ def test_scale_inputs_and_masks_equal_the_reference_preprocessing(init_case):
 @pytest.mark.slow
 def test_every_quantity_is_the_reference_up_to_float32_rounding(table):
     """MGRN features, prefix encodings, logits, Re-ID loss, the four pretext losses and
-    every gradient (both layouts); for the trained model its encodings, logits and loss.
+    every gradient (both draw batchings); for the trained model its encodings, logits and loss.
     Both the reference's float32 outputs and ours lie within float32 rounding of our float64
     twin; the bound is argued in tools/parity_report.py ("Tolerances that hold on any CPU")."""
     assert len(table) > 100 or set(table) == {"encodings", "logits", "loss"}
@@ -83,9 +83,9 @@ def test_every_quantity_is_the_reference_up_to_float32_rounding(table):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_pretext_gradients_reach_exactly_the_references_variables(init_case, layout):
-    _, grads, reached = init_case.pretext(layout)
+@pytest.mark.parametrize("draw_batching", DRAW_BATCHINGS)
+def test_pretext_gradients_reach_exactly_the_references_variables(init_case, draw_batching):
+    _, grads, reached = init_case.pretext(draw_batching)
     for scale, letter in LETTER.items():
         names = {k[len(f"grad_{letter}/"):] for k in init_case.ref.files
                  if k.startswith(f"grad_{letter}/")}

@@ -146,7 +146,7 @@ def test_failed_save_leaves_an_unfinished_run_that_best_ignores(tmp_path, monkey
 def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monkeypatch):
     """The cache holds exactly what the frozen encoder gives on a training batch, and the
     first Re-ID step on it has the uncached step's loss, up to float32 rounding."""
-    from models.engine import backend
+    from models.engine import active_engine
     from models.layers import ops, variable
     from models.sm_sge import ReIDClassifier
     from models.training import ReIDTrainer
@@ -175,7 +175,7 @@ def test_cached_encodings_and_first_step_equal_the_uncached_path(tmp_path, monke
     # First-order bound: |dL| <= sum |dL/de| * max |de| (+ rounding of L itself).
     classifier = ReIDClassifier(encoder.model.embedding_size, data.num_classes)
     enc = variable(cached, "encodings")
-    _, grads = backend().gradients(lambda: {"loss": ops.mean(ops.sparse_categorical_crossentropy(
+    _, grads = active_engine().gradients(lambda: {"loss": ops.mean(ops.sparse_categorical_crossentropy(
         y[idx], classifier(enc), from_logits=True))}, [enc])
     sensitivity = float(np.abs(grads["loss"][0]).sum())
     bound = 2 * sensitivity * float(np.abs(cached - direct).max()) + 16 * np.finfo(np.float32).eps * abs(losses[0])

@@ -81,23 +81,23 @@ class ParityCase:
         coords = self.model.scale_coordinates(self.x)
         return {s: np.asarray(h) for s, h in self.model.frame_features(coords).items()}
 
-    def pretext(self, layout: str = "ragged"):
+    def pretext(self, draw_batching: str = "ragged"):
         """(losses, {scale: {reference variable name: our gradient, reshaped}}, names our
         gradients reach per scale) with the recorded draws. A gradient reaches a variable
         when it is not None (TensorFlow's answer for an unconnected variable) and not all
         zero (JAX's)."""
         from models.draws import ragged_draws
-        from models.engine import backend
+        from models.engine import active_engine
         from models.reference_checkpoint import LETTER, reference_name_map
         draws = [self.ref[f"draw_{i}"] for i in range(self.length)]
-        if layout == "ragged":
+        if draw_batching == "ragged":
             ragged = ragged_draws([len(d) for d in draws])
             frame_indices = ragged.frame_indices(draws)
             loss_fn = lambda x: self.model.pretext_losses(x, frame_indices, ragged)   # noqa: E731
         else:
             loss_fn = lambda x: self.model.pretext_losses_per_draw(x, draws)   # noqa: E731
         variables = list(self.model.trainable_variables)
-        losses, all_grads = backend().gradients(loss_fn, variables, self.x)
+        losses, all_grads = active_engine().gradients(loss_fn, variables, self.x)
         names = reference_name_map(self.model)
         grads, reached = {}, {}
         for scale, letter in LETTER.items():
@@ -150,12 +150,12 @@ OWN_FACTOR = 100.0
 GRADIENT_OWN_FACTOR = 1000.0
 FLOOR = 16 * float(np.finfo(np.float32).eps)
 SENSITIVITY_TRIALS = 2
-LAYOUTS = ("ragged", "per_draw")
+DRAW_BATCHINGS = ("ragged", "per_draw")   # models/training.Pretrainer.DRAW_BATCHINGS
 
 
-def quantities(case: ParityCase, layouts=LAYOUTS) -> dict:
+def quantities(case: ParityCase, batchings=DRAW_BATCHINGS) -> dict:
     """{key: our value shaped as the reference's}; keys are the reference file's names,
-    with "@layout" on the pretext losses and gradients."""
+    with "@<draw batching>" on the pretext losses and gradients."""
     from models.reference_checkpoint import LETTER
     out = {}
     logits, loss = case.logits_and_loss()
@@ -166,14 +166,14 @@ def quantities(case: ParityCase, layouts=LAYOUTS) -> dict:
     feats = case.mgrn_features()
     for scale, k in LETTER.items():
         out[f"mgrn_{k}"] = feats[scale].reshape(case.ref[f"mgrn_{k}"].shape)
-    for layout in layouts:
-        losses, grads, _ = case.pretext(layout)
+    for batching in batchings:
+        losses, grads, _ = case.pretext(batching)
         for scale, k in LETTER.items():
-            out[f"loss_{k}@{layout}"] = np.float64(losses[scale])
+            out[f"loss_{k}@{batching}"] = np.float64(losses[scale])
             for name, g in grads[scale].items():
                 key = f"grad_{k}/{name}"
                 if key in case.ref.files:
-                    out[f"{key}@{layout}"] = g.reshape(case.ref[key].shape)
+                    out[f"{key}@{batching}"] = g.reshape(case.ref[key].shape)
     return out
 
 
@@ -182,7 +182,7 @@ def reference_value(case: ParityCase, key: str) -> np.ndarray:
 
 
 def rounding_scales(case64: ParityCase, trials: int = SENSITIVITY_TRIALS) -> dict:
-    """{key without layout: scale(T)} (see above), from the float64 case."""
+    """{key without the draw batching: scale(T)} (see above), from the float64 case."""
     eps = float(np.finfo(np.float32).eps)
     base = quantities(case64, ("ragged",))
     variables = list(case64.model.trainable_variables) + list(case64.classifier.trainable_variables)

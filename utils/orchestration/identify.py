@@ -130,10 +130,10 @@ class Identifier:
             threshold = g.calibration.threshold if score == g.score else np.nan
             return (g.scores(standardise(recording_vector(encodings), g.mean, g.scale), score),
                     g.names, threshold)
-        from models.engine import backend
+        from models.engine import active_engine
         calibrated = (self.calibration.score or LEGACY_SCORE[by]) if self.calibration else None
         score = check_score(by, score or calibrated)
-        logits = backend().to_numpy(self.classifier(encodings))
+        logits = active_engine().to_numpy(self.classifier(encodings))
         threshold = (-np.inf if calibrated is None else
                      self.calibration.threshold if score == calibrated else np.nan)
         return classifier_scores(logits, score), self.identities, threshold
