@@ -9,7 +9,7 @@ TensorFlow.
 import importlib
 import os
 import sys
-from typing import Any, Callable, Dict, NamedTuple, Protocol, Tuple
+from typing import Any, Callable, Dict, Protocol, Tuple
 
 from utils.foundation.errors import UserError
 
@@ -17,20 +17,6 @@ ENGINES = ("tensorflow", "jax")
 DEFAULT = "tensorflow"
 INSTALL = {"tensorflow": "pip install -r requirements.txt",
            "jax": "pip install -r requirements-jax.txt"}
-
-
-class Staged(NamedTuple):
-    """A loss function in two stages, so that several losses share one backward pass.
-
-    features(*inputs) -> {loss name: tensor}: the part all losses share; entry k reaches
-    loss k alone. losses(features, *inputs) -> ({loss name: loss}, aux): the rest, where
-    each variable read reaches one loss only (it belongs to that loss's optimiser alone).
-    An engine then takes every loss's exact gradient from one backward pass of the sum of
-    the losses through the second stage, and one backward pass of the first stage batched
-    over the losses' cotangents of their own features (instead of a whole backward pass
-    per loss)."""
-    features: Callable
-    losses: Callable
 
 
 class TrainingStep(Protocol):
@@ -58,12 +44,10 @@ class Engine(Protocol):
     def train_step(self, loss_fn: Callable, updates, constants=(), jit: bool = False,
                    keep_on_device: bool = True) -> TrainingStep:
         """updates: [(Adam, loss name or None for the sum)], every gradient taken before
-        any update; constants: variables read but not trained. loss_fn(*inputs) ->
-        ({name: loss}, aux), or a Staged."""
+        any update; constants: variables read but not trained."""
 
     def gradients(self, loss_fn: Callable, variables, *inputs):
-        """(losses, {loss name: [gradient per variable]}) as NumPy, for tests and reports;
-        loss_fn(*inputs) -> {name: loss}, or a Staged (its aux ignored)."""
+        """(losses, {loss name: [gradient per variable]}) as NumPy, for tests and reports."""
 
     def to_numpy(self, x):
         """An engine array as a NumPy array."""

@@ -131,59 +131,38 @@ class StackedLSTM(Module):
         """First layer's input projection x W_x + b for every frame: [..., D] -> [..., 4H]."""
         return ops.tensordot(x, self.kernels[0][:self.input_dim], 1) + self.biases[0]
 
+    def _recur(self, projected: list, w_h) -> list:
+        """projected: per step [n_t, 4H] with n_t non-increasing -> per step h [n_t, H]."""
+        h = c = None
+        outputs = []
+        for t, z in enumerate(projected):
+            n = z.shape[0]
+            if t > 0:   # the state starts at zero: the first step has no recurrent product
+                h, c = h[:n], c[:n]
+                z = z + ops.matmul(h, w_h)
+            i, j, f, o = ops.split(z, 4, axis=-1)
+            c = ops.sigmoid(i) * ops.tanh(j) if t == 0 else (
+                ops.sigmoid(f + 1.0) * c + ops.sigmoid(i) * ops.tanh(j))
+            h = ops.sigmoid(o) * ops.tanh(c)
+            outputs.append(h)
+        return outputs
+
     def run_steps(self, projected: list) -> list:
         """All layers on a ragged time-major batch, given the first layer's projected
         inputs per step ([n_t, 4H], n_t non-increasing); returns the top layer's outputs
         per step ([n_t, H])."""
-        return run_lstms(self, projected)
+        sizes = [p.shape[0] for p in projected]
+        out = self._recur(projected, self.kernels[0][self.input_dim:])
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:]):
+            proj = ops.matmul(ops.concatenate(out, 0), kernel[:self.hidden]) + bias
+            out = self._recur(split_sizes(proj, sizes), kernel[self.hidden:])
+        return out
 
     def __call__(self, x):
         """x [B, T, D] (equal lengths) -> outputs [B, T, H]."""
         projected = self.project_input(x)
         steps = self.run_steps([projected[:, t] for t in range(x.shape[1])])
         return ops.stack(steps, axis=1)
-
-
-def lstm_recurrence(projected: list, w_h) -> list:
-    """One LSTM layer's recurrence (TF1 LSTMCell: gates i, j, f, o; forget bias 1.0) on a
-    ragged time-major batch: projected per step [..., n_t, 4H] (inputs already projected,
-    n_t non-increasing), w_h [..., H, 4H] -> h per step [..., n_t, H]. Leading axes hold
-    independent LSTMs run side by side (one batched product per step for all of them)."""
-    h = c = None
-    outputs = []
-    for t, z in enumerate(projected):
-        n = z.shape[-2]
-        if t > 0:   # the state starts at zero: the first step has no recurrent product
-            h, c = h[..., :n, :], c[..., :n, :]
-            z = z + ops.matmul(h, w_h)
-        i, j, f, o = ops.split(z, 4, axis=-1)
-        c = ops.sigmoid(i) * ops.tanh(j) if t == 0 else (
-            ops.sigmoid(f + 1.0) * c + ops.sigmoid(i) * ops.tanh(j))
-        h = ops.sigmoid(o) * ops.tanh(c)
-        outputs.append(h)
-    return outputs
-
-
-def run_lstms(lstms, projected: list) -> list:
-    """Every layer of a StackedLSTM, or of several of one size and depth side by side, on
-    a ragged time-major batch: projected per step holds the first layer's projected inputs,
-    [n_t, 4H] for one LSTM, [S, n_t, 4H] for a list of S (row s: LSTM s); returns the top
-    layer's outputs per step, [n_t, H] or [S, n_t, H]. Side by side, the S recurrences
-    are one batched recurrence (the same maths as each alone, a fraction of the kernels);
-    their weights are stacked here, at call time, from each LSTM's own variables."""
-    def weight(pick):
-        return pick(lstms) if isinstance(lstms, StackedLSTM) else ops.stack(
-            [pick(lstm) for lstm in lstms])
-    first = lstms if isinstance(lstms, StackedLSTM) else lstms[0]
-    hidden, sizes = first.hidden, [p.shape[-2] for p in projected]
-    out = lstm_recurrence(projected, weight(lambda lstm: lstm.kernels[0][lstm.input_dim:]))
-    for layer in range(1, len(first.kernels)):
-        w_x = weight(lambda lstm: lstm.kernels[layer][:hidden])
-        bias = weight(lambda lstm: lstm.biases[layer][None])   # [1, 4H]: a tensor, not a variable
-        proj = ops.matmul(ops.concatenate(out, -2), w_x) + bias
-        out = lstm_recurrence(split_sizes(proj, sizes, -2),
-                              weight(lambda lstm: lstm.kernels[layer][hidden:]))
-    return out
 
 
 def add_n(terms: list):
@@ -202,22 +181,10 @@ def split_sizes(x, sizes: List[int], axis: int = 0) -> list:
     return ops.split(x, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis)
 
 
-def flatten(tensors: list):
-    """Tensors as one flat vector, one after the other."""
-    return ops.concatenate([ops.reshape(t, [-1]) for t in tensors], 0)
-
-
-def unflatten(flat, shapes: list) -> list:
-    """flatten's inverse: the pieces of a flat vector, in these shapes."""
-    pieces = split_sizes(flat, [int(np.prod(shape)) for shape in shapes])
-    return [ops.reshape(p, shape) for p, shape in zip(pieces, shapes)]
-
-
 class Adam(Module):
     """Adam exactly as TF1's AdamOptimizer (epsilon outside the bias correction): its
-    state (m, v per variable, the step count) as non-trainable variables, saved as such;
-    the update is the pure function `adam_update`, which each engine's training step
-    applies to all the optimiser's variables at once, as one flat vector."""
+    state (m, v per variable, the step count) as non-trainable variables; the update is
+    the pure function `adam_update`, which each engine's training step applies."""
 
     def __init__(self, learning_rate: float, variables, beta1=0.9, beta2=0.999, eps=1e-8,
                  name: str = "adam"):
@@ -232,45 +199,29 @@ class Adam(Module):
     def slot_variables(self) -> list:
         return self.m + self.v + [self.step]
 
-    def flat_slots(self) -> tuple:
-        """(m, v) from the slots, each one flat vector over the variables in order: the
-        form an engine's compiled step keeps them in from one sync to the next."""
-        return flatten(self.m), flatten(self.v)
-
-    def assign_slots(self, step, m, v) -> None:
-        """Write an update's step count and flat moments (adam_update's) into the slots;
-        the engines' one write-back (at sync)."""
+    def assign_slots(self, step, m, v, updated=None) -> None:
+        """Write an update's step count and moments (adam_update's) into the slots; the
+        engines' one write-back (TensorFlow inside its compiled step, JAX at sync).
+        updated: which variables the update reached (None: all)."""
         self.step.assign(step)
-        shapes = [tuple(x.shape) for x in self.m]
-        for slots, flat in ((self.m, m), (self.v, v)):
-            for slot, value in zip(slots, unflatten(flat, shapes)):
-                slot.assign(value)
+        for i, (m_var, v_var, m_i, v_i) in enumerate(zip(self.m, self.v, m, v)):
+            if updated is None or updated[i]:
+                m_var.assign(m_i)
+                v_var.assign(v_i)
 
 
-def flat_gradient(grads: list, values: list) -> tuple:
-    """Per-variable gradients (None: the variable is not reached) as adam_update takes
-    them: one flat vector, zeros where None, and which variables were reached."""
-    flat = flatten([ops.zeros(tuple(x.shape), x.dtype) if g is None else g
-                    for g, x in zip(grads, values)])
-    return flat, [g is not None for g in grads]
-
-
-def adam_update(opt: Adam, step, values, grad, m, v, reached=None):
-    """One TF1 Adam update of all of opt's variables as one flat vector (a few fused
-    kernels, however many variables; each element's arithmetic is the same as alone):
-    values per variable; grad, m and v flat (Adam.flat_slots's layout) -> (step + 1, new
-    values per variable, new m, new v). reached: per variable, whether a gradient reached
-    it (None: all); one that was not keeps its value and slots."""
+def adam_update(opt: Adam, step, values, grads, m, v):
+    """One TF1 Adam update as values: (step + 1, new values, new m, new v). A variable
+    whose gradient is None keeps its value and slots."""
     t = step + 1.0
     lr_t = opt.lr * ops.sqrt(1.0 - ops.power(opt.beta2, t)) / (1.0 - ops.power(opt.beta1, t))
-    shapes = [tuple(x.shape) for x in values]
-    value = flatten(values)
-    new_m = opt.beta1 * m + (1.0 - opt.beta1) * grad
-    new_v = opt.beta2 * v + (1.0 - opt.beta2) * ops.square(grad)
-    new = value - ops.cast(lr_t, value.dtype) * new_m / (ops.sqrt(new_v) + opt.eps)
-    if reached is not None and not all(reached):   # unreached variables' pieces as they were
-        def keep(updated, old):
-            return flatten([a if r else b for a, b, r in zip(
-                unflatten(updated, shapes), unflatten(old, shapes), reached)])
-        new, new_m, new_v = keep(new, value), keep(new_m, m), keep(new_v, v)
-    return t, unflatten(new, shapes), new_m, new_v
+    new_values, new_m, new_v = [], [], []
+    for value, m_i, v_i, g in zip(values, m, v, grads):
+        if g is None:
+            new_values.append(value), new_m.append(m_i), new_v.append(v_i)
+            continue
+        m_i = opt.beta1 * m_i + (1.0 - opt.beta1) * g
+        v_i = opt.beta2 * v_i + (1.0 - opt.beta2) * ops.square(g)
+        new_values.append(value - ops.cast(lr_t, value.dtype) * m_i / (ops.sqrt(v_i) + opt.eps))
+        new_m.append(m_i), new_v.append(v_i)
+    return t, new_values, new_m, new_v

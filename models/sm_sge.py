@@ -10,9 +10,8 @@ Speed: the draws of a step have lengths 1..f, so they are run together as one ra
 time-major batch (longest draw first): step t holds only the draws longer than t, and each
 scale makes one LSTM call per step instead of one per draw, with no padding. The first
 layer's input projection is computed once per frame and gathered, since draws only pick
-frames. The scales' LSTMs have one size and read the same draws, so their recurrences run
-side by side as one batched recurrence. `pretext_losses_per_draw` keeps the straightforward
-one-call-per-draw form; tests check that both give the same losses.
+frames. `pretext_losses_per_draw` keeps the straightforward one-call-per-draw form; tests
+check that both give the same losses.
 """
 from typing import Dict, List, Tuple
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from models.draws import RaggedDraws
 from models.layers import (Module, StackedLSTM, add_n, float_dtype, keras, normal_var, ops,
-                           run_lstms, split_sizes, zeros_var)
+                           split_sizes, zeros_var)
 from models.mgrn import FEATURES, MGRN
 from utils.foundation.graphs import SCALES, MultiScaleGraph
 
@@ -138,42 +137,27 @@ class SMSGE(Module):
         return {s: ops.reshape(c, [c.shape[0], c.shape[1], self.nodes[s] * 3])
                 for s, c in coords.items()}
 
-    def pretext_features(self, x) -> dict:
-        """The pretext task's first stage, shared by the scales' losses: the MGRN's frame
-        features {scale: [B, T, nodes*8]}; scale s's features reach only scale s's loss."""
-        return self.frame_features(self.scale_coordinates(x))
-
     def pretext_losses(self, x, frame_indices, draws: RaggedDraws, loss: str = "l1",
                        margin: int = 0) -> dict:
         """Losses of the scales for the draws packed as `draws`; frame_indices [slots]
         holds the frame each slot reads (layout.frame_indices(draws)); its target is the skeleton
         `margin` frames later (the reference's pred_margin; 0 = reconstruction)."""
-        return self.pretext_losses_of(self.pretext_features(x), x, frame_indices, draws,
-                                      loss, margin)
-
-    def pretext_losses_of(self, feats: dict, x, frame_indices, draws: RaggedDraws,
-                          loss: str = "l1", margin: int = 0) -> dict:
-        """pretext_losses from the frame features (pretext_features): the second stage,
-        where each scale reads only its own LSTM and heads."""
         batch = x.shape[0]
         sizes = [n * batch for n in draws.rows_per_step]
-        coords = self.scale_coordinates(x)   # the targets (no weights: nothing to train)
+        coords = self.scale_coordinates(x)
+        feats = self.frame_features(coords)
 
         def by_slot(t, shift=0):   # [B, T, D] -> [slots, B, D], slot-major like the LSTM batch
             return ops.take(ops.transpose(t, [1, 0, 2]), frame_indices + shift, axis=0)
 
         targets = {s: by_slot(t, margin) for s, t in self._targets(coords).items()}
         weight = draws.weight.astype(keras.backend.standardize_dtype(x.dtype))
-        # The scales' LSTMs share their size and the draws: one batched recurrence for all,
-        # on the first layer's inputs projected per frame (scale-major [S, slots * B, 4H]).
-        lstms = [self.lstms[s] for s in self.scales]
-        projected = ops.stack([lstm.project_input(feats[s]) for s, lstm in zip(self.scales, lstms)])
-        projected = ops.take(ops.transpose(projected, [0, 2, 1, 3]), frame_indices, axis=1)
-        projected = ops.reshape(projected, [len(lstms), -1, 4 * self.lstm_size])
-        out = ops.concatenate(run_lstms(lstms, split_sizes(projected, sizes, 1)), 1)
         losses = {}
-        for i, s in enumerate(self.scales):
-            preds = reconstruct_all(self.heads[s], out[i])
+        for s in self.scales:
+            lstm = self.lstms[s]
+            projected = ops.reshape(by_slot(lstm.project_input(feats[s])), [-1, 4 * self.lstm_size])
+            out = ops.concatenate(lstm.run_steps(split_sizes(projected, sizes)), 0)
+            preds = reconstruct_all(self.heads[s], out)
             terms = [ops.sum(slot_error(ops.reshape(p, [-1, batch, p.shape[-1]]),
                                         targets[t], loss, 1) * weight)
                      for t, p in preds.items()]

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from models.draws import ragged_draws, sample_draws
-from models.engine import Staged, active_engine
+from models.engine import active_engine
 from models.layers import Adam, ops
 from models.sm_sge import SMSGE, ReIDClassifier
 
@@ -58,22 +58,12 @@ class Pretrainer:
             updates = [(opt, s) for s, opt in self.optimizers.items()]
         else:
             updates = [(self.optimizers["all"], None)]
-        self._step = active_engine().train_step(self.loss_function(), updates, jit=jit,
-                                          keep_on_device=keep_on_device)
+        self._step = active_engine().train_step(lambda x, *frame_indices: (self.losses(x, *frame_indices), ()),
+                                          updates, jit=jit, keep_on_device=keep_on_device)
 
     def new_draws(self) -> List[np.ndarray]:
         return sample_draws(self.length, self.sample_num, self.rng, self.margin,
                             self.ordered, self.s_range)
-
-    def loss_function(self):
-        """What the compiled step differentiates: with ragged draws in two stages (the
-        MGRN, whose backward pass then runs once for the four losses, and the rest), else
-        the losses as one function."""
-        if self.draw_batching == "per_draw":
-            return lambda x, *frame_indices: (self.losses(x, *frame_indices), ())
-        return Staged(lambda x, frames: self.model.pretext_features(x),
-                      lambda feats, x, frames: (self.model.pretext_losses_of(
-                          feats, x, frames, self.ragged, self.loss, self.margin), ()))
 
     def losses(self, x, *frame_indices) -> dict:
         """The scales' pretext losses for the step's draws (frame_indices as `step` passes them)."""

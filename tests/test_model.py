@@ -71,7 +71,7 @@ def test_zero_frame_prefix_reads_a_zero_feature(small_model):
     np.testing.assert_allclose(np.asarray(small_model.encode(x)[:, -1, 48:64]), expected, rtol=1e-5)
 
 
-def test_ragged_layout_runs_each_draw_while_it_lasts():
+def test_ragged_draws_run_each_draw_while_it_lasts():
     draws = sample_draws(6, 2, np.random.default_rng(0))
     assert [len(d) for d in draws] == list(range(1, 7)) * 2
     assert all(np.all(np.diff(d) > 0) for d in draws)           # sorted, distinct
@@ -137,59 +137,6 @@ def test_an_epoch_with_its_state_kept_on_the_device_is_the_same_steps_one_by_one
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
-
-
-def _pretext_gradients(model, x, draws):
-    """Each scale's loss's own gradient (the losses as one function), and the same from
-    the two stages the training step uses (models/engine.py Staged)."""
-    from models.engine import Staged, active_engine
-    packed = ragged_draws([len(d) for d in draws])
-    frames = packed.frame_indices(draws)
-    variables = model.trainable_variables
-    plain = active_engine().gradients(lambda x: model.pretext_losses(x, frames, packed), variables, x)
-    staged = active_engine().gradients(
-        Staged(model.pretext_features,
-               lambda feats, x: (model.pretext_losses_of(feats, x, frames, packed), ())),
-        variables, x)
-    return variables, plain, staged
-
-
-def _same_gradient(a, b, shape):
-    """Equal up to float32 rounding of sums of a few hundred terms, relative to the
-    tensor's largest magnitude (as tests/test_engines.py argues); a gradient taken twice,
-    or from another loss, is off by its own size."""
-    a = np.zeros(shape) if a is None else np.asarray(a)
-    b = np.zeros(shape) if b is None else np.asarray(b)
-    scale = max(float(np.abs(a).max()), 1e-30)
-    return (a.any() == b.any()) and float(np.abs(a - b).max()) / scale < 1e-4
-
-
-def test_the_two_stage_gradients_are_each_losss_own():
-    """The MGRN's backward pass runs once for the four losses (batched over their
-    cotangents), the rest once per loss: every gradient equals the loss's own."""
-    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=11)
-    variables, (losses, plain), (staged_losses, staged) = _pretext_gradients(
-        model, walking_batch(4, 4), sample_draws(4, 1, np.random.default_rng(2)))
-    for s in model.scales:
-        assert float(staged_losses[s]) == pytest.approx(float(losses[s]), rel=1e-6)
-        for v, a, b in zip(variables, plain[s], staged[s]):
-            assert _same_gradient(a, b, tuple(v.shape)), (s, v.path)
-
-
-def test_each_optimiser_steps_on_its_own_losss_gradient():
-    """The training step takes the second stage's backward pass once, for the sum of the
-    losses: on each optimiser's own variables that is its own loss's gradient. After one
-    step Adam's first moment is (1 - beta1) times the gradient it was given."""
-    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=12)
-    x = walking_batch(4, 4)
-    trainer = Pretrainer(model, 0.01, 4, rng=np.random.default_rng(5))
-    variables, (_, plain), _ = _pretext_gradients(model, x, trainer.draws)
-    trainer.step(x)
-    where = {id(v): i for i, v in enumerate(variables)}
-    for s, opt in trainer.optimizers.items():
-        for v, m in zip(opt.variables_, opt.m):
-            given = m.numpy() / (1.0 - opt.beta1)
-            assert _same_gradient(plain[s][where[id(v)]], given, tuple(v.shape)), (s, v.path)
 
 
 @pytest.mark.slow

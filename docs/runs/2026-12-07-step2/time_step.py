@@ -4,7 +4,9 @@ step waited for), for comparing two versions of the code on one machine in alter
     python3 time_step.py TREE ENGINE BATCH STEPS [JOINTS LSTM]   # prints one JSON line
 
 TREE: a checkout of the project; ENGINE: tensorflow or jax. Synthetic data (N(0, 0.3)),
-f = 6, XLA on; kernels per step from the tree's own benchmark (compiled_step_cost)."""
+f = 6, XLA on; kernels per step from the tree's own benchmark (compiled_step_cost). Also the
+Re-ID stage's step on cached encodings (164 identities, f + 1 prefixes), as it runs: each
+batch synced and its loss and logits fetched."""
 import json
 import os
 import sys
@@ -37,10 +39,25 @@ for i in order[1:]:
     float(next(iter(losses.values())))
     waited.append(time.perf_counter() - t0)
 trainer.sync()
+
+from models.sm_sge import ReIDClassifier  # noqa: E402
+from models.training import ReIDTrainer  # noqa: E402
+emb = trainer.model.embedding_size
+encodings = rng.normal(size=(batch * 8, 7, emb)).astype(np.float32)
+labels = rng.integers(0, 164, size=batch * 8)
+reid = ReIDTrainer(ReIDClassifier(emb, 164), 0.0025)
+reid.train_batch(encodings[:batch], labels[:batch])
+reid_waited = []
+for r in range(max(20, steps // 2)):
+    s = (r % 8) * batch
+    t0 = time.perf_counter()
+    reid.train_batch(encodings[s:s + batch], labels[s:s + batch])
+    reid_waited.append(time.perf_counter() - t0)
 kernels = cost.get("kernels") or {}
 print(json.dumps(dict(tree=tree, engine=engine, batch=batch, joints=joints, lstm=lstm,
                       steps=steps, compile_s=round(compile_s, 2),
                       kernels=kernels.get("total"), fusions=kernels.get("fusions"),
                       dots=kernels.get("dots"),
                       step_ms_median=round(1000 * float(np.median(waited)), 2),
-                      step_ms_p90=round(1000 * float(np.percentile(waited, 90)), 2))))
+                      step_ms_p90=round(1000 * float(np.percentile(waited, 90)), 2),
+                      reid_ms_median=round(1000 * float(np.median(reid_waited)), 3))))
