@@ -191,7 +191,8 @@ def test_a_registered_protocol_trains_scores_and_is_found_end_to_end(tmp_path, m
     assert not (folder / "classifier.npz").exists()          # it trains no classifier
     # evaluate.py finds the best run of this protocol by its own metric, and scores it again
     assert evaluate_main(["--protocol", "cosine_map", "--length", "4", "--no_progress"]) == 0
-    with pytest.raises(UserError, match="--protocol must be one of classification, retrieval, cosine_map"):
+    with pytest.raises(UserError, match="unknown --protocol 'nearest'; choose one of "
+                                        "classification, retrieval, cosine_map"):
         training_options(training_parser().parse_args(["--protocol", "nearest"]))
 
 

@@ -354,9 +354,8 @@ def _check_together(cfg: RunConfig) -> None:
         known = list(REGISTRY) + prepared_datasets(cfg.data_dir)
         raise UserError(f"unknown --dataset '{cfg.dataset}'; choose one of {', '.join(known)}, or "
                         f"prepare it under {cfg.data_dir} with tools/prepare_kgbd.py --name {cfg.dataset}")
-    from utils.orchestration.protocols import PROTOCOLS
-    if cfg.protocol not in PROTOCOLS:
-        raise UserError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{cfg.protocol}'")
+    from utils.orchestration.protocols import protocol_named
+    protocol_named(cfg.protocol)   # an unknown one is refused here, at the flags
     if cfg.length - 2 * cfg.pred_margin < 1:
         raise UserError(f"--pred_margin {cfg.pred_margin} leaves no draw for --length "
                         f"{cfg.length}; use a margin below {cfg.length / 2:g}")

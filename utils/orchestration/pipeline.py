@@ -163,14 +163,15 @@ def _train(run: Run, data, model, folder: Optional[RunFolder], reference, device
     return result
 
 
-def score(run: Run, encoder, log=print, protocol=None) -> Result:
+def score(run: Run, encoder, log=print, protocol=None, data=None) -> Result:
     """The run's protocol (or `protocol`: the classification protocol holding its
-    classifier) on its own data, through the frozen encoder."""
+    classifier) on its own data (`data`, where the caller has read it already), through
+    the frozen encoder."""
     protocol = protocol or run.protocol
     cfg = run.cfg
     encode = protocol.encoding(encoder, cfg.batch_size,
                                lambda it: progress_bar(it, cfg, desc="encode"))
-    return protocol.run(encode, protocol.data(run.variant), log)
+    return protocol.run(encode, protocol.data(run.variant) if data is None else data, log)
 
 
 # ----------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def seen_walks_note(run: Run, trained_protocol: str, allowed: bool) -> Optional[
     dataset's manifest says which walk went where). Refused in one line unless allowed;
     then the note marks the result."""
     protocol = run.protocol
-    if protocol.made(dict(protocol=trained_protocol)):
+    if trained_protocol == protocol.name:
         return None
     walks = run.variant.walks_by_role()
     if not walks or not walks.get(trained_protocol) or not walks.get(protocol.prepared_as):
@@ -278,7 +279,7 @@ def evaluate(run: Run, model, folder: Optional[str], log=print, load_classifier=
     the encoder was pre-trained on."""
     cfg = run.cfg
     encoder = build_encoder(cfg, model)
-    protocol = run.protocol
+    protocol, data = run.protocol, None
     if protocol.trains_classifier:
         if load_classifier is None:
             if not os.path.isfile(os.path.join(folder, CLASSIFIER_FILE)):
@@ -289,7 +290,7 @@ def evaluate(run: Run, model, folder: Optional[str], log=print, load_classifier=
         classifier = build_classifier(cfg, model, data.num_classes)
         load_classifier(classifier)
         protocol = protocol.with_classifier(classifier)
-    result = score(run, encoder, log, protocol)
+    result = score(run, encoder, log, protocol, data)
     if getattr(result, "confusion", None) is not None:
         log("Confusion matrix (rows: true identity, columns: predicted):")
         log(np.array2string(result.confusion, max_line_width=200, threshold=100000))
