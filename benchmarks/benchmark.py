@@ -18,10 +18,10 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
   - model size: the parameter count and the floating-point operations of one forward pass
     of one sequence (encoder and Re-ID classifier), from XLA's cost analysis of the
     compiled inference (JAX engine; TensorFlow does not expose it);
-  - the training step at the KGBD shape (batch 256) and at batch 8, as the earlier code ran
-    it and as it runs now: kernels per step (optimised HLO), step median and 90th
-    percentile, host milliseconds per step, cold and warm compile, GFLOP/s (JAX), the
-    checkpoint's time (section "step");
+  - the training step at the KGBD shape (batch 256), at batch 8 and at the KS20 shape, as
+    the earlier code ran it, as it runs now, and ten steps per compiled call: kernels per step (optimised HLO),
+    step median and 90th percentile, host milliseconds per step, seconds per step over
+    epochs, cold and warm compile, GFLOP/s (JAX), the checkpoint's time (section "step");
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
@@ -204,16 +204,22 @@ def compiled_step_cost(trainer, x) -> dict:
     return dict(kernels=hlo_kernels(text))
 
 
+BLOCK = 10   # steps per compiled call in the "blocks" mode
+
+
 def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, pool=2048):
     """The pre-training step as the earlier code ran it ("before": the weights and
     optimiser states written back into the variables after every step, the losses fetched
-    after every step) and as now ("after": kept on the device through the epoch, losses
-    fetched at its end), timed in alternated rounds on one machine. Per mode: first call
-    (trace and compile: cold; on JAX again from the persistent compilation cache: warm),
-    step time median and 90th percentile over `steps` steps each waited for, host
-    milliseconds per step when the steps are not waited for (the time to return from a
-    call that queues the step: gathering the batch and dispatching), seconds per step over
-    an epoch of steps run as training runs them, and the checkpoint's time apart."""
+    after every step), with its state kept on the device ("after": written back and fetched
+    once per epoch), and that with BLOCK steps per compiled call ("blocks": a loop on the
+    device over batches of the data's device copy, Pretrainer(steps_per_call=BLOCK)), timed
+    in alternated rounds on one machine. Per mode: first call (trace and compile: cold; on
+    JAX again from the persistent compilation cache: warm); step time median and 90th
+    percentile over `steps` steps each waited for (one call each: not "blocks"); host
+    milliseconds per step when the steps are not waited for (the time to return from a call
+    that queues the step: gathering the batch and dispatching); seconds per step over
+    epochs run as training runs them (Pretrainer.epoch; "before" steps one by one); the
+    checkpoint's time apart."""
     import tempfile
     from models.engine import name
     from models.training import Pretrainer
@@ -226,56 +232,64 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
         jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="bench-jax-cache-"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    modes = dict(before=(False, 1), after=(True, 1), blocks=(True, BLOCK))
 
-    def trainer_for(keep):
-        model = make_model(joints, lstm)
-        return Pretrainer(model, 0.0005, length, jit=True, keep_on_device=keep,
-                          rng=np.random.default_rng(0))
+    def trainer_for(mode):
+        keep, steps_per_call = modes[mode]
+        return Pretrainer(make_model(joints, lstm), 0.0005, length, jit=True, keep_on_device=keep,
+                          rng=np.random.default_rng(0), steps_per_call=steps_per_call)
 
-    out = {}
-    trainers = {}
-    for mode, keep in (("before", False), ("after", True)):
+    def first_call(trainer, mode):
+        if mode == "blocks":
+            trainer.epoch(data, order[:BLOCK])
+        else:
+            trainer.step(data[order[0]])
+
+    out, trainers = {}, {}
+    for mode in modes:
         t0 = time.perf_counter()
-        trainers[mode] = trainer_for(keep)
-        trainers[mode].step(data[order[0]])
+        trainers[mode] = trainer_for(mode)
+        first_call(trainers[mode], mode)
         cold = time.perf_counter() - t0
         warm = None
         if engine == "jax":
             t0 = time.perf_counter()
-            trainer_for(keep).step(data[order[0]])
+            first_call(trainer_for(mode), mode)
             warm = time.perf_counter() - t0
+        cost = compiled_step_cost(trainers[mode], data[order[0]]) if mode != "blocks" else {}
         out[mode] = dict(compile_cold_s=cold, compile_warm_s=warm, waited=[], host_ms=[],
-                         **compiled_step_cost(trainers[mode], data[order[0]]))
-    per_round = max(1, steps // rounds)
+                         epoch_s=0.0, epoch_steps=0, **cost)
+    per_round = max(BLOCK, steps // rounds)
     for r in range(rounds):
+        idx = order[r * per_round:(r + 1) * per_round]
         for mode, trainer in trainers.items():
-            idx = order[r * per_round:(r + 1) * per_round]
-            for i in idx:                                   # each step waited for
-                t0 = time.perf_counter()
-                if mode == "before":
-                    trainer.step(data[i])
-                else:
-                    losses = trainer._queue(data[i])
-                    float(next(iter(losses.values())))
-                out[mode]["waited"].append(time.perf_counter() - t0)
-            if mode == "after":
+            if mode != "blocks":
+                for i in idx:                               # each step waited for
+                    t0 = time.perf_counter()
+                    if mode == "before":
+                        trainer.step(data[i])
+                    else:
+                        losses = trainer._queue(data[i])
+                        float(next(iter(losses.values())))
+                    out[mode]["waited"].append(time.perf_counter() - t0)
                 trainer.sync()
-    for mode, trainer in trainers.items():                  # an epoch, as training runs it
-        idx = order[:min(steps, 100)]
-        t0 = time.perf_counter()
-        if mode == "before":    # each call returns after its step: no host time apart
-            for i in idx:
-                trainer.step(data[i])
-        else:   # host time apart only where a call returns before its step is done (JAX)
-            queued = []
-            for i in idx:
-                h = time.perf_counter()
-                queued.append(trainer._queue(data[i]))
-                if engine == "jax":
-                    out[mode]["host_ms"].append(1000 * (time.perf_counter() - h))
-            trainer.sync()
-            [float(v) for q in queued for v in q.values()]
-        out[mode]["epoch_s_per_step"] = (time.perf_counter() - t0) / len(idx)
+            t0 = time.perf_counter()                        # an epoch, as training runs it
+            if mode == "before":
+                for i in idx:
+                    trainer.step(data[i])
+            else:
+                trainer.epoch(data, idx)
+            out[mode]["epoch_s"] += time.perf_counter() - t0
+            out[mode]["epoch_steps"] += len(idx)
+    if engine == "jax":   # host time apart only where a call returns before its step is done
+        trainer = trainers["after"]
+        queued = []
+        for i in order[:min(steps, 100)]:
+            h = time.perf_counter()
+            queued.append(trainer._queue(data[i]))
+            out["after"]["host_ms"].append(1000 * (time.perf_counter() - h))
+        trainer.sync()
+        [float(v) for q in queued for v in q.values()]
     from utils.orchestration.resume import save_state
     trainer = trainers["after"]
     arrays = dict(encoder=[v.numpy() for v in trainer.model.trainable_variables],
@@ -287,37 +301,47 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
     for mode, r in out.items():
         waited = np.array(r.pop("waited"))
         host = r.pop("host_ms")
-        r.update(step_s_median=float(np.median(waited)), step_s_p90=float(np.percentile(waited, 90)),
+        r["epoch_s_per_step"] = r.pop("epoch_s") / r.pop("epoch_steps")
+        r.update(step_s_median=float(np.median(waited)) if len(waited) else None,
+                 step_s_p90=float(np.percentile(waited, 90)) if len(waited) else None,
                  steps_timed=int(len(waited)),
                  host_ms_per_step=float(np.median(host)) if host else None)
         if r.get("gflop"):
             r["gflop_per_s"] = r["gflop"] / r["step_s_median"]
     out.update(batch=batch, joints=joints, lstm=lstm, length=length, checkpoint_s=checkpoint_s,
+               steps_per_block=BLOCK,
                speedup_median=out["before"]["step_s_median"] / out["after"]["step_s_median"],
-               speedup_epoch=out["before"]["epoch_s_per_step"] / out["after"]["epoch_s_per_step"])
+               speedup_epoch=out["before"]["epoch_s_per_step"] / out["after"]["epoch_s_per_step"],
+               speedup_blocks=out["after"]["epoch_s_per_step"] / out["blocks"]["epoch_s_per_step"])
     return out
 
 
 def step_section(steps):
     """The training step at the KGBD shape (batch 256) and at batch 8, where the cost per
-    kernel and per call dominates on a CPU as it does on a GPU: before and after. At batch
-    256 a third of the steps (a step takes most of a second on two CPU cores)."""
+    kernel and per call dominates on a CPU as it does on a GPU, and at the KS20 shape
+    (25 joints, LSTM 256, batch 64): before, after, and in blocks of steps. At batch 256 a
+    third of the steps and at the KS20 shape a tenth (a step takes most of a second and a
+    quarter of one on two CPU cores)."""
     results = {}
-    for batch in (256, 8):
-        r = time_training_step(batch, steps if batch <= 64 else max(30, steps // 3))
-        results[f"kgbd_b{batch}"] = r
-        for mode in ("before", "after"):
+    for shape, batch, joints, lstm, share in (("KGBD", 256, 20, 128, 3), ("KGBD", 8, 20, 128, 1),
+                                              ("KS20", 64, 25, 256, 10)):
+        r = time_training_step(batch, max(30, steps // share), joints=joints, lstm=lstm)
+        results[f"{shape.lower()}_b{batch}"] = r
+        for mode in ("before", "after", "blocks"):
             m = r[mode]
             kernels = m["kernels"]["total"] if m.get("kernels") else "n/a"
             host = f"{m['host_ms_per_step']:.2f}" if m["host_ms_per_step"] is not None else "-"
             warm = f"{m['compile_warm_s']:.1f}" if m["compile_warm_s"] is not None else "-"
-            print(f"step KGBD b{batch} {mode:6s}: median {1000 * m['step_s_median']:.1f} ms, "
-                  f"p90 {1000 * m['step_s_p90']:.1f} ms ({m['steps_timed']} steps), epoch "
+            waited = (f"median {1000 * m['step_s_median']:.1f} ms, p90 "
+                      f"{1000 * m['step_s_p90']:.1f} ms ({m['steps_timed']} steps), "
+                      if m["steps_timed"] else f"{BLOCK} steps per call, ")
+            print(f"step {shape} b{batch} {mode:6s}: {waited}epoch "
                   f"{1000 * m['epoch_s_per_step']:.1f} ms/step, host {host} ms/step, "
                   f"kernels {kernels}, compile cold {m['compile_cold_s']:.1f} s / warm {warm} s"
                   + (f", {m['gflop_per_s']:.1f} GFLOP/s" if m.get("gflop_per_s") else ""))
         print(f"  after vs before: x{r['speedup_median']:.2f} per waited step, "
-              f"x{r['speedup_epoch']:.2f} per epoch step; checkpoint {r['checkpoint_s']:.2f} s")
+              f"x{r['speedup_epoch']:.2f} per epoch step; blocks vs after: "
+              f"x{r['speedup_blocks']:.2f} per epoch step; checkpoint {r['checkpoint_s']:.2f} s")
     return results
 
 

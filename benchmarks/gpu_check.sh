@@ -7,7 +7,9 @@
 #   benchmark.json   size, pre-training step (KS20 and KGBD shapes), Re-ID epoch, encoding
 #   parity_*.txt     tools/parity_report.py at the highest matmul precision (float32
 #                    products, as on a CPU) and at JAX's GPU default (TF32 tensor cores)
-# Each part has its own time limit so that the whole stays under 8 minutes.
+# Each part has its own time limit so that the whole stays under 8 minutes. SECTIONS
+# chooses the benchmark's sections (SECTIONS=step BENCH_S=300: the training step before,
+# after and in blocks of steps per compiled call, with kernels and compile times).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -23,7 +25,7 @@ export PYTHONPATH="$DEPS:$PWD" KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2
 cat "$OUT/device.txt" | tail -2
 start=$(date +%s)
 timeout ${BENCH_S:-240} "$PY" benchmarks/benchmark.py --backend jax --quick \
-    --sections size,pretrain,kgbd,reid --out "$OUT/benchmark.json" > "$OUT/benchmark.txt" 2>&1
+    --sections "${SECTIONS:-size,pretrain,kgbd,reid}" --out "$OUT/benchmark.json" > "$OUT/benchmark.txt" 2>&1
 echo "benchmark: exit $? after $(( $(date +%s) - start )) s"; tail -20 "$OUT/benchmark.txt"
 # both fixture cases at float32 products; the KS20 case again at the GPU default (TF32)
 for run in highest:ks20,ias default:ks20; do

@@ -25,6 +25,14 @@ class TrainingStep(Protocol):
     def __call__(self, *inputs) -> Tuple[Dict[str, Any], Any]:
         """One step on one batch: ({loss name: loss}, aux) as the engine's arrays."""
 
+    def steps(self, data, batches, count, *inputs) -> Dict[str, Any]:
+        """The first `count` of K stacked steps in one compiled call: step k reads
+        data[batches[k]] (data from Engine.resident; batches [K, B] integers) and the k-th
+        entry of each input (stacked along a first axis of length K). Rows past `count` are
+        padding, so that a shorter block reuses the compiled call. The same mathematics as
+        `count` calls; returns {loss name: [K] losses} as the engine's arrays, rows past
+        `count` meaningless (the steps' aux is not kept)."""
+
     def sync(self) -> None:
         """Write the weights and optimiser states the step holds into the variables. An
         engine may keep them on its device from one call to the next; nothing may read the
@@ -45,6 +53,13 @@ class Engine(Protocol):
                    keep_on_device: bool = True) -> TrainingStep:
         """updates: [(Adam, loss name or None for the sum)], every gradient taken before
         any update; constants: variables read but not trained."""
+
+    def default_steps_per_call(self, jit: bool) -> int:
+        """Pre-training steps per compiled call when --steps_per_call is not given: what the
+        benchmark's `step` section found fastest for this engine (docs/speed.md)."""
+
+    def resident(self, array):
+        """A NumPy array copied to the device once, for TrainingStep.steps to index."""
 
     def gradients(self, loss_fn: Callable, variables, *inputs):
         """(losses, {loss name: [gradient per variable]}) as NumPy, for tests and reports."""

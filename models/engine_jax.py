@@ -4,7 +4,8 @@ jax.jit. The training step returns new values and optimiser states, which are wr
 to the variables, so the rest of the project sees the same state on both engines.
 
 Gradients: one jax.grad per optimiser, of its own loss (the reference's four Adams each
-follow their own scale's loss), compiled together (see train_step).
+follow their own scale's loss), compiled together (see train_step). Several steps can run
+in one call, as a loop on the device (Step.steps).
 """
 import jax
 import jax.numpy as jnp
@@ -82,10 +83,26 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
             new_states.append((step, m, v))
         return values, new_states, losses, aux
 
+    def block(values, frozen_values, states, data, batches, count, *inputs):
+        """The first `count` of K stacked steps as one loop (count is an argument, not a
+        shape, so a shorter block reuses the compiled call): the step's code compiled once
+        as the loop's body, the losses of step k written to row k."""
+        def one(k, values, states):
+            return pure(values, frozen_values, states, data[batches[k]], *[x[k] for x in inputs])
+        shapes = jax.eval_shape(one, 0, values, states)[2]   # traced only: the losses' names
+        rows = {n: jnp.zeros((batches.shape[0],), a.dtype) for n, a in shapes.items()}
+
+        def body(k, carry):
+            values, states, rows = carry
+            values, states, losses, _ = one(k, values, states)
+            return values, states, {n: rows[n].at[k].set(losses[n]) for n in rows}
+        return jax.lax.fori_loop(0, count, body, (list(values), states, rows))
+
     # always compiled (--xla is TensorFlow's); the weights and optimiser states are donated:
     # each step's results take their buffers, so a step allocates no second copy of them
-    compiled = jax.jit(pure, donate_argnums=(0, 2) if keep_on_device else ())
-    return Step(compiled, trained, frozen, updates, keep_on_device)
+    donate = (0, 2) if keep_on_device else ()
+    return Step(jax.jit(pure, donate_argnums=donate), trained, frozen, updates,
+                keep_on_device, jax.jit(block, donate_argnums=donate))
 
 
 class Step:
@@ -96,9 +113,11 @@ class Step:
     stale value. keep_on_device=False writes back after every call (the earlier way, kept
     for the benchmark's before/after)."""
 
-    def __init__(self, compiled, trained, frozen, updates, keep_on_device: bool = True):
+    def __init__(self, compiled, trained, frozen, updates, keep_on_device: bool = True,
+                 compiled_block=None):
         self.compiled, self.trained, self.frozen = compiled, trained, frozen
         self.updates, self.keep_on_device = updates, keep_on_device
+        self.compiled_block = compiled_block
         self._state = None      # (values, frozen values, states) between sync()s
 
     def state(self):
@@ -115,6 +134,17 @@ class Step:
         if not self.keep_on_device:
             self.sync()
         return losses, aux
+
+    def steps(self, data, batches, count, *inputs):
+        """The first `count` of K stacked steps in one call (models/engine.py)."""
+        values, frozen, states = self.state()
+        values, states, losses = self.compiled_block(values, frozen, states, data,
+                                                     jnp.asarray(batches, jnp.int32),
+                                                     jnp.int32(count), *inputs)
+        self._state = (values, frozen, states)
+        if not self.keep_on_device:
+            self.sync()
+        return losses
 
     def sync(self) -> None:
         """Write the step's weights and optimiser states into the variables."""
@@ -142,6 +172,16 @@ def gradients(loss_fn, variables, *inputs):
     losses, grads = pure(_values(variables), *inputs)
     return ({k: np.asarray(v) for k, v in losses.items()},
             {k: [np.asarray(g) for g in gs] for k, gs in grads.items()})
+
+
+def default_steps_per_call(jit: bool) -> int:
+    """One: on a 2-core CPU ten steps per call ran each step slower than one per call (23
+    against 19 ms at batch 8; docs/speed.md)."""
+    return 1
+
+
+def resident(array):
+    return jax.device_put(np.asarray(array))
 
 
 def to_numpy(x) -> np.ndarray:

@@ -32,13 +32,15 @@ class Pretrainer:
                  sample_num: int = 1, optimizers: str = "four", draw_batching: str = "ragged",
                  jit: bool = False, rng: Optional[np.random.Generator] = None,
                  margin: int = 0, ordered: bool = False, s_range: str = "all",
-                 fresh_draws: bool = False, keep_on_device: bool = True):
+                 fresh_draws: bool = False, keep_on_device: bool = True,
+                 steps_per_call: Optional[int] = None):
         """draw_batching: "ragged" (all draws in one ragged batch, one LSTM call per scale and
         step; the default) or "per_draw" (one LSTM call per draw, the reference's
         structure; kept for tests and the benchmark). margin, ordered and s_range are the
         reference's pred_margin, ord_sample and s_range (see sample_draws). keep_on_device
         False writes the state back after every step (the earlier way: the benchmark's
-        "before")."""
+        "before"). steps_per_call: how many of an epoch's steps one compiled call runs
+        (None: the engine's default_steps_per_call); the same mathematics either way."""
         assert draw_batching in self.DRAW_BATCHINGS, draw_batching
         self.model, self.length, self.loss = model, length, loss
         self.sample_num, self.draw_batching, self.optimizer_mode = sample_num, draw_batching, optimizers
@@ -58,7 +60,10 @@ class Pretrainer:
             updates = [(opt, s) for s, opt in self.optimizers.items()]
         else:
             updates = [(self.optimizers["all"], None)]
-        self._step = active_engine().train_step(lambda x, *frame_indices: (self.losses(x, *frame_indices), ()),
+        engine = active_engine()
+        self.steps_per_call = steps_per_call or engine.default_steps_per_call(jit)
+        self._resident = None    # (sequences, the engine's copy of them) for blocks of steps
+        self._step = engine.train_step(lambda x, *frame_indices: (self.losses(x, *frame_indices), ()),
                                           updates, jit=jit, keep_on_device=keep_on_device)
 
     def new_draws(self) -> List[np.ndarray]:
@@ -85,13 +90,32 @@ class Pretrainer:
             return [np.asarray(d, np.int32) for d in draws]
         return [self.ragged.frame_indices(draws)]
 
-    def _queue(self, x: np.ndarray):
-        """One step, its losses left on the device (the engine's arrays)."""
+    def _next_frame_indices(self) -> List[np.ndarray]:
+        """The next step's frame indices (new draws first, with fresh_draws)."""
         if self.fresh_draws:
             self.draws = self.new_draws()
             self._frame_indices = self.frame_indices(self.draws)
-        losses, _ = self._step(x, *self._frame_indices)
+        return self._frame_indices
+
+    def _queue(self, x: np.ndarray):
+        """One step, its losses left on the device (the engine's arrays)."""
+        losses, _ = self._step(x, *self._next_frame_indices())
         return losses
+
+    def _queue_block(self, sequences: np.ndarray, block: list):
+        """len(block) steps (batches of one size) in one compiled call, reading the
+        sequences' copy on the device: ({scale: [steps_per_call] losses} left on the
+        device, len(block)). A shorter block is padded with steps that are never run, so
+        every block of a batch size shares one compilation."""
+        if self._resident is None or self._resident[0] is not sequences:
+            self._resident = (sequences, active_engine().resident(sequences))
+        per_step = [self._next_frame_indices() for _ in block]
+        pad = self.steps_per_call - len(block)
+        per_step += per_step[-1:] * pad
+        stacked = [np.stack([f[i] for f in per_step]) for i in range(len(per_step[0]))]
+        losses = self._step.steps(self._resident[1], np.stack(block + block[-1:] * pad),
+                                  len(block), *stacked)
+        return losses, len(block)
 
     def step(self, x: np.ndarray) -> Dict[str, float]:
         """One step; the variables hold its result afterwards."""
@@ -100,16 +124,35 @@ class Pretrainer:
         return {s: float(v) for s, v in losses.items()}
 
     def epoch(self, sequences: np.ndarray, batches, progress=None) -> List[Dict[str, float]]:
-        """One step per batch of indices into `sequences`, then the variables written once.
-        The losses are fetched after the last step, so the host never waits on the
-        device in between (on an accelerator it prepares the next batch meanwhile)."""
-        queued = []
+        """One step per batch of indices into `sequences`, steps_per_call of them per
+        compiled call, then the variables written once. The losses are fetched after the
+        last step, so the host never waits on the device in between (on an accelerator it
+        prepares the next batch meanwhile)."""
+        queued, block = [], []   # queued: (losses, steps in the call; None: one step)
         try:
             for idx in (progress(batches) if progress else batches):
-                queued.append(self._queue(sequences[idx]))
-        finally:   # an interrupted epoch leaves the variables at its last finished step
+                if self.steps_per_call == 1:
+                    queued.append((self._queue(sequences[idx]), None))
+                    continue
+                if block and len(idx) != len(block[0]):   # one call stacks one batch size
+                    queued.append(self._queue_block(sequences, block))
+                    block = []
+                block.append(np.asarray(idx))
+                if len(block) == self.steps_per_call:
+                    queued.append(self._queue_block(sequences, block))
+                    block = []
+            if block:
+                queued.append(self._queue_block(sequences, block))
+        finally:   # an interrupted epoch leaves the variables at its last finished call
             self.sync()
-        return [{s: float(v) for s, v in losses.items()} for losses in queued]
+        to_numpy, out = active_engine().to_numpy, []
+        for losses, count in queued:
+            if count is None:
+                out.append({s: float(v) for s, v in losses.items()})
+                continue
+            rows = {s: to_numpy(v) for s, v in losses.items()}
+            out += [{s: float(r[k]) for s, r in rows.items()} for k in range(count)]
+        return out
 
     def sync(self) -> None:
         """The weights and optimiser states into the model's variables (models/engine.py)."""

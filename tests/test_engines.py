@@ -37,17 +37,19 @@ def run_script(args, cwd, env_extra=None, blocker=False):
 @needs_jax
 def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path):
     """The demo pipeline and evaluate.py on JAX in a process where importing TensorFlow
-    fails, as on the GPU machines; the authors' checkpoints then need TensorFlow: one line."""
+    fails, as on the GPU machines (pre-training two steps per compiled call, a lax.scan);
+    the authors' checkpoints then need TensorFlow: one line."""
     small_demo(tmp_path)
     train = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "jax", "--length", "4",
                         "--pre_epochs", "1", "--max_reid_epochs", "1", "--no_progress",
-                        "--gpu", "-1"], tmp_path, blocker=True)
+                        "--gpu", "-1", "--steps_per_call", "2"], tmp_path, blocker=True)
     assert train.returncode == 0, train.stderr[-2000:]
     assert train.stdout.strip().splitlines()[-1] == "NO_TENSORFLOW exit 0"
     assert "Engine: JAX" in train.stdout
     (metrics,) = tmp_path.glob("RN/demo/4/*/metrics.json")
     assert json.loads(metrics.read_text())["backend"].startswith("JAX")
-    assert json.loads((metrics.parent / "config.json").read_text())["backend"] == "jax"
+    saved = json.loads((metrics.parent / "config.json").read_text())
+    assert saved["backend"] == "jax" and saved["steps_per_call"] == 2
     score = run_script([os.path.join(ROOT, "evaluate.py"), "--backend", "jax", "--length", "4",
                         "--no_progress", "--gpu", "-1"], tmp_path, blocker=True)
     assert score.returncode == 0, score.stderr[-2000:]
@@ -100,13 +102,15 @@ def test_every_engine_module_provides_the_engine_contract(engine):
     module = importlib.import_module(f"models.engine_{engine}")
     wanted = [n for n, member in vars(Engine).items()
               if callable(member) and not n.startswith("_")]
-    assert set(wanted) == {"function", "train_step", "gradients", "to_numpy", "seed",
-                           "device_description", "version"}
+    assert set(wanted) == {"function", "train_step", "default_steps_per_call", "resident",
+                           "gradients", "to_numpy", "seed", "device_description", "version"}
     for member in wanted:
         assert callable(getattr(module, member, None)), f"{engine}: no {member}"
         expected = list(inspect.signature(getattr(Engine, member)).parameters)[1:]   # no self
         assert list(inspect.signature(getattr(module, member)).parameters) == expected, member
-    assert callable(getattr(getattr(module, "Step", None), "sync", None)), f"{engine}: no Step.sync"
+    for member in ("steps", "sync"):
+        assert callable(getattr(getattr(module, "Step", None), member, None)), \
+            f"{engine}: no Step.{member}"
 
 
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):

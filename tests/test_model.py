@@ -139,6 +139,57 @@ def test_an_epoch_with_its_state_kept_on_the_device_is_the_same_steps_one_by_one
         np.testing.assert_array_equal(a, b)
 
 
+def _epoch_in_blocks(steps_per_call, jit, fresh_draws=False):
+    """One epoch of six batches (the last one smaller) with `steps_per_call` steps per
+    compiled call, 2: blocks of 2, 2, 1 (cut short where the batch size changes) and 1:
+    (losses per step, weights and optimiser states, the last draws)."""
+    sequences = walking_batch(12)
+    batches = [np.array([0, 3, 5, 7]), np.array([1, 2, 8, 11]), np.array([4, 6, 9, 10]),
+               np.array([7, 1, 0, 5]), np.array([11, 4, 2, 8]), np.array([2, 9, 3])]
+    model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=9)
+    trainer = Pretrainer(model, 0.01, 4, rng=np.random.default_rng(3), jit=jit,
+                         steps_per_call=steps_per_call, fresh_draws=fresh_draws)
+    losses = trainer.epoch(sequences, batches)
+    assert len(losses) == len(batches)
+    if steps_per_call > 1:   # one compilation per batch size: a shorter block is padded
+        from models.engine import name
+        step = trainer._step
+        compiled = (step.block_call.compiled.experimental_get_tracing_count()
+                    if name() == "tensorflow" else step.compiled_block._cache_size())
+        assert compiled == 2
+    return ([[step[s] for s in sorted(step)] for step in losses],
+            [v.numpy() for v in model.trainable_variables + trainer.optimiser_variables()],
+            [d.tolist() for d in trainer.draws])
+
+
+def _same_to_rounding(one, blocks) -> None:
+    """The loop's body is compiled apart from the single step (by XLA, or by TensorFlow's
+    graph optimiser without XLA), which may order a fused reduction's additions
+    differently: float32 rounding (about 1e-7 relative per operation) over six steps, far
+    below one step's change (Adam moves a weight by up to lr, 0.01). On a 2-core AMD EPYC
+    the weights came out the same bit for bit and the losses within one rounding
+    (docs/runs/2026-12-07-blocks/same_bits.log), but nothing guarantees the bits."""
+    assert blocks[2] == one[2]                                  # the same draws, in order
+    np.testing.assert_allclose(blocks[0], one[0], rtol=1e-5)
+    for a, b in zip(one[1], blocks[1]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_several_steps_per_compiled_call_are_the_same_steps():
+    """Pretrainer.epoch with steps_per_call K runs K steps in one compiled call (a loop on
+    the device over batches of the sequences' device copy), a block cut short where the
+    batch size changes and padded at the end: the same steps as one call each."""
+    _same_to_rounding(_epoch_in_blocks(1, jit=False), _epoch_in_blocks(2, jit=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fresh_draws", [False, True])
+def test_several_steps_per_call_with_xla_are_the_same_steps(fresh_draws):
+    """The same with XLA (TensorFlow's default there is ten steps per call), fresh draws
+    taken in the same order."""
+    _same_to_rounding(*(_epoch_in_blocks(k, jit=True, fresh_draws=fresh_draws) for k in (1, 2)))
+
+
 @pytest.mark.slow
 def test_four_optimisers_each_step_the_shared_mgrn():
     model = SMSGE(build_graph(KINECT_V1), lstm_size=8, heads=2, seed=4)

@@ -63,7 +63,7 @@ def pretrain(cfg: ResolvedConfig, model, sequences: np.ndarray, batches: list, l
                          cfg.optimizers, jit=cfg.xla,
                          rng=generator(cfg.seed, "draws"), margin=cfg.pred_margin,
                          ordered=cfg.ord_sample, s_range=cfg.s_range,
-                         fresh_draws=cfg.fresh_draws)
+                         fresh_draws=cfg.fresh_draws, steps_per_call=cfg.steps_per_call)
     state = PretrainState(draws=trainer.draws, rng=trainer.rng.bit_generator.state)
     saved = run_folder.state if run_folder is not None else None
     if saved is not None and saved.stage == PretrainState.STAGE:
