@@ -83,13 +83,17 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
             new_states.append((step, m, v))
         return values, new_states, losses, aux
 
+    traced = jax.jit(pure)   # inside `block`: inlined by XLA, its trace cached
+
     def block(values, frozen_values, states, data, batches, count, *inputs):
         """The first `count` of K stacked steps as one loop (count is an argument, not a
         shape, so a shorter block reuses the compiled call): the step's code compiled once
         as the loop's body, the losses of step k written to row k."""
         def one(k, values, states):
-            return pure(values, frozen_values, states, data[batches[k]], *[x[k] for x in inputs])
-        shapes = jax.eval_shape(one, 0, values, states)[2]   # traced only: the losses' names
+            return traced(values, frozen_values, states, data[batches[k]], *[x[k] for x in inputs])
+        # the losses' names and shapes, from the step traced once: the loop's body below
+        # reuses that trace (jax.jit caches it), so the step is not traced twice
+        shapes = jax.eval_shape(one, 0, values, states)[2]
         rows = {n: jnp.zeros((batches.shape[0],), a.dtype) for n, a in shapes.items()}
 
         def body(k, carry):
