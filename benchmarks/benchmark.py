@@ -19,9 +19,10 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
     of one sequence (encoder and Re-ID classifier), from XLA's cost analysis of the
     compiled inference (JAX engine; TensorFlow does not expose it);
   - the training step at the KGBD shape (batch 256), at batch 8 and at the KS20 shape, as
-    the earlier code ran it, as it runs now, and ten steps per compiled call: kernels per step (optimised HLO),
-    step median and 90th percentile, host milliseconds per step, seconds per step over
-    epochs, cold and warm compile, GFLOP/s (JAX), the checkpoint's time (section "step");
+    the earlier code ran it, as it runs now, and ten steps per compiled call: kernels per
+    step (optimised HLO), step median and 90th percentile, host milliseconds per step,
+    seconds per step over epochs, cold and warm compile, GFLOP/s (JAX), the checkpoint's
+    time (section "step");
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """

@@ -37,7 +37,7 @@ def run_script(args, cwd, env_extra=None, blocker=False):
 @needs_jax
 def test_jax_engine_runs_the_pipeline_and_evaluation_without_tensorflow(tmp_path):
     """The demo pipeline and evaluate.py on JAX in a process where importing TensorFlow
-    fails, as on the GPU machines (pre-training two steps per compiled call, a lax.scan);
+    fails, as on the GPU machines (pre-training two steps per compiled call, a lax.fori_loop);
     the authors' checkpoints then need TensorFlow: one line."""
     small_demo(tmp_path)
     train = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "jax", "--length", "4",
