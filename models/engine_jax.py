@@ -14,6 +14,33 @@ import numpy as np
 from models.layers import adam_update, keras
 from utils.foundation.runtime import cpu_description
 
+# On a CPU, jaxlib 0.10's XLA hands element-wise and reduction fusions as well as products
+# to its YNNPACK library; with this model's small tensors XLA's own element-wise code is
+# faster (the KGBD step 6-9 % at batch 8 and 256; docs/speed.md), so only products go there.
+# An empty dict keeps the library's defaults (the benchmark's comparison does so).
+CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+_accepted_options = None    # CPU_COMPILER_OPTIONS where this jaxlib on a CPU takes them, else {}
+
+
+def compiler_options() -> dict:
+    """The options every jit of this engine compiles with: CPU_COMPILER_OPTIONS on a CPU,
+    when this jaxlib accepts them (an option XLA renamed or dropped costs speed, not a
+    failed run), else none."""
+    global _accepted_options
+    if _accepted_options is None:
+        _accepted_options = {}
+        if CPU_COMPILER_OPTIONS and jax.default_backend() == "cpu":
+            try:
+                jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS)(np.float32(0))
+                _accepted_options = dict(CPU_COMPILER_OPTIONS)
+            except Exception:   # noqa: BLE001 - XLA reports an unknown option as a runtime error
+                pass
+    return _accepted_options
+
+
+def _jit(fn, **kwargs):
+    return jax.jit(fn, compiler_options=compiler_options() or None, **kwargs)
+
 
 def _unique(variables) -> list:
     seen, out = set(), []
@@ -42,7 +69,7 @@ def function(fn, variables=(), jit: bool = True):
     be frozen into the compiled code) as arguments, so later assignments are seen. `jit`
     is TensorFlow's choice; JAX always compiles."""
     variables = _unique(variables)
-    compiled = jax.jit(_bind(fn, variables))
+    compiled = _jit(_bind(fn, variables))
     return lambda *inputs: compiled(_values(variables), *inputs)
 
 
@@ -105,8 +132,8 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
     # always compiled (--xla is TensorFlow's); the weights and optimiser states are donated:
     # each step's results take their buffers, so a step allocates no second copy of them
     donate = (0, 2) if keep_on_device else ()
-    return Step(jax.jit(pure, donate_argnums=donate), trained, frozen, updates,
-                keep_on_device, jax.jit(block, donate_argnums=donate))
+    return Step(_jit(pure, donate_argnums=donate), trained, frozen, updates,
+                keep_on_device, _jit(block, donate_argnums=donate))
 
 
 class Step:
@@ -168,12 +195,11 @@ def gradients(loss_fn, variables, *inputs):
     variables = list(variables)
     bound = _bind(loss_fn, variables)
 
-    @jax.jit
     def pure(values, *inputs):
         losses, backward = jax.vjp(lambda vals: bound(vals, *inputs), list(values))
         return losses, {k: backward({j: jnp.ones_like(x) if j == k else jnp.zeros_like(x)
                                      for j, x in losses.items()})[0] for k in losses}
-    losses, grads = pure(_values(variables), *inputs)
+    losses, grads = _jit(pure)(_values(variables), *inputs)
     return ({k: np.asarray(v) for k, v in losses.items()},
             {k: [np.asarray(g) for g in gs] for k, gs in grads.items()})
 

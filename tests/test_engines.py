@@ -113,6 +113,39 @@ def test_every_engine_module_provides_the_engine_contract(engine):
             f"{engine}: no Step.{member}"
 
 
+JAX_OPTIONS_CHECK = """
+import jax, jax.numpy as jnp, numpy as np
+from models import engine_jax
+f = lambda x: jnp.sum(jnp.tanh(x * 2.0 + 1.0), axis=2)   # element-wise and a reduction
+x = jnp.ones((48, 39, 5, 8), jnp.float32)
+def ynn(compiled):
+    return compiled.lower(x).compile().as_text().count('"kind":"__ynn_fusion"')
+print(jax.default_backend(), jax.__version__, engine_jax.compiler_options() ==
+      engine_jax.CPU_COMPILER_OPTIONS, ynn(jax.jit(f)), ynn(engine_jax._jit(f)))
+engine_jax.CPU_COMPILER_OPTIONS, engine_jax._accepted_options = {"xla_cpu_no_such_option": "1"}, None
+print(engine_jax.compiler_options(), float(engine_jax._jit(f)(x)[0, 0, 0]))
+"""
+
+
+@needs_jax
+def test_the_jax_engine_compiles_with_its_cpu_option_and_without_one_it_rejects(tmp_path):
+    """On a CPU every jit of the JAX engine gets CPU_COMPILER_OPTIONS (YNNPACK runs products
+    only: an element-wise function XLA's defaults give to YNNPACK stays XLA's own); an
+    option the installed jaxlib rejects is dropped, and compiling still works."""
+    out = run_script(["-c", JAX_OPTIONS_CHECK], cwd=ROOT, env_extra={"KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.strip().splitlines()[-2:]
+    backend, version, accepted, ynn_defaults, ynn_engine = first.split()
+    assert second.startswith("{} ")   # the rejected option dropped, and the function ran:
+    assert float(second.split()[1]) == pytest.approx(np.tanh(3.0) * 5, rel=1e-6)
+    if backend != "cpu" or not version.startswith("0.10."):
+        pytest.skip(f"measured with jaxlib 0.10 on a CPU; here {backend}, JAX {version}")
+    assert accepted == "True"          # this jaxlib takes the option: it is in force
+    if int(ynn_defaults) == 0:
+        pytest.skip("this jaxlib's defaults give the element-wise function to XLA already")
+    assert int(ynn_engine) == 0
+
+
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):
     out = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "torch"], tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
