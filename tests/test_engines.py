@@ -113,7 +113,7 @@ def test_every_engine_module_provides_the_engine_contract(engine):
             f"{engine}: no Step.{member}"
 
 
-JAX_OPTIONS_CHECK = """
+JAX_OPTIONS_CHECK = r"""
 import jax, jax.numpy as jnp, numpy as np
 from models import engine_jax
 f = lambda x: jnp.sum(jnp.tanh(x * 2.0 + 1.0), axis=2)   # element-wise and a reduction
@@ -122,6 +122,15 @@ def ynn(compiled):
     return compiled.lower(x).compile().as_text().count('"kind":"__ynn_fusion"')
 print(jax.default_backend(), jax.__version__, engine_jax.compiler_options() ==
       engine_jax.CPU_COMPILER_OPTIONS, ynn(jax.jit(f)), ynn(engine_jax._jit(f)))
+import re
+from benchmarks.benchmark import make_model
+from models.training import Pretrainer
+trainer = Pretrainer(make_model(20, 16), 0.0005, 4, jit=True, rng=np.random.default_rng(0))
+step, batch = trainer._step, np.zeros((2, 4, 20, 3), np.float32)
+text = step.compiled.lower(*step.state(), batch, *trainer._frame_indices).compile().as_text()
+calls = re.findall(r'calls=(%[\w.\-]+).*"kind":"__ynn_fusion"', text)
+bodies = dict(re.findall(r"\n(%[\w.\-]+) [^\n]*\{\n(.*?)\n\}", text, re.S))
+print(len(calls), sum(" dot(" not in bodies[c] for c in calls))   # YNNPACK's; without a product
 engine_jax.CPU_COMPILER_OPTIONS, engine_jax._accepted_options = {"xla_cpu_no_such_option": "1"}, None
 print(engine_jax.compiler_options(), float(engine_jax._jit(f)(x)[0, 0, 0]))
 """
@@ -130,12 +139,14 @@ print(engine_jax.compiler_options(), float(engine_jax._jit(f)(x)[0, 0, 0]))
 @needs_jax
 def test_the_jax_engine_compiles_with_its_cpu_option_and_without_one_it_rejects(tmp_path):
     """On a CPU every jit of the JAX engine gets CPU_COMPILER_OPTIONS (YNNPACK runs products
-    only: an element-wise function XLA's defaults give to YNNPACK stays XLA's own); an
-    option the installed jaxlib rejects is dropped, and compiling still works."""
+    only: an element-wise function XLA's defaults give to YNNPACK stays XLA's own, and
+    every YNNPACK fusion of the pre-training step holds a product); an option the
+    installed jaxlib rejects is dropped, and compiling still works."""
     out = run_script(["-c", JAX_OPTIONS_CHECK], cwd=ROOT, env_extra={"KERAS_BACKEND": "jax"})
     assert out.returncode == 0, out.stderr[-2000:]
-    first, second = out.stdout.strip().splitlines()[-2:]
+    first, step, second = out.stdout.strip().splitlines()[-3:]
     backend, version, accepted, ynn_defaults, ynn_engine = first.split()
+    step_fusions, without_product = (int(n) for n in step.split())
     assert second.startswith("{} ")   # the rejected option dropped, and the function ran:
     assert float(second.split()[1]) == pytest.approx(np.tanh(3.0) * 5, rel=1e-6)
     if backend != "cpu" or not version.startswith("0.10."):
@@ -144,6 +155,7 @@ def test_the_jax_engine_compiles_with_its_cpu_option_and_without_one_it_rejects(
     if int(ynn_defaults) == 0:
         pytest.skip("this jaxlib's defaults give the element-wise function to XLA already")
     assert int(ynn_engine) == 0
+    assert step_fusions > 0 and without_product == 0
 
 
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):
