@@ -95,11 +95,18 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
 
         def objective(key):
             def f(vals):
-                losses, _ = forward(vals)
-                return sum(losses.values()) if key is None else losses[key]
+                losses, aux = forward(vals)
+                return (sum(losses.values()) if key is None else losses[key]), (losses, aux)
             return f
-        losses, aux = forward(list(values))
-        grads = [jax.grad(objective(key))(list(values)) for _, key in updates]
+        grads, by_key = [], {}
+        for _, key in updates:
+            g, by_key[key] = jax.grad(objective(key), has_aux=True)(list(values))
+            grads.append(g)
+        # Each loss is read from its own gradient's forward pass (else the first's): XLA
+        # merges a separate forward pass with these in a single step, but not in the body
+        # of a loop of steps, where it ran every LSTM forward twice.
+        first, aux = by_key[updates[0][1]]
+        losses = {name: by_key.get(name, by_key.get(None, (first,)))[0][name] for name in first}
         values, new_states = list(values), []
         for (opt, _), g, (step, m, v) in zip(updates, grads, states):
             idx = [index[id(w)] for w in opt.variables_]
