@@ -158,6 +158,43 @@ def test_the_jax_engine_compiles_with_its_cpu_option_and_without_one_it_rejects(
     assert step_fusions > 0 and without_product == 0
 
 
+JAX_LOOP_BODY_CHECK = r"""
+import re, numpy as np, jax.numpy as jnp
+from benchmarks.benchmark import make_model
+from models.training import Pretrainer
+rng = np.random.default_rng(0)
+data = rng.normal(0, 0.3, size=(16, 4, 20, 3)).astype(np.float32)
+order = [rng.choice(16, 2, replace=False) for _ in range(3)]
+products = []
+for k in (1, 3):
+    trainer = Pretrainer(make_model(20, 16), 0.0005, 4, jit=True, steps_per_call=k,
+                         rng=np.random.default_rng(0))
+    trainer.epoch(data, order)
+    step = trainer._step
+    if k == 1:
+        lowered = step.compiled.lower(*step.state(), data[order[0]], *trainer._frame_indices)
+    else:
+        lowered = step.compiled_block.lower(
+            *step.state(), trainer._resident[1], jnp.asarray(np.stack(order), jnp.int32),
+            jnp.int32(k), *[np.stack([f] * k) for f in trainer._frame_indices])
+    products.append(len(re.findall(r" dot\(", lowered.compile().as_text())))
+print(*products)
+"""
+
+
+@pytest.mark.slow
+@needs_jax
+def test_the_jax_loop_of_steps_runs_no_more_products_than_one_step(tmp_path):
+    """The body of the JAX loop of steps is the step: no more products (dot instructions in
+    the optimised HLO) than the step compiled alone. The losses once came from a forward
+    pass of their own, which XLA merged with the gradients' in a single step but not in
+    the loop, so every LSTM ran forward twice there."""
+    out = run_script(["-c", JAX_LOOP_BODY_CHECK], cwd=ROOT, env_extra={"KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    single, loop = (int(n) for n in out.stdout.split()[-2:])
+    assert single > 0 and loop <= single
+
+
 def test_a_bad_backend_flag_is_refused_in_one_line(tmp_path):
     out = run_script([os.path.join(ROOT, "SM-SGE.py"), "--backend", "torch"], tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
