@@ -16,7 +16,8 @@ from utils.foundation.runtime import cpu_description
 
 # On a CPU, jaxlib 0.10's XLA hands element-wise and reduction fusions as well as products
 # to its YNNPACK library; with this model's small tensors XLA's own element-wise code is
-# faster (the KGBD step 6-9 % at batch 8 and 256; docs/speed.md), so only products go there.
+# faster (the KGBD step 10 % at batch 256, 2 % at batch 8; docs/speed.md), so only
+# products go there.
 # An empty dict keeps the library's defaults (the benchmark's comparison does so).
 CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 _accepted_options = None    # CPU_COMPILER_OPTIONS where this jaxlib on a CPU takes them, else {}
@@ -102,11 +103,14 @@ def train_step(loss_fn, updates, constants=(), jit: bool = True, keep_on_device:
         for _, key in updates:
             g, by_key[key] = jax.grad(objective(key), has_aux=True)(list(values))
             grads.append(g)
-        # Each loss is read from its own gradient's forward pass (else the first's): XLA
-        # merges a separate forward pass with these in a single step, but not in the body
-        # of a loop of steps, where it ran every LSTM forward twice.
-        first, aux = by_key[updates[0][1]]
-        losses = {name: by_key.get(name, by_key.get(None, (first,)))[0][name] for name in first}
+        # Each loss is read from the forward pass of its own gradient, else of the sum's,
+        # else of the first: XLA merges a separate forward pass with these in a single
+        # step, but not in the body of a loop of steps, where it ran every LSTM twice.
+        first = updates[0][1]
+        losses, aux = {}, by_key[first][1]
+        for name in by_key[first][0]:
+            key = name if name in by_key else (None if None in by_key else first)
+            losses[name] = by_key[key][0][name]
         values, new_states = list(values), []
         for (opt, _), g, (step, m, v) in zip(updates, grads, states):
             idx = [index[id(w)] for w in opt.variables_]
