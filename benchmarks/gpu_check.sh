@@ -7,6 +7,13 @@
 #   benchmark.json   size, pre-training step (KS20 and KGBD shapes), Re-ID epoch, encoding
 #   parity_*.txt     tools/parity_report.py at the highest matmul precision (float32
 #                    products, as on a CPU) and at JAX's GPU default (TF32 tensor cores)
+#   variants.jsonl   with VARIANTS=1: the pre-training step of this code and of the two
+#                    trees gpu_prepare.sh puts in benchmarks/gpu_variants/ (before and
+#                    after the four kernel-count changes), one JSON line per tree and batch
+#                    size from docs/runs/2026-12-07-step2/time_step.py: kernels, compile
+#                    time, step median and p90 (VARIANT_BATCHES, default "256 8"); up
+#                    to VARIANT_S seconds (default 100) per run, so pair it with a short
+#                    SECTIONS (e.g. SECTIONS=size) to stay within one command
 # Each part has its own time limit so that the whole stays under 8 minutes. SECTIONS
 # chooses the benchmark's sections (SECTIONS=step BENCH_S=300: the training step before,
 # after and in blocks of steps per compiled call, with kernels and compile times).
@@ -27,6 +34,18 @@ start=$(date +%s)
 timeout ${BENCH_S:-240} "$PY" benchmarks/benchmark.py --backend jax --quick \
     --sections "${SECTIONS:-size,pretrain,kgbd,reid}" --out "$OUT/benchmark.json" > "$OUT/benchmark.txt" 2>&1
 echo "benchmark: exit $? after $(( $(date +%s) - start )) s"; tail -20 "$OUT/benchmark.txt"
+if [ "${VARIANTS:-0}" = 1 ]; then
+  for batch in ${VARIANT_BATCHES:-256 8}; do
+    for tree in "$PWD" benchmarks/gpu_variants/before benchmarks/gpu_variants/fewer; do
+      [ -d "$tree/models" ] || { echo "no $tree: run benchmarks/gpu_prepare.sh and carry benchmarks/gpu_variants"; continue; }
+      start=$(date +%s)
+      timeout ${VARIANT_S:-100} "$PY" docs/runs/2026-12-07-step2/time_step.py "$(cd "$tree" && pwd)" \
+          jax "$batch" "${VARIANT_STEPS:-200}" >> "$OUT/variants.jsonl" 2>> "$OUT/variants.err"
+      echo "variant $tree, batch $batch: exit $? after $(( $(date +%s) - start )) s"
+    done
+  done
+  cat "$OUT/variants.jsonl"
+fi
 # both fixture cases at float32 products; the KS20 case again at the GPU default (TF32)
 for run in highest:ks20,ias default:ks20; do
   precision=${run%%:*}; cases=${run#*:}
