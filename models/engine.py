@@ -56,7 +56,7 @@ class Engine(Protocol):
 
     def default_steps_per_call(self, jit: bool) -> int:
         """Pre-training steps per compiled call when --steps_per_call is not given: what the
-        benchmark's `step` section found fastest for this engine (docs/speed.md)."""
+        benchmark's `step` section found fastest for this engine (docs/training-step.md)."""
 
     def resident(self, array):
         """A NumPy array copied to the device once, for TrainingStep.steps to index."""

@@ -16,7 +16,7 @@ from utils.foundation.runtime import cpu_description
 
 # On a CPU, jaxlib 0.10's XLA hands element-wise and reduction fusions as well as products
 # to its YNNPACK library; with this model's small tensors XLA's own element-wise code is
-# faster (the KGBD step 10 % at batch 256, 2 % at batch 8; docs/speed.md), so only
+# faster (the KGBD step 10 % at batch 256, 2 % at batch 8; docs/training-step.md), so only
 # products go there.
 # An empty dict keeps the library's defaults (the benchmark's comparison does so).
 CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
@@ -216,10 +216,11 @@ def gradients(loss_fn, variables, *inputs):
 
 
 def default_steps_per_call(jit: bool) -> int:
-    """Ten: on a 2-core CPU ten steps per call ran the KGBD step (batch 256) 1.25 times and
-    the KS20 step (batch 64) 1.2 times faster than one per call, a batch-8 step 5 % slower,
-    and the weights came out the same bit for bit (docs/speed.md)."""
-    return 10
+    """Twenty: a call costs the host 3 to 6 ms however many steps it runs, so twenty per call
+    bring that under 0.3 ms per step, and on a 2-core CPU the steps ran as fast as at ten
+    (which ran the KGBD step, batch 256, 1.25 times and the KS20 step 1.2 times faster
+    than one per call, with the same weights bit for bit; docs/training-step.md)."""
+    return 20
 
 
 def resident(array):

@@ -157,8 +157,8 @@ class RunConfig:
     xla: bool = setting(True, "1: compile the pre-training step with XLA (TensorFlow engine; "
                         "JAX always compiles with XLA)", "train", affects="environment")
     steps_per_call: Optional[int] = setting(None, "pre-training steps run by one compiled "
-                                            "call (default: 10 with XLA, as always on JAX; "
-                                            "1 with --xla 0 on TensorFlow); the same "
+                                            "call (default: 20 on JAX; on TensorFlow 10 "
+                                            "with XLA, 1 with --xla 0); the same "
                                             "computation either way",
                                             "train", int, low=1, affects="environment")
     resume: Optional[str] = setting(None, "continue an unfinished run: its folder, or none for "
