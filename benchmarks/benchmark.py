@@ -19,10 +19,10 @@ Measures, on synthetic data of the KS20 shape (25 joints, LSTM 256) unless state
     of one sequence (encoder and Re-ID classifier), from XLA's cost analysis of the
     compiled inference (JAX engine; TensorFlow does not expose it);
   - the training step at the KGBD shape (batch 256), at batch 8 and at the KS20 shape, as
-    the earlier code ran it, as it runs now, and ten steps per compiled call: kernels per
-    step (optimised HLO), step median and 90th percentile, host milliseconds per step,
-    seconds per step over epochs, cold and warm compile, GFLOP/s (JAX), the checkpoint's
-    time (section "step");
+    the earlier code ran it, as it runs now, and the engine's default steps per compiled
+    call (twenty on JAX, ten on TensorFlow): kernels per step (optimised HLO), step median
+    and 90th percentile, host milliseconds per step, seconds per step over epochs, cold
+    and warm compile, GFLOP/s (JAX), the checkpoint's time (section "step");
   - peak resident memory of the process after each section (it only grows).
 Not a test: timings depend on the machine and its load. Ratios are measured in one run.
 """
@@ -205,15 +205,18 @@ def compiled_step_cost(trainer, x) -> dict:
     return dict(kernels=hlo_kernels(text))
 
 
-BLOCK = 10   # steps per compiled call in the "blocks" mode
+def steps_per_block() -> int:
+    """Steps per compiled call in the "blocks" mode: the engine's default, as training runs."""
+    from models.engine import active_engine
+    return active_engine().default_steps_per_call(True)
 
 
 def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, pool=2048):
     """The pre-training step as the earlier code ran it ("before": the weights and
     optimiser states written back into the variables after every step, the losses fetched
     after every step), with its state kept on the device ("after": written back and fetched
-    once per epoch), and that with BLOCK steps per compiled call ("blocks": a loop on the
-    device over batches of the data's device copy, Pretrainer(steps_per_call=BLOCK)), timed
+    once per epoch), and that with the engine's default steps per compiled call ("blocks":
+    a loop on the device over batches of the data's device copy, steps_per_block()), timed
     in alternated rounds on one machine. Per mode: first call (trace and compile: cold; on
     JAX again from the persistent compilation cache: warm); step time median and 90th
     percentile over `steps` steps each waited for (one call each: not "blocks"); host
@@ -233,7 +236,8 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
         jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="bench-jax-cache-"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    modes = dict(before=(False, 1), after=(True, 1), blocks=(True, BLOCK))
+    block = steps_per_block()
+    modes = dict(before=(False, 1), after=(True, 1), blocks=(True, block))
 
     def trainer_for(mode):
         keep, steps_per_call = modes[mode]
@@ -242,7 +246,7 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
 
     def first_call(trainer, mode):
         if mode == "blocks":
-            trainer.epoch(data, order[:BLOCK])
+            trainer.epoch(data, order[:block])
         else:
             trainer.step(data[order[0]])
 
@@ -260,7 +264,7 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
         cost = compiled_step_cost(trainers[mode], data[order[0]]) if mode != "blocks" else {}
         out[mode] = dict(compile_cold_s=cold, compile_warm_s=warm, waited=[], host_ms=[],
                          epoch_s=0.0, epoch_steps=0, **cost)
-    per_round = max(BLOCK, steps // rounds)
+    per_round = max(block, steps // rounds)
     for r in range(rounds):
         idx = order[r * per_round:(r + 1) * per_round]
         for mode, trainer in trainers.items():
@@ -310,7 +314,7 @@ def time_training_step(batch, steps, rounds=3, joints=20, lstm=128, length=6, po
         if r.get("gflop"):
             r["gflop_per_s"] = r["gflop"] / r["step_s_median"]
     out.update(batch=batch, joints=joints, lstm=lstm, length=length, checkpoint_s=checkpoint_s,
-               steps_per_block=BLOCK,
+               steps_per_block=block,
                speedup_median=out["before"]["step_s_median"] / out["after"]["step_s_median"],
                speedup_epoch=out["before"]["epoch_s_per_step"] / out["after"]["epoch_s_per_step"],
                speedup_blocks=out["after"]["epoch_s_per_step"] / out["blocks"]["epoch_s_per_step"])
@@ -335,7 +339,7 @@ def step_section(steps):
             warm = f"{m['compile_warm_s']:.1f}" if m["compile_warm_s"] is not None else "-"
             waited = (f"median {1000 * m['step_s_median']:.1f} ms, p90 "
                       f"{1000 * m['step_s_p90']:.1f} ms ({m['steps_timed']} steps), "
-                      if m["steps_timed"] else f"{BLOCK} steps per call, ")
+                      if m["steps_timed"] else f"{r['steps_per_block']} steps per call, ")
             print(f"step {shape} b{batch} {mode:6s}: {waited}epoch "
                   f"{1000 * m['epoch_s_per_step']:.1f} ms/step, host {host} ms/step, "
                   f"kernels {kernels}, compile cold {m['compile_cold_s']:.1f} s / warm {warm} s"
