@@ -11,7 +11,8 @@
 #                    trees gpu_prepare.sh puts in benchmarks/gpu_variants/ (before and
 #                    after the four kernel-count changes), one JSON line per tree and batch
 #                    size from docs/runs/2026-12-07-step2/time_step.py: kernels, compile
-#                    time, step median and p90 (VARIANT_BATCHES, default "256 8"); up
+#                    time, step median and p90 (VARIANT_BATCHES, default "256 8"); and
+#                    batched_two_stage.txt (docs/runs/2026-12-07-kernels/); up
 #                    to VARIANT_S seconds (default 100) per run, so pair it with a short
 #                    SECTIONS (e.g. SECTIONS=size) to stay within one command
 # Each part has its own time limit so that the whole stays under 8 minutes. SECTIONS
@@ -45,6 +46,15 @@ if [ "${VARIANTS:-0}" = 1 ]; then
     done
   done
   cat "$OUT/variants.jsonl"
+  # the gradients alone, as the engine takes them and in two stages with the scales' LSTMs
+  # batched (the same gradients, a quarter fewer kernels; on a 2-core CPU 7 % slower at
+  # batch 8 and 23 % at 256)
+  for batch in ${VARIANT_BATCHES:-256 8}; do
+    timeout ${VARIANT_S:-100} "$PY" docs/runs/2026-12-07-kernels/batched_two_stage.py "$batch" \
+        >> "$OUT/batched_two_stage.txt" 2>> "$OUT/variants.err"
+    echo "batched_two_stage.py, batch $batch: exit $?"
+  done
+  cat "$OUT/batched_two_stage.txt"
 fi
 # both fixture cases at float32 products; the KS20 case again at the GPU default (TF32)
 for run in highest:ks20,ias default:ks20; do
