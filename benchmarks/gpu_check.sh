@@ -44,17 +44,14 @@ if [ "${VARIANTS:-0}" = 1 ]; then
           jax "$batch" "${VARIANT_STEPS:-200}" >> "$OUT/variants.jsonl" 2>> "$OUT/variants.err"
       echo "variant $tree, batch $batch: exit $? after $(( $(date +%s) - start )) s"
     done
-  done
-  cat "$OUT/variants.jsonl"
-  # the gradients alone, as the engine takes them and in two stages with the scales' LSTMs
-  # batched (the same gradients, a quarter fewer kernels; on a 2-core CPU 7 % slower at
-  # batch 8 and 23 % at 256)
-  for batch in ${VARIANT_BATCHES:-256 8}; do
+    # the gradients alone, as the engine takes them and in two stages with the scales' LSTMs
+    # batched (the same gradients, a quarter fewer kernels; on a 2-core CPU 7 % slower at
+    # batch 8 and 23 % at 256)
     timeout ${VARIANT_S:-100} "$PY" docs/runs/2026-12-07-kernels/batched_two_stage.py "$batch" \
         >> "$OUT/batched_two_stage.txt" 2>> "$OUT/variants.err"
     echo "batched_two_stage.py, batch $batch: exit $?"
   done
-  cat "$OUT/batched_two_stage.txt"
+  cat "$OUT/variants.jsonl" "$OUT/batched_two_stage.txt"
 fi
 # both fixture cases at float32 products; the KS20 case again at the GPU default (TF32)
 for run in highest:ks20,ias default:ks20; do

@@ -98,8 +98,8 @@ def gradients(loss_fn, variables, *inputs):
 def default_steps_per_call(jit: bool) -> int:
     """Ten with XLA: on a 2-core CPU a batch-8 step took 13 ms against 21 ms one per call,
     larger steps the same time, and the weights came out the same bit for bit
-    (docs/training-step.md). One without XLA, whose graph optimiser treats a loop's body apart from
-    a single step (the losses then differ in their last bits)."""
+    (docs/training-step.md). One without XLA, whose graph optimiser treats a loop's body
+    apart from a single step (the losses then differ in their last bits)."""
     return 10 if jit else 1
 
 
